@@ -1,0 +1,699 @@
+"""The expression layer: immutable, hash-consed, shape-checked nodes.
+
+Contract:
+- Every node is built through its class's ``make`` (or the operators / functions below), which
+  checks shapes and returns the one existing node for equal arguments (hash-consing), so equal
+  subexpressions are the same object and ``is`` is structural equality.
+- Every value is two-dimensional: a vector is n x 1, a scalar is 1 x 1. Elementwise operators
+  broadcast a scalar, an n x 1 column (across columns) or a 1 x m row (across rows) explicitly,
+  through a ``Broadcast`` node, so every other node sees operands of equal shape.
+- Numbers are exact SymPy rationals; a dimension may stand as a scalar (``Const(m)``).
+- Traversals (``postorder``, ``substitute``) are iterative: depth is limited by memory only.
+"""
+
+from __future__ import annotations
+
+import keyword
+import math
+import re
+import weakref
+from fractions import Fraction
+from typing import Callable, Iterable, Sequence
+
+import sympy
+
+from .dims import ONE, Dim, Shape, dim, format_shape, is_one
+from .errors import MatcalcError, ShapeError, UnsupportedError
+from .functions import ELEMENTWISE
+
+_TABLE: "weakref.WeakValueDictionary" = weakref.WeakValueDictionary()
+
+#: Names a variable may not take, because the text syntax gives them another meaning.
+RESERVED_NAMES = frozenset(ELEMENTWISE) | {
+    "sum", "mean", "trace", "ones", "eye", "zeros", "einsum", "T", "axis",
+    "det", "logdet", "inv", "norm", "norm1", "diag", "softmax", "logsumexp",
+}
+DOMAINS = ("real", "positive")
+_IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
+
+
+def _describe_default(node: "Node") -> str:
+    return node.params[0] if isinstance(node, Var) else type(node).__name__
+
+
+_describer: list[Callable[["Node"], str]] = [_describe_default]
+
+
+def set_describer(func: Callable[["Node"], str]) -> None:
+    """Install the function that names a node in error messages (the text printer does this)."""
+    _describer[0] = func
+
+
+def describe(node: "Node", limit: int = 60) -> str:
+    """A short text for ``node`` in the user's own names, for error messages."""
+    text = _describer[0](node)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class Node:
+    """Base class of all expression nodes. Immutable; build nodes with ``make`` or operators."""
+
+    __slots__ = ("args", "params", "shape", "__weakref__")
+    args: tuple
+    params: tuple
+    shape: Shape
+
+    def __init__(self, *args, **kwargs):
+        raise TypeError(f"build {type(self).__name__} nodes with {type(self).__name__}.make()")
+
+    def __setattr__(self, name, value):
+        raise AttributeError("matcalc expressions are immutable")
+
+    def __reduce__(self):
+        return (_remake, (type(self), self.args, self.params, self.shape))
+
+    @classmethod
+    def _intern(cls, args: tuple, params: tuple, shape: Shape) -> "Node":
+        key = (cls, args, params)
+        node = _TABLE.get(key)
+        if node is None:
+            node = object.__new__(cls)
+            object.__setattr__(node, "args", args)
+            object.__setattr__(node, "params", params)
+            object.__setattr__(node, "shape", (sympy.sympify(shape[0]), sympy.sympify(shape[1])))
+            _TABLE[key] = node
+        return node
+
+    def remake(self, args: tuple, dim_map: dict) -> "Node":
+        """This node with new operands and dimensions substituted (shapes re-checked)."""
+        raise NotImplementedError
+
+    # -- shape helpers --------------------------------------------------------------------
+    @property
+    def rows(self) -> Dim:
+        return self.shape[0]
+
+    @property
+    def cols(self) -> Dim:
+        return self.shape[1]
+
+    @property
+    def is_scalar(self) -> bool:
+        return is_one(self.shape[0]) and is_one(self.shape[1])
+
+    # -- operators ------------------------------------------------------------------------
+    def __matmul__(self, other):
+        return MatMul.make(self, as_node(other))
+
+    def __rmatmul__(self, other):
+        return MatMul.make(as_node(other), self)
+
+    def __add__(self, other):
+        return add(self, other)
+
+    def __radd__(self, other):
+        return add(other, self)
+
+    def __sub__(self, other):
+        return sub(self, other)
+
+    def __rsub__(self, other):
+        return sub(other, self)
+
+    def __mul__(self, other):
+        return mul(self, other)
+
+    def __rmul__(self, other):
+        return mul(other, self)
+
+    def __truediv__(self, other):
+        return div(self, other)
+
+    def __rtruediv__(self, other):
+        return div(other, self)
+
+    def __neg__(self):
+        return neg(self)
+
+    def __pos__(self):
+        return self
+
+    def __pow__(self, exponent):
+        return power(self, exponent)
+
+    def __bool__(self):
+        return True
+
+    @property
+    def T(self) -> "Node":
+        return Transpose.make(self)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {describe(self)} : {format_shape(self.shape)}>"
+
+    def __str__(self) -> str:
+        return describe(self, limit=10**9)
+
+
+def _remake(cls, args, params, shape):
+    return cls._intern(args, params, shape)
+
+
+# ---------------------------------------------------------------------------------------------
+# Leaves
+# ---------------------------------------------------------------------------------------------
+
+class Var(Node):
+    """A named input: matrix, vector (a column) or scalar, with a domain ("real", "positive")."""
+
+    __slots__ = ()
+
+    @classmethod
+    def make(cls, name: str, shape: Shape, kind: str | None = None, domain: str = "real",
+             check_name: bool = True) -> "Var":
+        if check_name:
+            check_variable_name(name)
+        rows, cols = dim(shape[0]), dim(shape[1])
+        if kind is None:
+            kind = "scalar" if is_one(rows) and is_one(cols) else (
+                "vector" if is_one(cols) else "matrix")
+        if kind not in ("matrix", "vector", "scalar"):
+            raise MatcalcError(f"unknown kind {kind!r} for variable {name!r}")
+        if kind == "vector" and not is_one(cols):
+            raise ShapeError(f"vector {name!r} must have one column")
+        if kind == "scalar" and not (is_one(rows) and is_one(cols)):
+            raise ShapeError(f"scalar {name!r} must be 1×1")
+        if domain not in DOMAINS:
+            raise MatcalcError(
+                f"unknown domain {domain!r} for {name!r}; choose one of {', '.join(DOMAINS)}")
+        return cls._intern((), (name, rows, cols, kind, domain), (rows, cols))
+
+    @property
+    def name(self) -> str:
+        return self.params[0]
+
+    @property
+    def kind(self) -> str:
+        return self.params[3]
+
+    @property
+    def domain(self) -> str:
+        return self.params[4]
+
+    def remake(self, args, dim_map):
+        name, rows, cols, kind, domain = self.params
+        return Var.make(name, (rows.xreplace(dim_map), cols.xreplace(dim_map)), kind, domain,
+                        check_name=False)
+
+
+def check_variable_name(name: str) -> None:
+    """Raise unless ``name`` can name a variable (an identifier the syntax does not reserve)."""
+    if not isinstance(name, str) or not _IDENT.match(name):
+        raise MatcalcError(
+            f"{name!r} is not a valid variable name (a letter, then letters, digits or _)")
+    if name in RESERVED_NAMES or keyword.iskeyword(name):
+        raise MatcalcError(f"{name!r} is reserved in matcalc syntax; choose another name")
+
+
+class Const(Node):
+    """A scalar constant: an exact number, or an expression in dimensions such as ``1/m``."""
+
+    __slots__ = ()
+
+    @classmethod
+    def make(cls, value) -> "Const":
+        value = to_number(value)
+        return cls._intern((), (value,), (ONE, ONE))
+
+    @property
+    def value(self) -> sympy.Expr:
+        return self.params[0]
+
+    def remake(self, args, dim_map):
+        return Const.make(self.value.xreplace(dim_map))
+
+
+class Eye(Node):
+    """The n x n identity matrix."""
+
+    __slots__ = ()
+
+    @classmethod
+    def make(cls, n) -> "Eye":
+        n = dim(n)
+        return cls._intern((), (n,), (n, n))
+
+    def remake(self, args, dim_map):
+        return Eye.make(self.params[0].xreplace(dim_map))
+
+
+LEAVES = (Var, Const, Eye)
+
+
+# ---------------------------------------------------------------------------------------------
+# Operations
+# ---------------------------------------------------------------------------------------------
+
+def _shape_error(op: str, a: Node, b: Node, why: str) -> ShapeError:
+    return ShapeError(
+        f"shape mismatch in {op}: {describe(a)} is {format_shape(a.shape)} and "
+        f"{describe(b)} is {format_shape(b.shape)}; {why}")
+
+
+class MatMul(Node):
+    """Matrix product A @ B: (n x p) @ (p x m) -> n x m."""
+
+    __slots__ = ()
+
+    @classmethod
+    def make(cls, a: Node, b: Node) -> "MatMul":
+        a, b = as_node(a), as_node(b)
+        if a.cols != b.rows:
+            raise _shape_error("A @ B", a, b, f"the inner dimensions {a.cols} and {b.rows} differ")
+        return cls._intern((a, b), (), (a.rows, b.cols))
+
+    def remake(self, args, dim_map):
+        return MatMul.make(*args)
+
+
+class Transpose(Node):
+    """Transpose A.T."""
+
+    __slots__ = ()
+
+    @classmethod
+    def make(cls, a: Node) -> "Transpose":
+        a = as_node(a)
+        return cls._intern((a,), (), (a.cols, a.rows))
+
+    def remake(self, args, dim_map):
+        return Transpose.make(*args)
+
+
+class _SameShapeBinary(Node):
+    """An elementwise binary operation on operands of equal shape (broadcasts already explicit)."""
+
+    __slots__ = ()
+    symbol = "?"
+
+    @classmethod
+    def make(cls, a: Node, b: Node):
+        a, b = as_node(a), as_node(b)
+        if a.shape != b.shape:
+            raise _shape_error(f"A {cls.symbol} B", a, b, "elementwise operands must have equal "
+                               "shapes (or one must broadcast: a scalar, a column or a row)")
+        return cls._intern((a, b), (), a.shape)
+
+    def remake(self, args, dim_map):
+        return type(self).make(*args)
+
+
+class Add(_SameShapeBinary):
+    """Sum A + B."""
+    __slots__ = ()
+    symbol = "+"
+
+
+class Sub(_SameShapeBinary):
+    """Difference A - B."""
+    __slots__ = ()
+    symbol = "-"
+
+
+class Mul(_SameShapeBinary):
+    """Elementwise (Hadamard) product A * B."""
+    __slots__ = ()
+    symbol = "*"
+
+
+class Div(_SameShapeBinary):
+    """Elementwise quotient A / B."""
+    __slots__ = ()
+    symbol = "/"
+
+
+class Neg(Node):
+    """Negation -A."""
+
+    __slots__ = ()
+
+    @classmethod
+    def make(cls, a: Node) -> "Neg":
+        a = as_node(a)
+        return cls._intern((a,), (), a.shape)
+
+    def remake(self, args, dim_map):
+        return Neg.make(*args)
+
+
+class Pow(Node):
+    """Elementwise power A ** p with a numeric exponent p."""
+
+    __slots__ = ()
+
+    @classmethod
+    def make(cls, a: Node, exponent) -> "Pow":
+        a = as_node(a)
+        if isinstance(exponent, Const):
+            exponent = exponent.value
+        if isinstance(exponent, Node):
+            raise UnsupportedError(
+                f"the exponent in {describe(a)} ** {describe(exponent)} must be a number")
+        p = to_number(exponent)
+        if p.free_symbols:
+            raise UnsupportedError(f"the exponent of {describe(a)} must be a number, not {p}")
+        return cls._intern((a,), (p,), a.shape)
+
+    @property
+    def exponent(self) -> sympy.Rational:
+        return self.params[0]
+
+    def remake(self, args, dim_map):
+        return Pow.make(args[0], self.exponent)
+
+
+class Apply(Node):
+    """An elementwise function f(A): exp, log, tanh, relu, ..."""
+
+    __slots__ = ()
+
+    @classmethod
+    def make(cls, name: str, a: Node) -> "Apply":
+        if name not in ELEMENTWISE:
+            raise UnsupportedError(f"unknown elementwise function {name!r}")
+        a = as_node(a)
+        return cls._intern((a,), (name,), a.shape)
+
+    @property
+    def name(self) -> str:
+        return self.params[0]
+
+    def remake(self, args, dim_map):
+        return Apply.make(self.name, args[0])
+
+
+class Broadcast(Node):
+    """Repeat a scalar, a column (n x 1, across columns) or a row (1 x m, across rows)."""
+
+    __slots__ = ()
+
+    @classmethod
+    def make(cls, a: Node, rows, cols) -> "Broadcast":
+        a = as_node(a)
+        rows, cols = dim(rows), dim(cols)
+        ok_rows = a.rows == rows or is_one(a.rows)
+        ok_cols = a.cols == cols or is_one(a.cols)
+        if not (ok_rows and ok_cols):
+            raise ShapeError(f"cannot broadcast {describe(a)} ({format_shape(a.shape)}) to "
+                             f"{format_shape((rows, cols))}")
+        return cls._intern((a,), (rows, cols), (rows, cols))
+
+    def remake(self, args, dim_map):
+        return Broadcast.make(args[0], self.params[0].xreplace(dim_map),
+                              self.params[1].xreplace(dim_map))
+
+
+class Sum(Node):
+    """Sum of all entries (axis None, a scalar), down the rows (axis 0) or along rows (axis 1).
+
+    Following NumPy, both axis sums are vectors (columns): ``sum(X, axis=0)`` of an n x m matrix
+    has m entries (one per column of X), ``sum(X, axis=1)`` has n (one per row).
+    """
+
+    __slots__ = ()
+
+    @classmethod
+    def make(cls, a: Node, axis: int | None = None) -> "Sum":
+        a = as_node(a)
+        if axis is None:
+            shape = (ONE, ONE)
+        elif axis == 0:
+            shape = (a.cols, ONE)
+        elif axis == 1:
+            shape = (a.rows, ONE)
+        else:
+            raise UnsupportedError(f"sum over axis {axis!r}: the axis must be 0, 1 or None")
+        return cls._intern((a,), (axis,), shape)
+
+    @property
+    def axis(self) -> int | None:
+        return self.params[0]
+
+    def remake(self, args, dim_map):
+        return Sum.make(args[0], self.axis)
+
+
+class Trace(Node):
+    """Trace of a square matrix: the sum of its diagonal."""
+
+    __slots__ = ()
+
+    @classmethod
+    def make(cls, a: Node) -> "Trace":
+        a = as_node(a)
+        if a.rows != a.cols:
+            raise ShapeError(f"trace needs a square matrix, but {describe(a)} is "
+                             f"{format_shape(a.shape)}")
+        return cls._intern((a,), (), (ONE, ONE))
+
+    def remake(self, args, dim_map):
+        return Trace.make(args[0])
+
+
+class Einsum(Node):
+    """A contraction with no matrix form, kept explicit: einsum("ij,jk->ik", A, B).
+
+    Each operand has two subscript letters (its rows and columns); the output has two letters, or
+    fewer for a vector (one letter, its rows) or a scalar (none).
+    """
+
+    __slots__ = ()
+
+    @classmethod
+    def make(cls, subscripts: Sequence[str], output: str, operands: Sequence[Node]) -> "Einsum":
+        operands = tuple(as_node(o) for o in operands)
+        subscripts = tuple(subscripts)
+        if len(subscripts) != len(operands) or any(len(x) != 2 for x in subscripts):
+            raise UnsupportedError("einsum needs two subscripts for each operand")
+        sizes: dict[str, Dim] = {}
+        for sub_, op in zip(subscripts, operands):
+            for letter, d in zip(sub_, op.shape):
+                if sizes.setdefault(letter, d) != d:
+                    raise ShapeError(f"einsum subscript {letter!r} has sizes {sizes[letter]} and {d}")
+        if len(output) > 2 or any(c not in sizes for c in output):
+            raise UnsupportedError(f"bad einsum output {output!r}")
+        shape = tuple(sizes[c] for c in output) + (ONE,) * (2 - len(output))
+        return cls._intern(operands, (subscripts, output), shape)
+
+    def remake(self, args, dim_map):
+        return Einsum.make(self.params[0], self.params[1], args)
+
+    @property
+    def spec(self) -> str:
+        return ",".join(self.params[0]) + "->" + self.params[1]
+
+
+# ---------------------------------------------------------------------------------------------
+# Conversions and builders with broadcasting
+# ---------------------------------------------------------------------------------------------
+
+def to_number(value) -> sympy.Expr:
+    """An exact SymPy number (or expression in dimensions) for a Python or SymPy scalar."""
+    if isinstance(value, bool):
+        raise MatcalcError(f"{value!r} is not a number matcalc accepts")
+    if isinstance(value, int):
+        return sympy.Integer(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise MatcalcError(f"{value!r} is not a finite number")
+        return sympy.Rational(*Fraction(repr(value)).as_integer_ratio())
+    if isinstance(value, Fraction):
+        return sympy.Rational(value.numerator, value.denominator)
+    if isinstance(value, sympy.Expr):
+        if value.has(sympy.zoo, sympy.oo, sympy.nan, -sympy.oo):
+            raise MatcalcError(f"{value} is not a finite number")
+        if any(not (s.is_integer and s.is_positive) for s in value.free_symbols):
+            raise MatcalcError(f"constant {value} may involve only numbers and dimensions")
+        return value
+    raise MatcalcError(f"{value!r} ({type(value).__name__}) is not a number or a matcalc expression")
+
+
+def as_node(value) -> Node:
+    """A node for ``value``: nodes pass through, numbers become constants."""
+    if isinstance(value, Node):
+        return value
+    return Const.make(value)
+
+
+def _broadcast_pair(op: str, a: Node, b: Node) -> tuple[Node, Node]:
+    if a.shape == b.shape:
+        return a, b
+    if _broadcasts_to(a, b.shape):
+        return Broadcast.make(a, *b.shape), b
+    if _broadcasts_to(b, a.shape):
+        return a, Broadcast.make(b, *a.shape)
+    raise _shape_error(op, a, b, "they neither match nor broadcast (a scalar, an n×1 column or "
+                                 "a 1×m row broadcasts against an n×m matrix)")
+
+
+def _broadcasts_to(a: Node, shape: Shape) -> bool:
+    rows, cols = shape
+    if a.is_scalar:
+        return True
+    return (a.rows == rows and is_one(a.cols)) or (is_one(a.rows) and a.cols == cols)
+
+
+def ones(rows, cols=1) -> Node:
+    """The all-ones matrix (a vector when ``cols`` is 1): the constant 1 broadcast."""
+    rows, cols = dim(rows), dim(cols)
+    one = Const.make(1)
+    return one if is_one(rows) and is_one(cols) else Broadcast.make(one, rows, cols)
+
+
+def zeros(rows, cols=1) -> Node:
+    """The zero matrix: the constant 0 broadcast (the constant 0 itself for a scalar)."""
+    rows, cols = dim(rows), dim(cols)
+    zero = Const.make(0)
+    return zero if is_one(rows) and is_one(cols) else Broadcast.make(zero, rows, cols)
+
+
+def constant_value(node: Node):
+    """The number a constant, or a broadcast constant, stands for; None for anything else."""
+    if isinstance(node, Broadcast):
+        node = node.args[0]
+    return node.value if isinstance(node, Const) else None
+
+
+def is_ones(node: Node) -> bool:
+    return constant_value(node) == 1
+
+
+def _fold(op: str, a: Node, b: Node):
+    """Two constants combine into one constant (exactly); None when they are not both constants."""
+    if not (isinstance(a, Const) and isinstance(b, Const)):
+        return None
+    x, y = a.value, b.value
+    if op == "/" and y == 0:
+        raise MatcalcError("division by zero")
+    value = {"+": x + y, "-": x - y, "*": x * y, "/": x / y}[op]
+    return Const.make(sympy.simplify(value) if value.free_symbols else value)
+
+
+def add(a, b) -> Node:
+    """``a + b`` with broadcasting."""
+    a, b = as_node(a), as_node(b)
+    return _fold("+", a, b) or Add.make(*_broadcast_pair("A + B", a, b))
+
+
+def sub(a, b) -> Node:
+    """``a - b`` with broadcasting."""
+    a, b = as_node(a), as_node(b)
+    return _fold("-", a, b) or Sub.make(*_broadcast_pair("A - B", a, b))
+
+
+def mul(a, b) -> Node:
+    """Elementwise ``a * b`` with broadcasting (a scalar times a matrix is a scalar multiple).
+
+    ``x * ones(n, m)`` with x a scalar, column or row is x broadcast to n x m.
+    """
+    a, b = as_node(a), as_node(b)
+    folded = _fold("*", a, b)
+    if folded is not None:
+        return folded
+    for x, y in ((a, b), (b, a)):
+        if is_ones(y) and x.shape != y.shape and _broadcasts_to(x, y.shape):
+            return Broadcast.make(x, *y.shape)
+    return Mul.make(*_broadcast_pair("A * B", a, b))
+
+
+def div(a, b) -> Node:
+    """Elementwise ``a / b`` with broadcasting."""
+    a, b = as_node(a), as_node(b)
+    return _fold("/", a, b) or Div.make(*_broadcast_pair("A / B", a, b))
+
+
+def neg(a) -> Node:
+    """``-a`` (a constant is negated in place)."""
+    a = as_node(a)
+    return Const.make(-a.value) if isinstance(a, Const) else Neg.make(a)
+
+
+def power(a, exponent) -> Node:
+    """Elementwise ``a ** exponent`` for a numeric exponent (a constant is raised in place)."""
+    a = as_node(a)
+    if isinstance(a, Const):
+        p = exponent.value if isinstance(exponent, Const) else to_number(exponent)
+        if a.value == 0 and (p.is_negative or p == 0):
+            raise MatcalcError(f"0 ** {p} is undefined")
+        if a.value.is_number and a.value.is_negative and not p.is_integer:
+            raise MatcalcError(f"({a.value}) ** {p} is not a real number")
+        return Const.make(a.value ** p)
+    return Pow.make(a, exponent)
+
+
+# ---------------------------------------------------------------------------------------------
+# Traversal
+# ---------------------------------------------------------------------------------------------
+
+def postorder(roots: Iterable[Node]) -> list[Node]:
+    """Every node reachable from ``roots``, operands before their users, each once.
+
+    Iterative and deterministic (operands visited left to right).
+    """
+    seen: set[int] = set()
+    order: list[Node] = []
+    for root in roots:
+        if id(root) in seen:
+            continue
+        stack: list[tuple[Node, int]] = [(root, 0)]
+        seen.add(id(root))
+        while stack:
+            node, i = stack[-1]
+            if i < len(node.args):
+                stack[-1] = (node, i + 1)
+                child = node.args[i]
+                if id(child) not in seen:
+                    seen.add(id(child))
+                    stack.append((child, 0))
+            else:
+                stack.pop()
+                order.append(node)
+    return order
+
+
+def substitute(roots: Sequence[Node], node_map: dict, dim_map: dict | None = None) -> list[Node]:
+    """Rebuild ``roots`` with nodes replaced (``node_map``, keyed by node) and dimensions replaced.
+
+    Shapes are re-checked as the nodes are rebuilt.
+    """
+    dim_map = dim_map or {}
+    done: dict[int, Node] = {}
+    for node in postorder(roots):
+        if node in node_map:
+            done[id(node)] = node_map[node]
+            continue
+        new_args = tuple(done[id(a)] for a in node.args)
+        if not dim_map and all(x is y for x, y in zip(new_args, node.args)):
+            done[id(node)] = node
+        else:
+            done[id(node)] = node.remake(new_args, dim_map)
+    return [done[id(r)] for r in roots]
+
+
+def variables(roots: Iterable[Node]) -> list[Var]:
+    """The variables in ``roots``, in first-use order."""
+    return [n for n in postorder(roots) if isinstance(n, Var)]
+
+
+def dimensions(roots: Iterable[Node]) -> list[sympy.Symbol]:
+    """The symbolic dimensions used anywhere in ``roots``, in first-use order."""
+    found: list[sympy.Symbol] = []
+    for node in postorder(roots):
+        exprs = list(node.shape)
+        if isinstance(node, Const):
+            exprs.append(node.value)
+        for e in exprs:
+            for s in sorted(e.free_symbols, key=lambda s: s.name):
+                if s not in found:
+                    found.append(s)
+    return found

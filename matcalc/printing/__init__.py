@@ -1,0 +1,1 @@
+"""Printers: one class per target (text, LaTeX, MathML, NumPy), one method per node class."""

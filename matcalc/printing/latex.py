@@ -1,0 +1,189 @@
+"""LaTeX, in the notation of the Matrix Cookbook and the seed notes; MathML via latex2mathml.
+
+Matrix product is juxtaposition (A B), ⊙ the elementwise product, ⊘ elementwise division, X^{∘p}
+an elementwise power, X^⊤ the transpose, 1 a vector of ones: sum(X) = 1ᵀ X 1, row sums X 1,
+column sums Xᵀ 1, and a column b broadcast across columns is b 1ᵀ. Every construct used here is
+one latex2mathml converts faithfully (the tests check the MathML).
+"""
+
+from __future__ import annotations
+
+import re
+
+import sympy
+from latex2mathml.converter import convert as latex_to_mathml
+
+from .. import expr as E
+from ..dims import is_one
+from .base import Printed, Printer
+
+ADD, MUL, UNARY, POW, POSTFIX, ATOM = 10, 20, 30, 40, 50, 60
+
+GREEK = {"alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa",
+         "lambda", "mu", "nu", "xi", "pi", "rho", "sigma", "tau", "upsilon", "phi", "chi", "psi",
+         "omega", "Gamma", "Delta", "Theta", "Lambda", "Xi", "Pi", "Sigma", "Upsilon", "Phi",
+         "Psi", "Omega"}
+
+FUNCTIONS = {
+    "exp": r"\exp", "log": r"\log", "sin": r"\sin", "cos": r"\cos", "tanh": r"\tanh",
+    "sigmoid": r"\sigma", "relu": r"\operatorname{relu}", "sign": r"\operatorname{sign}",
+    "softplus": r"\operatorname{softplus}", "step": r"\operatorname{step}",
+}
+
+_SPLIT = re.compile(r"([A-Za-z]+?)_?(\d+|(?<=_)\w+)?\Z")
+
+
+def latex_name(name: str) -> str:
+    """A variable name in LaTeX: W1 -> W_{1}, x_hat -> x_{hat}, sigma -> \\sigma, loss -> \\mathit{loss}."""
+    match = _SPLIT.match(name)
+    base, sub = (match.group(1), match.group(2)) if match else (name, None)
+    if base in GREEK:
+        base = "\\" + base
+    elif len(base) > 1:
+        base = r"\mathit{" + base.replace("_", r"\_") + "}"
+    return base if not sub else f"{base}_{{{sub.replace('_', ' ')}}}"
+
+
+def latex_number(value: sympy.Expr) -> tuple[str, int]:
+    text = sympy.latex(value)
+    if value.is_Add:
+        return text, ADD
+    if text.startswith("-"):
+        return text, UNARY
+    if value.is_Integer or value.is_Symbol:
+        return text, ATOM
+    return text, MUL
+
+
+def paren(text: str) -> str:
+    return rf"\left({text}\right)"
+
+
+class LatexPrinter(Printer):
+    """Print an expression as LaTeX math (no surrounding $)."""
+
+    name = "LaTeX"
+
+    def wrap(self, arg: Printed, min_prec: int) -> str:
+        return arg.text if arg.prec >= min_prec else paren(arg.text)
+
+    def _operand(self, arg: Printed) -> Printed:
+        """An elementwise operand: a broadcast scalar prints as the scalar itself."""
+        if isinstance(arg.node, E.Broadcast) and arg.node.args[0].is_scalar:
+            return self.done[id(arg.node.args[0])]
+        return arg
+
+    def _print_Var(self, node, args):
+        return latex_name(node.name), ATOM
+
+    def _print_Const(self, node, args):
+        return latex_number(node.value)
+
+    def _print_Eye(self, node, args):
+        return "I", ATOM
+
+    def _print_MatMul(self, node, args):
+        a, b = args
+        left = a.text if a.prec > MUL or isinstance(a.node, E.MatMul) else paren(a.text)
+        right = b.text if b.prec > MUL or isinstance(b.node, E.MatMul) else paren(b.text)
+        return f"{left} {right}", MUL
+
+    def _print_Transpose(self, node, args):
+        return f"{self.wrap(args[0], ATOM)}^{{\\top}}", POSTFIX
+
+    def _print_Add(self, node, args):
+        a, b = (self._operand(x) for x in args)
+        return f"{a.text} + {self.wrap(b, ADD + 1)}", ADD
+
+    def _print_Sub(self, node, args):
+        a, b = (self._operand(x) for x in args)
+        return f"{a.text} - {self.wrap(b, ADD + 1)}", ADD
+
+    def _print_Mul(self, node, args):
+        a, b = (self._operand(x) for x in args)
+        if a.node.is_scalar and not node.is_scalar or (a.node.is_scalar and b.node.is_scalar):
+            # a scalar multiple: c X
+            left = a.text if a.prec >= MUL else paren(a.text)
+            right = b.text if b.prec > MUL or isinstance(b.node, E.MatMul) else paren(b.text)
+            return f"{left} {right}", MUL
+        left = a.text if a.prec > MUL else paren(a.text)
+        right = b.text if b.prec > MUL else paren(b.text)
+        return rf"{left} \odot {right}", MUL
+
+    def _print_Div(self, node, args):
+        a, b = (self._operand(x) for x in args)
+        if node.is_scalar or b.node.is_scalar:
+            return rf"\frac{{{a.text}}}{{{b.text}}}", ATOM
+        return rf"{self.wrap(a, MUL + 1)} \oslash {self.wrap(b, MUL + 1)}", MUL
+
+    def _print_Neg(self, node, args):
+        return f"-{self.wrap(args[0], UNARY + 1)}", UNARY
+
+    def _print_Pow(self, node, args):
+        p = sympy.latex(node.exponent)
+        power = p if node.is_scalar else rf"\circ {p}"
+        return f"{self.wrap(args[0], ATOM)}^{{{power}}}", POW
+
+    def _print_Apply(self, node, args):
+        a = args[0]
+        if node.name == "abs":
+            return rf"\left|{a.text}\right|", ATOM
+        if node.name == "sqrt":
+            return rf"\sqrt{{{a.text}}}", ATOM
+        return FUNCTIONS[node.name] + paren(a.text), ATOM
+
+    def _print_Broadcast(self, node, args):
+        inner = node.args[0]
+        rows, cols = node.params
+        value = E.constant_value(node)
+        if value in (0, 1):
+            size = sympy.latex(rows) if is_one(cols) else rf"{sympy.latex(rows)} \times {sympy.latex(cols)}"
+            return rf"\mathbf{{{value}}}_{{{size}}}", ATOM
+        a = args[0]
+        if inner.is_scalar:
+            size = rf"{sympy.latex(rows)} \times {sympy.latex(cols)}"
+            return rf"{self.wrap(a, MUL)} \mathbf{{1}}_{{{size}}}", MUL
+        if is_one(inner.cols):       # a column across columns: b 1^T
+            return rf"{self.wrap(a, MUL)} \mathbf{{1}}^{{\top}}", MUL
+        return rf"\mathbf{{1}} {self.wrap(a, MUL)}", MUL   # a row across rows: 1 r
+
+    def _print_Sum(self, node, args):
+        a = args[0]
+        inner = a.node
+        body = self.wrap(a, MUL) if not isinstance(inner, E.MatMul) else a.text
+        if node.axis is None:
+            if is_one(inner.cols):
+                return rf"\mathbf{{1}}^{{\top}} {body}", MUL
+            if is_one(inner.rows):
+                return rf"{body} \mathbf{{1}}", MUL
+            return rf"\mathbf{{1}}^{{\top}} {body} \mathbf{{1}}", MUL
+        if node.axis == 1:
+            return rf"{body} \mathbf{{1}}", MUL
+        return rf"{self.wrap(a, ATOM)}^{{\top}} \mathbf{{1}}", MUL
+
+    def _print_Trace(self, node, args):
+        return r"\operatorname{tr}" + paren(args[0].text), ATOM
+
+    def _print_Einsum(self, node, args):
+        subscripts, output = node.params
+        summed = sorted({c for s in subscripts for c in s} - set(output))
+        factors = " ".join(f"{self.wrap(a, ATOM)}_{{{s}}}" for a, s in zip(args, subscripts))
+        total = rf"\sum_{{{','.join(summed)}}} {factors}" if summed else factors
+        return rf"\left[{total}\right]_{{{output}}}" if output else total, ATOM
+
+
+def to_latex(node: E.Node) -> str:
+    """``node`` as LaTeX.
+
+    >>> from matcalc.expr import Var
+    >>> A = Var.make("A", ("n", "n")); x = Var.make("x", ("n", 1))
+    >>> to_latex((A + A.T) @ x)
+    '\\\\left(A + A^{\\\\top}\\\\right) x'
+    """
+    return LatexPrinter().doprint(node)
+
+
+def to_mathml(node_or_latex, display: str = "block") -> str:
+    """MathML for a node (or a LaTeX string), converted by latex2mathml."""
+    latex = node_or_latex if isinstance(node_or_latex, str) else to_latex(node_or_latex)
+    return latex_to_mathml(latex, display=display)

@@ -1,0 +1,293 @@
+"""NumPy source: a self-contained Python function computing one or more expressions.
+
+Contract: ``numpy_source(outputs, inputs, ...)`` returns the text of a function that takes the
+input variables as arguments (vectors as 1-D arrays, scalars as numbers, matrices as 2-D arrays),
+computes every output, and returns each in the form of its variable (or a tuple of them). Inside,
+every value is a 2-D array (vectors are columns, scalars 1 x 1), so NumPy broadcasting does what
+matcalc's explicit broadcasts mean. A value used once is written inline; a value used twice or
+more is computed once and named (the tinygrad rule). Generated names never collide with the
+user's variable or dimension names. The only import is numpy. Sigmoid, softplus and relu are
+written in their numerically stable forms.
+"""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+from dataclasses import dataclass
+
+import sympy
+
+from .. import expr as E
+from ..dims import is_one
+from .base import Printed, Printer
+from .text import ADD, ATOM, MUL, POSTFIX, POW, UNARY
+
+FUNCTIONS = {
+    "exp": "{np}.exp({x})", "log": "{np}.log({x})", "sin": "{np}.sin({x})",
+    "cos": "{np}.cos({x})", "tanh": "{np}.tanh({x})", "sqrt": "{np}.sqrt({x})",
+    "abs": "{np}.abs({x})", "sign": "{np}.sign({x})",
+    "sigmoid": "0.5 + 0.5 * {np}.tanh(0.5 * {x})",          # stable for large |x|
+    "relu": "{np}.maximum({x}, 0)",
+    "softplus": "{np}.logaddexp(0, {x})",                  # log(1 + e^x) without overflow
+    "step": "{np}.heaviside({x}, 0)",
+}
+_FUNCTION_PREC = {"sigmoid": ADD}
+
+
+class Names:
+    """Allocates identifiers that avoid the user's names, Python keywords and builtins."""
+
+    def __init__(self, reserved):
+        self.taken = set(reserved) | set(keyword.kwlist) | set(dir(builtins))
+
+    def get(self, wanted: str) -> str:
+        name, k = wanted, 1
+        while name in self.taken:
+            name = f"{wanted}_{k}"
+            k += 1
+        self.taken.add(name)
+        return name
+
+
+@dataclass(frozen=True)
+class Output:
+    """An expression to return, and the form to return it in ("matrix", "vector", "scalar")."""
+
+    node: E.Node
+    kind: str = "matrix"
+
+
+class NumpyPrinter(Printer):
+    """Print nodes as NumPy expressions, naming shared intermediates as assignment statements."""
+
+    name = "NumPy"
+
+    def __init__(self, np: str, local: dict, named: set, names: Names):
+        self.np, self.local, self.named, self.names = np, local, named, names
+        self.lines: list[str] = []
+
+    def print_all(self, roots):
+        done: dict[int, Printed] = {}
+        self.done = done
+        for n in E.postorder(roots):
+            args = [done[id(a)] for a in n.args]
+            text, prec = self._method(n)(n, args)
+            if id(n) in self.named:
+                var = self.names.get("t")
+                self.lines.append(f"{var} = {text}")
+                text, prec = var, ATOM
+            done[id(n)] = Printed(n, text, prec)
+        return [done[id(r)] for r in roots]
+
+    def wrap(self, arg: Printed, min_prec: int) -> str:
+        return arg.text if arg.prec >= min_prec else f"({arg.text})"
+
+    def number(self, value: sympy.Expr) -> tuple[str, int]:
+        value = value.xreplace({s: sympy.Symbol(self.local[s.name]) for s in value.free_symbols})
+        if value.is_Integer:
+            return str(value), (UNARY if value < 0 else ATOM)
+        if value.is_Rational:
+            return f"{value.p} / {value.q}", (UNARY if value < 0 else MUL)
+        text = sympy.pycode(value)
+        return text, (ATOM if value.is_Symbol else ADD)
+
+    def _unbroadcast(self, arg: Printed) -> Printed:
+        # An explicit broadcast inside an elementwise operation is NumPy's own broadcasting.
+        if isinstance(arg.node, E.Broadcast):
+            return self.done[id(arg.node.args[0])]
+        return arg
+
+    def _print_Var(self, node, args):
+        return self.local[node.name], ATOM
+
+    def _print_Const(self, node, args):
+        return self.number(node.value)
+
+    def _print_Eye(self, node, args):
+        return f"{self.np}.eye({self.dim(node.params[0])})", POSTFIX
+
+    def dim(self, d) -> str:
+        return self.number(d)[0]
+
+    def _matrix_operand(self, arg: Printed) -> str:
+        if isinstance(arg.node, E.Const):
+            return f"{self.np}.full((1, 1), {arg.text})"
+        return self.wrap(arg, MUL + 1) if not isinstance(arg.node, E.MatMul) else arg.text
+
+    def _print_MatMul(self, node, args):
+        a, b = args
+        left = a.text if (a.prec > MUL or isinstance(a.node, E.MatMul)) and \
+            not isinstance(a.node, E.Const) else self._matrix_operand(a)
+        return f"{left} @ {self._matrix_operand(b) if b.prec <= MUL or isinstance(b.node, E.Const) else b.text}", MUL
+
+    def _print_Transpose(self, node, args):
+        return f"{self.wrap(args[0], POSTFIX)}.T", POSTFIX
+
+    def _binary(self, args, symbol, prec):
+        a, b = (self._unbroadcast(x) for x in args)
+        return f"{self.wrap(a, prec)} {symbol} {self.wrap(b, prec + 1)}", prec
+
+    def _print_Add(self, node, args):
+        return self._binary(args, "+", ADD)
+
+    def _print_Sub(self, node, args):
+        return self._binary(args, "-", ADD)
+
+    def _print_Mul(self, node, args):
+        return self._binary(args, "*", MUL)
+
+    def _print_Div(self, node, args):
+        return self._binary(args, "/", MUL)
+
+    def _print_Neg(self, node, args):
+        return f"-{self.wrap(args[0], UNARY)}", UNARY
+
+    def _print_Pow(self, node, args):
+        p = node.exponent
+        exponent = str(p) if p.is_Integer else repr(float(p))
+        if exponent.startswith("-"):
+            exponent = f"({exponent})"
+        return f"{self.wrap(args[0], POW + 1)} ** {exponent}", POW
+
+    def _print_Apply(self, node, args):
+        template = FUNCTIONS[node.name]
+        return template.format(np=self.np, x=args[0].text), _FUNCTION_PREC.get(node.name, POSTFIX)
+
+    def _print_Broadcast(self, node, args):
+        rows, cols = (self.dim(d) for d in node.params)
+        value = E.constant_value(node)
+        if value == 0:
+            return f"{self.np}.zeros(({rows}, {cols}))", POSTFIX
+        if value == 1:
+            return f"{self.np}.ones(({rows}, {cols}))", POSTFIX
+        return f"{self.np}.broadcast_to({args[0].text}, ({rows}, {cols}))", POSTFIX
+
+    def _print_Sum(self, node, args):
+        a = args[0].text
+        if node.axis is None:
+            return f"{self.np}.sum({a}, keepdims=True)", POSTFIX
+        if node.axis == 0:
+            return f"{self.np}.sum({a}, axis=0, keepdims=True).T", POSTFIX
+        return f"{self.np}.sum({a}, axis=1, keepdims=True)", POSTFIX
+
+    def _print_Trace(self, node, args):
+        return f"{self.np}.trace({args[0].text}).reshape(1, 1)", POSTFIX
+
+    def _print_Einsum(self, node, args):
+        operands = ", ".join(a.text for a in args)
+        text = f'{self.np}.einsum("{node.spec}", {operands}, optimize=True)'
+        if len(node.params[1]) < 2:
+            text += ".reshape(-1, 1)" if node.params[1] else ".reshape(1, 1)"
+        return text, POSTFIX
+
+
+def _shared(outputs: list[E.Node]) -> set:
+    """Ids of the nodes worth naming: used more than once, and not free to recompute."""
+    uses: dict[int, int] = {}
+    for node in E.postorder(outputs):
+        for a in node.args:
+            uses[id(a)] = uses.get(id(a), 0) + 1
+    for o in outputs:
+        uses[id(o)] = uses.get(id(o), 0) + 1
+    cheap = (E.Var, E.Const, E.Eye, E.Broadcast, E.Transpose)
+    return {id(n) for n in E.postorder(outputs) if uses.get(id(n), 0) > 1 and not isinstance(n, cheap)}
+
+
+def numpy_source(outputs: list[Output], inputs: list[E.Var], name: str = "f", doc: str = "",
+                 optional: dict | None = None) -> str:
+    """Source of ``def name(inputs...)`` returning the outputs (a tuple when more than one).
+
+    ``optional`` maps an input variable to the default its argument takes when None ("ones").
+    """
+    optional = optional or {}
+    nodes = [o.node for o in outputs]
+    user_names = [v.name for v in inputs]
+    all_dims = E.dimensions(nodes + list(inputs))
+    dims = _used_dims(nodes, [v for v in inputs if v in optional])
+    names = Names(user_names + [d.name for d in all_dims])
+    np = names.get("np")
+    local = {v: v for v in user_names}
+    local.update({d.name: d.name for d in all_dims})
+
+    required = [v.name for v in inputs if v not in optional]
+    signature = ", ".join(required + [f"{v.name}=None" for v in inputs if v in optional])
+    lines = [f"def {name}({signature}):"]
+    if doc:
+        lines.append(f'    """{doc}"""')
+    body: list[str] = []
+    for v in inputs:
+        if v in optional:
+            continue
+        body += _convert_input(v, np)
+    bound = _bind_dims(dims, [v for v in inputs if v not in optional], body)
+    for v in inputs:
+        if v in optional:
+            shape = ", ".join(str(d) for d in v.shape)
+            body.append(f"if {v.name} is None:")
+            body.append(f"    {v.name} = {np}.ones(({shape}))")
+            body.append("else:")
+            body += ["    " + line for line in _convert_input(v, np)]
+    unbound = [d for d in dims if d not in bound]
+    if unbound:
+        body.insert(0, "# dimensions " + ", ".join(d.name for d in unbound) + " are arguments")
+    printer = NumpyPrinter(np, local, _shared(nodes), names)
+    printed = printer.print_all(nodes)
+    body += printer.lines
+    results = [_convert_output(p, o.kind, np) for p, o in zip(printed, outputs)]
+    body.append("return " + (results[0] if len(results) == 1 else "(" + ", ".join(results) + ")"))
+    lines += ["    " + line for line in body]
+    if unbound:
+        extra = ", ".join(d.name for d in unbound)
+        lines[0] = lines[0][:-2] + (", " if signature else "") + extra + "):"
+    return f"import numpy as {np}\n\n\n" + "\n".join(lines) + "\n"
+
+
+def _used_dims(nodes, optional_inputs) -> list:
+    """The dimensions the generated code needs as numbers (constants, ones, identities)."""
+    exprs = [d for v in optional_inputs for d in v.shape]
+    for n in E.postorder(nodes):
+        if isinstance(n, E.Const):
+            exprs.append(n.value)
+        elif isinstance(n, (E.Broadcast, E.Eye)):
+            exprs += list(n.params)
+    found: list = []
+    for e in exprs:
+        for s in sorted(e.free_symbols, key=lambda s: s.name):
+            if s not in found:
+                found.append(s)
+    return found
+
+
+def _convert_input(v: E.Var, np: str) -> list[str]:
+    name = v.name
+    # float32 stays float32; integers and Python numbers become float64
+    text = f"{np}.asarray({name})"
+    text = f"{np}.asarray({name}, dtype={np}.result_type({text}, 0.0))"
+    if v.kind == "vector":
+        text += ".reshape(-1, 1)"
+    elif v.kind == "scalar":
+        text += ".reshape(1, 1)"
+    return [f"{name} = {text}"]
+
+
+def _bind_dims(dims, inputs, body) -> set:
+    bound = set()
+    for d in dims:
+        for v in inputs:
+            for axis, size in enumerate(v.shape):
+                if size == d and d not in bound:
+                    body.append(f"{d.name} = {v.name}.shape[{axis}]")
+                    bound.add(d)
+    return bound
+
+
+def _convert_output(p: Printed, kind: str, np: str) -> str:
+    text = p.text
+    if kind == "scalar":
+        return f"float({np}.reshape({text}, ()))"
+    if kind == "vector":
+        return f"{np}.reshape({text}, -1)"
+    if isinstance(p.node, E.Broadcast) or isinstance(p.node, E.Var):
+        return f"{np}.array({text})"     # a fresh, writable array, not a view of an input
+    return text

@@ -1,0 +1,130 @@
+"""Plain text in matcalc syntax: what it prints, ``matcalc.parse`` reads back to the same node.
+
+Precedence follows Python's: ``+ -`` < ``* / @`` < unary ``-`` < ``**`` < ``.T`` and calls. A
+broadcast operand of an elementwise operator prints as itself (NumPy broadcasting, ``W @ X + b``);
+a broadcast standing alone prints as ``b * ones(n, m)``. ``*`` and ``@`` are never mixed without
+parentheses, for the reader's sake.
+"""
+
+from __future__ import annotations
+
+import sympy
+
+from .. import expr as E
+from ..dims import is_one
+from .base import Printed, Printer
+
+ADD, MUL, UNARY, POW, POSTFIX, ATOM = 10, 20, 30, 40, 50, 60
+
+
+def number_text(value: sympy.Expr) -> tuple[str, int]:
+    """A constant (number or expression in dimensions) as text, with its precedence."""
+    if value.is_Integer or value.is_Symbol:
+        return str(value), (UNARY if value.is_negative else ATOM)
+    if value.is_Rational:
+        return f"{value.p}/{value.q}", (UNARY if value.is_negative else MUL)
+    text = sympy.sstr(value)
+    if value.is_Add:
+        return text, ADD
+    if value.is_Pow and not value.exp.is_negative:
+        return text, POW
+    return text, (UNARY if text.startswith("-") else MUL)
+
+
+class TextPrinter(Printer):
+    """Print an expression as matcalc syntax."""
+
+    name = "text"
+
+    @staticmethod
+    def wrap(arg: Printed, min_prec: int) -> str:
+        return arg.text if arg.prec >= min_prec else f"({arg.text})"
+
+    # leaves
+    def _print_Var(self, node, args):
+        return node.name, ATOM
+
+    def _print_Const(self, node, args):
+        return number_text(node.value)
+
+    def _print_Eye(self, node, args):
+        return f"eye({node.params[0]})", POSTFIX
+
+    # operations
+    def _print_MatMul(self, node, args):
+        a, b = args
+        left = a.text if a.prec > MUL or (a.prec == MUL and isinstance(a.node, E.MatMul)) \
+            else f"({a.text})"
+        return f"{left} @ {self.wrap(b, MUL + 1)}", MUL
+
+    def _print_Transpose(self, node, args):
+        return f"{self.wrap(args[0], POSTFIX)}.T", POSTFIX
+
+    def _binary(self, args, symbol, prec, same_left_ok):
+        a, b = (self._unbroadcast(x) for x in args)
+        left_ok = a.prec > prec or (a.prec == prec and isinstance(a.node, same_left_ok))
+        left = a.text if left_ok else f"({a.text})"
+        return f"{left} {symbol} {self.wrap(b, prec + 1)}", prec
+
+    def _unbroadcast(self, arg: Printed) -> Printed:
+        if isinstance(arg.node, E.Broadcast):
+            return self.done[id(arg.node.args[0])]
+        return arg
+
+    def _print_Add(self, node, args):
+        return self._binary(args, "+", ADD, (E.Add, E.Sub))
+
+    def _print_Sub(self, node, args):
+        return self._binary(args, "-", ADD, (E.Add, E.Sub))
+
+    def _print_Mul(self, node, args):
+        return self._binary(args, "*", MUL, (E.Mul, E.Div))
+
+    def _print_Div(self, node, args):
+        return self._binary(args, "/", MUL, (E.Mul, E.Div))
+
+    def _print_Neg(self, node, args):
+        a = args[0]
+        return f"-{a.text if a.prec > UNARY else '(' + a.text + ')'}", UNARY
+
+    def _print_Pow(self, node, args):
+        p = node.exponent
+        exponent = str(p) if p.is_Integer else f"({p.p}/{p.q})"
+        return f"{self.wrap(args[0], POW + 1)} ** {exponent}", POW
+
+    def _print_Apply(self, node, args):
+        return f"{node.name}({args[0].text})", POSTFIX
+
+    def _print_Broadcast(self, node, args):
+        r, c = node.params
+        ones = f"ones({r})" if is_one(c) else f"ones({r}, {c})"
+        value = E.constant_value(node)
+        if value == 1:
+            return ones, POSTFIX
+        if value == 0:
+            return "zeros" + ones[4:], POSTFIX
+        return f"{self.wrap(args[0], MUL + 1)} * {ones}", MUL
+
+    def _print_Sum(self, node, args):
+        axis = "" if node.axis is None else f", axis={node.axis}"
+        return f"sum({args[0].text}{axis})", POSTFIX
+
+    def _print_Trace(self, node, args):
+        return f"trace({args[0].text})", POSTFIX
+
+    def _print_Einsum(self, node, args):
+        return f'einsum("{node.spec}", {", ".join(a.text for a in args)})', POSTFIX
+
+
+def to_text(node: E.Node) -> str:
+    """``node`` in matcalc syntax.
+
+    >>> from matcalc.expr import Var
+    >>> A = Var.make("A", ("n", "n")); x = Var.make("x", ("n", 1))
+    >>> to_text((A + A.T) @ x)
+    '(A + A.T) @ x'
+    """
+    return TextPrinter().doprint(node)
+
+
+E.set_describer(to_text)

@@ -1,0 +1,155 @@
+"""Vector-Jacobian rules, derived from index notation — not typed in.
+
+Contract: ``vjp_rule(node, p)`` returns the rule giving the contribution of ``node``'s upstream
+gradient G to the gradient of its operand ``p``. The rule is derived once per operation, operand
+position and shape pattern, and cached:
+
+1. entry (i, j) of the operation in index notation (``index.lower``), e.g.
+   Z_ij = sum_q A_iq B_qj;
+2. the objective S = sum_ij G_ij Z_ij;
+3. its derivative with respect to one entry X_kl of the operand, by ``sympy.diff`` (which gives
+   Kronecker deltas, and the elementwise derivatives of functions);
+4. the deltas summed away (``Term.eliminate_deltas``), e.g. sum_j G_kj B_lj;
+5. the remaining contraction collapsed into matrix form (``collapse``), e.g. G @ B.T.
+
+The rule is kept as a template over placeholder variables with canonical dimensions; applying it
+substitutes the actual upstream gradient, operands and dimensions. ``RULE_KINDS`` names the kind of
+each operation (linear, bilinear, elementwise) for the documentation and the meta-tests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import sympy
+from sympy import IndexedBase
+
+from .collapse import collapse
+from .dims import is_one
+from .errors import UnsupportedError
+from .expr import (Add, Apply, Broadcast, Div, Einsum, Eye, MatMul, Mul, Neg, Node, Pow, Sub, Sum,
+                   Trace, Transpose, Var, add, postorder, substitute, zeros)
+from .index import Fresh, entry, factor_indices, index_for, lower, pointwise_node, summation, to_terms
+
+RULE_KINDS: dict[type, str] = {
+    Transpose: "linear", Add: "linear", Sub: "linear", Neg: "linear", Broadcast: "linear",
+    Sum: "linear", Trace: "linear",
+    MatMul: "bilinear", Mul: "bilinear", Einsum: "multilinear",
+    Div: "elementwise", Pow: "elementwise", Apply: "elementwise",
+}
+
+_I, _J, _K, _L = sympy.symbols("i j k l", integer=True)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One derived vector-Jacobian rule, with the record of how it was derived."""
+
+    op: str
+    position: int
+    kind: str
+    template: Node                  # matrix form, over the placeholders below
+    placeholders: tuple             # (G, operand 0, operand 1, ...)
+    canonical: tuple                # canonical dimension symbols D0, D1, ...
+    entry: sympy.Expr               # Z_ij in index notation
+    objective: sympy.Expr           # sum_ij G_ij Z_ij
+    derivative: sympy.Expr          # d objective / d X_kl (with deltas)
+    reduced: tuple                  # the terms with the deltas summed away
+    wrt: sympy.Expr                 # X_kl
+    log: tuple = field(default=())  # collapse steps
+
+
+def _canonical_map(node: Node) -> dict:
+    """Actual dimension -> canonical symbol D0, D1, ... in order of appearance (1 stays 1)."""
+    mapping: dict = {}
+    for d in [d for a in node.args for d in a.shape] + list(node.shape):
+        if not is_one(d) and d not in mapping:
+            mapping[d] = sympy.Symbol(f"D{len(mapping)}", integer=True, positive=True)
+    return mapping
+
+
+def _canonical_params(params: tuple, mapping: dict) -> tuple:
+    return tuple(p.xreplace(mapping) if isinstance(p, sympy.Basic) else p for p in params)
+
+
+def vjp_rule(node: Node, position: int) -> tuple[Rule, dict]:
+    """The rule for operand ``position`` of ``node``, and the map from canonical to actual dims."""
+    mapping = _canonical_map(node)
+    key = (type(node), _canonical_params(node.params, mapping),
+           tuple(tuple(d.xreplace(mapping) for d in a.shape) for a in node.args), position)
+    rule = _derive(key, node, position, tuple(mapping.items()))
+    inverse = {rule.canonical[n]: actual for n, actual in enumerate(mapping)}
+    return rule, inverse
+
+
+_CACHE: dict = {}
+
+
+def _derive(key, node: Node, position: int, mapping_items: tuple) -> Rule:
+    rule = _CACHE.get(key)
+    if rule is None:
+        rule = _CACHE[key] = derive_rule(node, position, dict(mapping_items))
+    return rule
+
+
+def derive_rule(node: Node, position: int, mapping: dict) -> Rule:
+    """Derive the vector-Jacobian rule for operand ``position`` of ``node`` (uncached)."""
+    cls = type(node)
+    if cls not in RULE_KINDS:
+        raise UnsupportedError(f"no derivative rule for {cls.__name__}")
+    placeholders = [Var.make(f"_{p}", tuple(d.xreplace(mapping) for d in a.shape),
+                             check_name=False) for p, a in enumerate(node.args)]
+    z = node.remake(tuple(placeholders), mapping)
+    g = Var.make("_G", z.shape, check_name=False)
+    bases = [IndexedBase(f"X{p}") for p in range(len(placeholders))]
+    gbase = IndexedBase("G")
+    fresh = Fresh()
+    i, j = index_for(z.rows, _I), index_for(z.cols, _J)
+    z_ij = lower(z, bases, i, j, fresh)
+    objective = summation(summation(entry(gbase, z.shape, _I, _J) * z_ij, _I, z.rows),
+                          _J, z.cols)
+    target = placeholders[position]
+    k, l = index_for(target.rows, _K), index_for(target.cols, _L)
+    wrt = entry(bases[position], target.shape, _K, _L)
+    derivative = sympy.diff(objective, wrt)
+
+    sizes = {_I: z.rows, _J: z.cols, _K: target.rows, _L: target.cols}
+    nodes = {gbase: g, **{b: ph for b, ph in zip(bases, placeholders)}}
+    log: list[str] = []
+    result = None
+    reduced = []
+    for term in to_terms(derivative):
+        term.eliminate_deltas()
+        if term.coeff == 0:
+            continue
+        reduced.append(term.to_sympy())
+        sizes.update(term.summed)
+        factors = []
+        for f in term.factors:
+            idx = factor_indices(f)
+            shape = tuple(sympy.Integer(1) if x == 0 else sizes[x] for x in idx)
+            factors.append((pointwise_node(f, idx, nodes, shape), idx))
+        for a, b in term.deltas:
+            factors.append((Eye.make(sizes[a]), (a, b)))
+        # The upstream gradient first, as the notes write it (G * f'(A), G @ B.T), then plain
+        # factors before sums (G * s * (1 - s)).
+        factors.sort(key=lambda f: (not _mentions(f[0], g), isinstance(f[0], (Add, Sub))))
+        part = collapse(factors, (k, l), sizes, list(term.summed), term.coeff, log)
+        result = part if result is None else add(result, part)
+    if result is None:
+        result = zeros(*target.shape)
+    return Rule(cls.__name__, position, RULE_KINDS[cls], result, (g, *placeholders),
+                tuple(mapping.values()), z_ij, objective, derivative, tuple(reduced), wrt,
+                tuple(log))
+
+
+def _mentions(node: Node, target: Node) -> bool:
+    return any(n is target for n in postorder([node]))
+
+
+def apply_rule(rule: Rule, node: Node, adjoint: Node, inverse: dict) -> Node:
+    """The rule's contribution for this ``node`` and upstream gradient ``adjoint``."""
+    node_map = {rule.placeholders[0]: adjoint}
+    for ph, actual in zip(rule.placeholders[1:], node.args):
+        node_map[ph] = actual
+    return substitute([rule.template], node_map, inverse)[0]

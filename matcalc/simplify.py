@@ -1,0 +1,437 @@
+"""Simplification into the form a textbook prints.
+
+Contract: ``simplify(node)`` returns an equal node with transposes pushed through products, sums
+and broadcasts to the leaves, identities, ones and zeros removed, scalar factors in front,
+negations gathered, and like terms collected (X x + X.T x -> (X + X.T) x). It never pushes a
+transpose into an elementwise function of a non-leaf (tanh(Z).T stays), so the result shares its
+intermediates with the forward expression.
+
+Each rule is a function in ``RULES`` (by node class) that takes a node whose operands are already
+simplified and returns a replacement or None; its docstring says what it decreases, so rewriting
+ends. The engine owns traversal (iterative), re-simplifies what a rule returns, records which rule
+fired, and stops with ``UnsupportedError`` (naming the last rules) past ``MAX_REWRITES``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import sympy
+
+from .dims import ONE
+from .errors import UnsupportedError
+from .expr import (Add, Broadcast, Const, Div, Eye, MatMul, Mul, Neg, Node, Pow, Sub, Sum, Trace,
+                   Transpose, constant_value, mul, ones, zeros)
+
+MAX_REWRITES = 200_000
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers: scalars, zeros, ones
+# ---------------------------------------------------------------------------------------------
+
+const_value = constant_value
+
+
+def is_zero(node: Node) -> bool:
+    return const_value(node) == 0
+
+
+def is_one_like(node: Node) -> bool:
+    return const_value(node) == 1
+
+
+def scalar_factor(node: Node):
+    """For a scalar multiple ``Mul(Broadcast(s), A)`` (or s * A with s 1x1), (s, A); else None."""
+    if isinstance(node, Mul):
+        a, b = node.args
+        if isinstance(a, Broadcast) and a.args[0].is_scalar:
+            return a.args[0], b
+        if a.is_scalar and b.is_scalar and isinstance(a, Const):
+            return a, b
+    return None
+
+
+def scaled(s: Node, a: Node) -> Node:
+    """s * a for a scalar s (1 x 1) and any a."""
+    return mul(s, a)
+
+
+# ---------------------------------------------------------------------------------------------
+# Rules
+# ---------------------------------------------------------------------------------------------
+
+def transpose_rules(node: Transpose):
+    """Push a transpose down. Decreases: the height of transposes above the leaves."""
+    a = node.args[0]
+    if isinstance(a, Transpose):
+        return a.args[0]
+    if a.is_scalar:
+        return a
+    if isinstance(a, MatMul):
+        return MatMul.make(Transpose.make(a.args[1]), Transpose.make(a.args[0]))
+    if isinstance(a, (Add, Sub)):
+        return type(a).make(Transpose.make(a.args[0]), Transpose.make(a.args[1]))
+    if isinstance(a, Neg):
+        return Neg.make(Transpose.make(a.args[0]))
+    if isinstance(a, Eye):
+        return a
+    if isinstance(a, Broadcast):
+        return Broadcast.make(Transpose.make(a.args[0]), a.params[1], a.params[0])
+    sf = scalar_factor(a)
+    if sf is not None:
+        return scaled(sf[0], Transpose.make(sf[1]))
+    return None
+
+
+def matmul_rules(node: MatMul):
+    """Identities, zeros, scalars and signs out of products. Decreases: nodes under products."""
+    a, b = node.args
+    if isinstance(a, Eye):
+        return b
+    if isinstance(b, Eye):
+        return a
+    if is_zero(a) or is_zero(b):
+        return zeros(*node.shape)
+    if isinstance(a, Neg):
+        return Neg.make(MatMul.make(a.args[0], b))
+    if isinstance(b, Neg):
+        return Neg.make(MatMul.make(a, b.args[0]))
+    for i, x in enumerate((a, b)):
+        sf = scalar_factor(x)
+        if sf is not None:
+            rest = (sf[1], b) if i == 0 else (a, sf[1])
+            return scaled(sf[0], MatMul.make(*rest))
+    if a.is_scalar:         # (1x1) @ (1xm): a scalar multiple
+        return mul(a, b)
+    if b.is_scalar:
+        return mul(b, a)
+    return None
+
+
+def mul_rules(node: Mul):
+    """Hadamard products: ones and zeros away, scalars to the front, signs and divisions out.
+
+    Decreases: (number of nodes, scalars not in front, Divs under Muls).
+    """
+    a, b = node.args
+    if is_zero(a) or is_zero(b):
+        return zeros(*node.shape)
+    if is_one_like(a) and b.shape == node.shape:
+        return b
+    if is_one_like(b) and a.shape == node.shape:
+        return a
+    if isinstance(a, Neg):
+        return Neg.make(Mul.make(a.args[0], b))
+    if isinstance(b, Neg):
+        return Neg.make(Mul.make(a, b.args[0]))
+    sa, sb = scalar_factor(node), None
+    if sa is None:
+        # the scalar on the right: move it to the front
+        if isinstance(b, Broadcast) and b.args[0].is_scalar and not (
+                isinstance(a, Broadcast) and a.args[0].is_scalar):
+            return Mul.make(b, a)
+        if b.is_scalar and a.is_scalar and isinstance(b, Const):
+            return Mul.make(b, a)
+        # scalar multiples inside a Hadamard product come out
+        for i, x in enumerate((a, b)):
+            sf = scalar_factor(x)
+            if sf is not None:
+                rest = (sf[1], b) if i == 0 else (a, sf[1])
+                return scaled(sf[0], Mul.make(*rest))
+        if a is b:
+            return Pow.make(a, 2)
+        # a * (1 / b) -> a / b, and (a / b) * c -> (a * c) / b: one division, outermost
+        if isinstance(b, Div) and is_one_like(b.args[0]):
+            return Div.make(a, b.args[1])
+        if isinstance(a, Div) and is_one_like(a.args[0]):
+            return Div.make(b, a.args[1])
+        if isinstance(a, Div):
+            return Div.make(Mul.make(a.args[0], b), a.args[1])
+        if isinstance(b, Div):
+            return Div.make(Mul.make(a, b.args[0]), b.args[1])
+        return None
+    s, rest = sa
+    value = const_value(s)
+    if value == -1:
+        return Neg.make(rest)
+    inner = scalar_factor(rest)
+    if inner is not None:
+        return scaled(mul(s, inner[0]), inner[1])
+    if isinstance(rest, Neg) and value is not None:
+        return scaled(Const.make(-value), rest.args[0])
+    return None
+
+
+def div_rules(node: Div):
+    """Division: by a constant becomes a scalar factor; signs and scalars out. Decreases: Divs."""
+    a, b = node.args
+    value = const_value(b)
+    if value is not None and value != 0:
+        return scaled(Const.make(1 / value), a) if value != 1 else a
+    if is_one_like(b) and a.shape == node.shape:
+        return a
+    if is_zero(a):
+        return zeros(*node.shape)
+    if isinstance(a, Neg):
+        return Neg.make(Div.make(a.args[0], b))
+    sf = scalar_factor(a)
+    if sf is not None:
+        return scaled(sf[0], Div.make(sf[1], b))
+    return None
+
+
+def neg_rules(node: Neg):
+    """Negation: double negation, zeros, negative constants. Decreases: Neg nodes."""
+    a = node.args[0]
+    if isinstance(a, Neg):
+        return a.args[0]
+    if is_zero(a):
+        return a
+    if isinstance(a, Const):
+        return Const.make(-a.value)
+    if isinstance(a, Broadcast) and isinstance(a.args[0], Const):
+        return Broadcast.make(Const.make(-a.args[0].value), *a.shape)
+    sf = scalar_factor(a)
+    if sf is not None and const_value(sf[0]) is not None:
+        return scaled(Const.make(-const_value(sf[0])), sf[1])
+    return None
+
+
+def pow_rules(node: Pow):
+    """Trivial powers. Decreases: Pow nodes."""
+    a = node.args[0]
+    if node.exponent == 1:
+        return a
+    if node.exponent == 0:
+        return ones(*node.shape)
+    return None
+
+
+def broadcast_rules(node: Broadcast):
+    """No-op broadcasts and broadcasts of broadcasts vanish. Decreases: Broadcasts.
+
+    ``ones(n, m)`` and ``zeros(n, m)`` are broadcast constants: inside ``1 - tanh(Z) ** 2`` the
+    1 prints as 1; alone, as ``ones(n, m)``.
+    """
+    a = node.args[0]
+    if a.shape == node.shape:
+        return a
+    if isinstance(a, Broadcast):
+        return Broadcast.make(a.args[0], *node.shape)
+    return None
+
+
+def sum_rules(node: Sum):
+    """Scalars and signs out of sums; sums of zeros, ones and scalars. Decreases: nodes under sums."""
+    a = node.args[0]
+    if is_zero(a):
+        return zeros(*node.shape)
+    if node.axis is None and a.is_scalar:
+        return a
+    if node.axis is None and isinstance(a, Sum):      # sum(sum(X, axis=k)) = sum(X)
+        return Sum.make(a.args[0])
+    if node.axis is None and isinstance(a, Broadcast) and a.args[0].is_scalar:
+        return scaled(a.args[0], Const.make(a.params[0] * a.params[1]))
+    if isinstance(a, Neg):
+        return Neg.make(Sum.make(a.args[0], node.axis))
+    sf = scalar_factor(a)
+    if sf is not None:
+        return scaled(sf[0], Sum.make(sf[1], node.axis))
+    return None
+
+
+def trace_rules(node: Trace):
+    """Traces of scalars, identities, transposes; scalars and signs out. Decreases: nodes."""
+    a = node.args[0]
+    if a.is_scalar:
+        return a
+    if isinstance(a, Eye):
+        return Const.make(a.params[0])
+    if is_zero(a):
+        return Const.make(0)
+    if isinstance(a, Transpose):
+        return Trace.make(a.args[0])
+    if isinstance(a, Neg):
+        return Neg.make(Trace.make(a.args[0]))
+    sf = scalar_factor(a)
+    if sf is not None:
+        return scaled(sf[0], Trace.make(sf[1]))
+    return None
+
+
+def _terms(node: Node) -> list[tuple[sympy.Expr, Node]]:
+    """A chain of + and - as (coefficient, term) pairs, in order (iteratively)."""
+    out: list[tuple[sympy.Expr, Node]] = []
+    stack = [(sympy.Integer(1), node)]
+    while stack:
+        sign, n = stack.pop()
+        if isinstance(n, Add):
+            stack.append((sign, n.args[1]))
+            stack.append((sign, n.args[0]))
+        elif isinstance(n, Sub):
+            stack.append((-sign, n.args[1]))
+            stack.append((sign, n.args[0]))
+        elif isinstance(n, Neg):
+            stack.append((-sign, n.args[0]))
+        else:
+            sf = scalar_factor(n)
+            if sf is not None and const_value(sf[0]) is not None:
+                out.append((sign * const_value(sf[0]), sf[1]))
+            elif is_zero(n):
+                continue
+            else:
+                out.append((sign, n))
+    return out
+
+
+def _rebuild(terms: list, shape) -> Node:
+    result = None
+    for c, t in terms:
+        magnitude = -c if c.is_negative else c
+        piece = t if magnitude == 1 else scaled(Const.make(magnitude), t)
+        if result is None:
+            result = Neg.make(piece) if c.is_negative else piece
+        else:
+            result = Sub.make(result, piece) if c.is_negative else Add.make(result, piece)
+    return result if result is not None else zeros(*shape)
+
+
+def _factor_products(terms: list) -> bool:
+    """Merge c1 A@C + c2 B@C into (c1 A + c2 B)@C (and on the left). True if one merged."""
+    for side in (1, 0):
+        for a in range(len(terms)):
+            ca, ta = terms[a]
+            if not isinstance(ta, MatMul):
+                continue
+            for b in range(a + 1, len(terms)):
+                cb, tb = terms[b]
+                if isinstance(tb, MatMul) and tb.args[side] is ta.args[side]:
+                    other = 1 - side
+                    pair_terms = [(ca, ta.args[other]), (cb, tb.args[other])]
+                    # X + X.T rather than X.T + X, as books print it
+                    pair_terms.sort(key=lambda ct: isinstance(ct[1], Transpose))
+                    inner = _rebuild(pair_terms, None)
+                    pair = (inner, ta.args[side]) if side == 1 else (ta.args[side], inner)
+                    terms[a] = (sympy.Integer(1), MatMul.make(*pair))
+                    del terms[b]
+                    return True
+    return False
+
+
+def sum_chain_rules(node: Node):
+    """Collect like terms in a chain of + and -. Decreases: the number of terms."""
+    terms = _terms(node)
+    before = len(terms)
+    combined: dict[int, list] = {}
+    for c, t in terms:
+        if id(t) in combined:
+            combined[id(t)][0] += c
+        else:
+            combined[id(t)] = [c, t]
+    merged = [(c, t) for c, t in combined.values() if c != 0]
+    factored = False
+    while _factor_products(merged):
+        factored = True
+    if len(merged) == before and not factored:
+        return _sign_rules(node)
+    return _rebuild(merged, node.shape)
+
+
+def _sign_rules(node: Node):
+    """a + (-b) -> a - b, (-a) + b -> b - a, a - (-b) -> a + b, zeros. Decreases: Neg nodes."""
+    a, b = node.args
+    if is_zero(b):
+        return a
+    if is_zero(a):
+        return b if isinstance(node, Add) else Neg.make(b)
+    if isinstance(node, Add) and isinstance(b, Neg):
+        return Sub.make(a, b.args[0])
+    if isinstance(node, Add) and isinstance(a, Neg):
+        return Sub.make(b, a.args[0])
+    if isinstance(node, Sub) and isinstance(b, Neg):
+        return Add.make(a, b.args[0])
+    return None
+
+
+RULES: dict[type, Callable[[Node], Node | None]] = {
+    Transpose: transpose_rules,
+    MatMul: matmul_rules,
+    Mul: mul_rules,
+    Div: div_rules,
+    Neg: neg_rules,
+    Pow: pow_rules,
+    Broadcast: broadcast_rules,
+    Sum: sum_rules,
+    Trace: trace_rules,
+    Add: sum_chain_rules,
+    Sub: sum_chain_rules,
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Engine
+# ---------------------------------------------------------------------------------------------
+
+def simplify_all(roots: list[Node], log: list | None = None) -> list[Node]:
+    """Simplify several expressions together (shared subexpressions are simplified once)."""
+    memo: dict[int, Node] = {}
+    forward: dict[int, Node] = {}
+    keep: list[Node] = []          # keeps every visited node alive, so ids stay unique
+    fired: list[str] = []
+    count = 0
+    for root in roots:
+        stack = [root]
+        while stack:
+            n = stack[-1]
+            if id(n) in memo:
+                stack.pop()
+                continue
+            if id(n) in forward:
+                target = forward[id(n)]
+                if id(target) in memo:
+                    memo[id(n)] = memo[id(target)]
+                    stack.pop()
+                else:
+                    stack.append(target)
+                continue
+            pending = [a for a in n.args if id(a) not in memo]
+            if pending:
+                stack.extend(reversed(pending))
+                continue
+            args = tuple(memo[id(a)] for a in n.args)
+            m = n if all(x is y for x, y in zip(args, n.args)) else n.remake(args, {})
+            rule = RULES.get(type(m))
+            r = rule(m) if rule is not None else None
+            keep.append(m)
+            if r is None or r is m:
+                memo[id(n)] = m
+                memo[id(m)] = m
+                stack.pop()
+                continue
+            count += 1
+            fired.append(rule.__name__)
+            if log is not None:
+                log.append(rule.__name__)
+            if count > MAX_REWRITES:
+                raise UnsupportedError(
+                    f"simplification did not settle after {MAX_REWRITES} rewrites; last rules: "
+                    f"{', '.join(fired[-10:])}")
+            keep.append(r)
+            forward[id(n)] = r
+            if m is not n:
+                forward[id(m)] = r
+    return [memo[id(r)] for r in roots]
+
+
+def simplify(node: Node) -> Node:
+    """``node`` in textbook form.
+
+    >>> from matcalc.expr import Var
+    >>> X = Var.make("X", ("n", "n")); x = Var.make("x", ("n", 1))
+    >>> str(simplify(X @ x + X.T @ x))
+    '(X + X.T) @ x'
+    >>> str(simplify((2 * (X @ x)).T))
+    '2 * x.T @ X.T'
+    """
+    return simplify_all([node])[0]

@@ -1,0 +1,160 @@
+"""An independent NumPy evaluator of matcalc expressions: the tests' ground truth.
+
+It walks the expression itself (not matcalc's generated code), so a bug in the code generator
+cannot hide a wrong gradient. Values are 2-D arrays; dims are looked up in ``sizes``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import sympy
+
+from matcalc import expr as E
+
+FUNCS = {
+    "exp": np.exp, "log": np.log, "sin": np.sin, "cos": np.cos, "tanh": np.tanh,
+    "sigmoid": lambda x: 1.0 / (1.0 + np.exp(-x)), "relu": lambda x: np.where(x > 0, x, 0.0),
+    "abs": np.abs, "sign": np.sign, "sqrt": np.sqrt, "softplus": lambda x: np.log1p(np.exp(x)),
+    "step": lambda x: (x > 0).astype(float),
+}
+
+
+def size(d, sizes) -> int:
+    return int(sympy.sympify(d).subs({s: sizes[s.name] for s in sympy.sympify(d).free_symbols}))
+
+
+def evaluate(node: E.Node, values: dict, sizes: dict) -> np.ndarray:
+    """The value of ``node`` (2-D) for variable values (by name; any shape that reshapes)."""
+    out: dict[int, np.ndarray] = {}
+    for n in E.postorder([node]):
+        a = [out[id(x)] for x in n.args]
+        shape = tuple(size(d, sizes) for d in n.shape)
+        if isinstance(n, E.Var):
+            v = np.asarray(values[n.name], dtype=float).reshape(shape)
+        elif isinstance(n, E.Const):
+            v = np.full((1, 1), float(n.value.subs({s: sizes[s.name] for s in n.value.free_symbols})))
+        elif isinstance(n, E.Eye):
+            v = np.eye(shape[0])
+        elif isinstance(n, E.MatMul):
+            v = a[0] @ a[1]
+        elif isinstance(n, E.Transpose):
+            v = a[0].T
+        elif isinstance(n, E.Add):
+            v = a[0] + a[1]
+        elif isinstance(n, E.Sub):
+            v = a[0] - a[1]
+        elif isinstance(n, E.Mul):
+            v = a[0] * a[1]
+        elif isinstance(n, E.Div):
+            v = a[0] / a[1]
+        elif isinstance(n, E.Neg):
+            v = -a[0]
+        elif isinstance(n, E.Pow):
+            v = a[0] ** float(n.exponent)
+        elif isinstance(n, E.Apply):
+            v = FUNCS[n.name](a[0])
+        elif isinstance(n, E.Broadcast):
+            v = np.broadcast_to(a[0], shape).copy()
+        elif isinstance(n, E.Sum):
+            if n.axis is None:
+                v = np.sum(a[0]).reshape(1, 1)
+            elif n.axis == 0:
+                v = np.sum(a[0], axis=0).reshape(-1, 1)
+            else:
+                v = np.sum(a[0], axis=1).reshape(-1, 1)
+        elif isinstance(n, E.Trace):
+            v = np.trace(a[0]).reshape(1, 1)
+        elif isinstance(n, E.Einsum):
+            subscripts, output = n.params
+            v = np.einsum(",".join(subscripts) + "->" + output, *a).reshape(shape)
+        else:
+            raise TypeError(f"reference evaluator: no rule for {type(n).__name__}")
+        assert v.shape == shape, (type(n).__name__, v.shape, shape)
+        out[id(n)] = v
+    return out[id(node)]
+
+
+def random_values(variables, sizes, rng, positive=()) -> dict:
+    values = {}
+    for v in variables:
+        shape = tuple(size(d, sizes) for d in v.shape)
+        if v.domain == "positive" or v.name in positive:
+            values[v.name] = rng.uniform(0.5, 2.0, size=shape)
+        else:
+            values[v.name] = rng.standard_normal(shape)
+    return values
+
+
+def numeric_gradient(expression: E.Node, var: E.Var, values: dict, sizes: dict,
+                     weight: np.ndarray | None = None, h: float = 1e-6) -> np.ndarray:
+    """Central differences of sum(weight * expression) with respect to ``var`` (2-D result)."""
+    x = np.asarray(values[var.name], dtype=float)
+    grad = np.zeros(x.shape)
+    for idx in np.ndindex(*x.shape):
+        plus, minus = dict(values), dict(values)
+        xp, xm = x.copy(), x.copy()
+        xp[idx] += h
+        xm[idx] -= h
+        plus[var.name], minus[var.name] = xp, xm
+        fp, fm = evaluate(expression, plus, sizes), evaluate(expression, minus, sizes)
+        w = 1.0 if weight is None else weight
+        grad[idx] = (np.sum(w * fp) - np.sum(w * fm)) / (2 * h)
+    return grad
+
+
+SYMPY_FUNCS = {
+    "exp": sympy.exp, "log": sympy.log, "sin": sympy.sin, "cos": sympy.cos, "tanh": sympy.tanh,
+    "sqrt": sympy.sqrt, "sigmoid": lambda x: 1 / (1 + sympy.exp(-x)),
+    "softplus": lambda x: sympy.log(1 + sympy.exp(x)),
+}
+
+
+def evaluate_sympy(node: E.Node, values: dict, sizes: dict) -> sympy.Matrix:
+    """The exact value of ``node`` over explicit SymPy matrices (smooth functions only)."""
+    out: dict[int, sympy.Matrix] = {}
+    for n in E.postorder([node]):
+        a = [out[id(x)] for x in n.args]
+        shape = tuple(size(d, sizes) for d in n.shape)
+        if isinstance(n, E.Var):
+            v = values[n.name]
+        elif isinstance(n, E.Const):
+            v = sympy.Matrix([[n.value.subs({s: sizes[s.name] for s in n.value.free_symbols})]])
+        elif isinstance(n, E.Eye):
+            v = sympy.eye(shape[0])
+        elif isinstance(n, E.MatMul):
+            v = a[0] * a[1]
+        elif isinstance(n, E.Transpose):
+            v = a[0].T
+        elif isinstance(n, (E.Add, E.Sub, E.Mul, E.Div)):
+            op = {E.Add: lambda x, y: x + y, E.Sub: lambda x, y: x - y,
+                  E.Mul: lambda x, y: x * y, E.Div: lambda x, y: x / y}[type(n)]
+            v = sympy.Matrix(shape[0], shape[1], lambda i, j: op(a[0][i, j], a[1][i, j]))
+        elif isinstance(n, E.Neg):
+            v = -a[0]
+        elif isinstance(n, E.Pow):
+            v = a[0].applyfunc(lambda t: t ** n.exponent)
+        elif isinstance(n, E.Apply):
+            v = a[0].applyfunc(SYMPY_FUNCS[n.name])
+        elif isinstance(n, E.Broadcast):
+            src = a[0]
+            v = sympy.Matrix(shape[0], shape[1],
+                             lambda i, j: src[i if src.rows > 1 else 0, j if src.cols > 1 else 0])
+        elif isinstance(n, E.Sum):
+            if n.axis is None:
+                v = sympy.Matrix([[sum(a[0])]])
+            elif n.axis == 0:
+                v = sympy.Matrix([sum(a[0][:, j]) for j in range(a[0].cols)])
+            else:
+                v = sympy.Matrix([sum(a[0][i, :]) for i in range(a[0].rows)])
+        elif isinstance(n, E.Trace):
+            v = sympy.Matrix([[a[0].trace()]])
+        else:
+            raise TypeError(f"exact evaluator: no rule for {type(n).__name__}")
+        assert v.shape == shape, (type(n).__name__, v.shape, shape)
+        out[id(n)] = v
+    return out[id(node)]
+
+
+def symbol_matrix(name: str, shape: tuple) -> sympy.Matrix:
+    return sympy.Matrix(shape[0], shape[1],
+                        lambda i, j: sympy.Symbol(f"{name}_{i}{j}", real=True))
