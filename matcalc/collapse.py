@@ -75,7 +75,7 @@ def collapse(factors: Sequence[tuple[Node, tuple]], out: tuple, sizes: dict,
                 note(f"closed chain over {idx[0]}: trace")
                 changed = True
         # Factors with the same index pair (up to order): a Hadamard product.
-        merged = _merge_hadamard(facs, note)
+        merged = _merge_hadamard(facs, summed, note)
         changed = changed or merged
         # Summed indices, one at a time.
         for s in list(summed):
@@ -102,18 +102,19 @@ def collapse(factors: Sequence[tuple[Node, tuple]], out: tuple, sizes: dict,
                 summed.remove(s)
                 note(f"sum over {s} against nothing: a row/column sum")
                 changed = True
-            elif len(users) == 2:
-                a, b = users
-                (na, ia), (nb, ib) = facs[a], facs[b]
-                if ia[0] == ia[1] or ib[0] == ib[1]:
-                    continue
-                facs[a] = _product(na, ia, nb, ib, s, out)
-                del facs[b]
-                summed.remove(s)
-                note(f"sum over {s} shared by two factors: a matrix product")
-                changed = True
             if changed:
                 break
+        if changed:
+            continue
+        # Indices shared by two factors: the matrix product that needs the fewest transposes.
+        best = _best_product(facs, summed, out)
+        if best is not None:
+            s, a, b, product = best
+            facs[a] = product
+            del facs[b]
+            summed.remove(s)
+            note(f"sum over {s} shared by two factors: a matrix product")
+            changed = True
 
     if summed:
         return _scale(_einsum(facs, out, sizes, summed, note), coeff)
@@ -126,7 +127,7 @@ def collapse(factors: Sequence[tuple[Node, tuple]], out: tuple, sizes: dict,
         if combined is None:
             return _scale(_einsum(facs, out, sizes, [], note), coeff)
         rest = combined
-    result = _to_output(rest[0] if rest else None, out, sizes, scalars)
+    result = _to_output(rest[0] if rest else None, out, sizes, scalars, note)
     return _scale(result, coeff)
 
 
@@ -134,11 +135,15 @@ def _count(facs, s) -> int:
     return sum(1 for _, idx in facs if s in idx)
 
 
-def _merge_hadamard(facs: list, note) -> bool:
-    """Merge factors with equal index pairs into Hadamard products. Decreases: factor count."""
+def _merge_hadamard(facs: list, summed: list, note) -> bool:
+    """Merge factors with equal index pairs into Hadamard products. Decreases: factor count.
+
+    Only where an index stays free: with every index summed, a pair is a product (u.T @ w) or
+    a closed chain (trace(A @ B)), as books write it.
+    """
     for a in range(len(facs)):
         na, ia = facs[a]
-        if ia == (ZERO, ZERO):
+        if ia == (ZERO, ZERO) or _symbols(ia) <= set(summed):
             continue
         for b in range(a + 1, len(facs)):
             nb, ib = facs[b]
@@ -164,17 +169,30 @@ def _sum_out(node: Node, idx: tuple, s) -> tuple[Node, tuple]:
     return Sum.make(node, axis=1), (other, ZERO)   # sum_s A_xs: one entry per row x
 
 
-def _product(na, ia, nb, ib, s, out) -> tuple[Node, tuple]:
-    """sum_s a_xs b_sy = (A @ B)_xy, with the order that puts output indices in place."""
-    left, il = _orient(na, ia, ia[1 - ia.index(s)])     # (x, s)
-    right, ir = _orient(nb, ib, s)                      # (s, y)
-    x, y = il[0], ir[1]
-    if (y != ZERO and y == out[0]) or (x != ZERO and x == out[1]):
-        # The transposed product (B' A') lands in output order: use it instead.
-        left, il = _orient(nb, ib, ib[1 - ib.index(s)])
-        right, ir = _orient(na, ia, s)
-        x, y = il[0], ir[1]
-    return MatMul.make(left, right), (x, y)
+def _best_product(facs, summed, out):
+    """Among indices summed over exactly two factors, and both orders of those factors, the
+    product sum_s a_xs b_sy = (A @ B)_xy that lands in output order with the fewest transposes.
+    Returns (index, position kept, position removed, (product, indices)) or None."""
+    best, best_score = None, None
+    for s in summed:
+        users = [n for n, (_, idx) in enumerate(facs) if s in idx]
+        if len(users) != 2:
+            continue
+        for a, b in (users, users[::-1]):
+            (na, ia), (nb, ib) = facs[a], facs[b]
+            if ia[0] == ia[1] or ib[0] == ib[1]:
+                continue
+            x = ia[1 - ia.index(s)]
+            y = ib[1 - ib.index(s)]
+            misplaced = (y != ZERO and y == out[0]) or (x != ZERO and x == out[1])
+            transposes = (ia[0] != x) + (ib[0] != s)
+            score = (misplaced, transposes, a > b)   # ties keep the factors in order
+            if best_score is None or score < best_score:
+                left, _ = _orient(na, ia, x)
+                right, _ = _orient(nb, ib, s)
+                best_score = score
+                best = (s, min(a, b), max(a, b), (MatMul.make(left, right), (x, y)))
+    return best
 
 
 def _combine_free(rest: list, out: tuple, note) -> list | None:
@@ -219,18 +237,21 @@ def _align(node: Node, idx: tuple, target: tuple, shape) -> Node:
     return Broadcast.make(oriented, *shape)
 
 
-def _to_output(factor, out: tuple, sizes: dict, scalars: list) -> Node:
+def _to_output(factor, out: tuple, sizes: dict, scalars: list, note) -> Node:
     shape = tuple(ONE if x == ZERO else sizes[x] for x in out)
     scalar = None
     for s in scalars:
         scalar = s if scalar is None else Mul.make(scalar, s)
     if factor is None:
+        note("only scalars remain: the result is a scalar (broadcast to its shape)")
         if scalar is None:
             scalar = Const.make(1)
         return scalar if shape == (ONE, ONE) else Broadcast.make(scalar, *shape)
     node, idx = factor
     if not _symbols(idx) <= _symbols(out):
         raise UnsupportedError(f"index {idx} is neither summed nor in the result {out}")
+    if idx != out:
+        note(f"indices {idx} arranged as the result's {out}")
     node = _align(node, idx, out, shape)
     if scalar is not None:
         node = mul(scalar, node)
