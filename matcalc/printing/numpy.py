@@ -27,7 +27,7 @@ FUNCTIONS = {
     "exp": "{np}.exp({x})", "log": "{np}.log({x})", "sin": "{np}.sin({x})",
     "cos": "{np}.cos({x})", "tanh": "{np}.tanh({x})", "sqrt": "{np}.sqrt({x})",
     "abs": "{np}.abs({x})", "sign": "{np}.sign({x})",
-    "sigmoid": "0.5 + 0.5 * {np}.tanh(0.5 * {x})",          # stable for large |x|
+    "sigmoid": "0.5 + 0.5 * {np}.tanh(0.5 * {xw})",         # stable for large |x|
     "relu": "{np}.maximum({x}, 0)",
     "softplus": "{np}.logaddexp(0, {x})",                  # log(1 + e^x) without overflow
     "step": "{np}.heaviside({x}, 0)",
@@ -151,8 +151,10 @@ class NumpyPrinter(Printer):
         return f"{self.wrap(args[0], POW + 1)} ** {exponent}", POW
 
     def _print_Apply(self, node, args):
+        # {x} sits inside call parentheses; {xw} beside an operator, so it is parenthesised
         template = FUNCTIONS[node.name]
-        return template.format(np=self.np, x=args[0].text), _FUNCTION_PREC.get(node.name, POSTFIX)
+        text = template.format(np=self.np, x=args[0].text, xw=self.wrap(args[0], MUL + 1))
+        return text, _FUNCTION_PREC.get(node.name, POSTFIX)
 
     def _print_Broadcast(self, node, args):
         rows, cols = (self.dim(d) for d in node.params)

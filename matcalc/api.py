@@ -1,0 +1,376 @@
+"""The public API: build or parse an expression, derive, print, generate code, check.
+
+Contract: ``derive`` (text or expression) and ``grad`` (expression) return a ``Derivation``. Its
+gradients are derived in one reverse sweep for all requested variables, simplified together (so
+they share their intermediates), and print as text, LaTeX and MathML, generate NumPy source and
+check themselves numerically. A non-scalar expression is differentiated as a vector-Jacobian
+product with an upstream gradient ``G`` of its shape; generated code takes ``G`` as an optional
+argument that defaults to ones (seed 003: "gradients = None").
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable, Sequence
+
+from . import expr as E
+from .check import (DEFAULT_TOLERANCE, CheckReport, choose_sizes, compare, draw_inputs,
+                    ensure_finite, objective)
+from .diff import Step, reverse_sweep
+from .errors import CheckError, MatcalcError
+from .functions import ELEMENTWISE
+from .parse import declare, parse
+from .printing.latex import latex_name, to_latex, to_mathml
+from .printing.numpy import Output, numpy_source
+from .printing.text import to_text
+from .simplify import simplify_all
+
+UPSTREAM_NAME = "G"
+
+
+# ---------------------------------------------------------------------------------------------
+# Building expressions
+# ---------------------------------------------------------------------------------------------
+
+def Matrix(name: str, rows, cols, domain: str = "real") -> E.Var:
+    """A matrix variable with symbolic (or fixed) dimensions.
+
+    >>> W = Matrix("W", "n", "d"); W.shape
+    (n, d)
+    """
+    return E.Var.make(name, (rows, cols), "matrix", domain)
+
+
+def Vector(name: str, size, domain: str = "real") -> E.Var:
+    """A (column) vector variable: ``Vector("x", "n")`` is n x 1."""
+    return E.Var.make(name, (size, 1), "vector", domain)
+
+
+def Scalar(name: str, domain: str = "real") -> E.Var:
+    """A scalar variable: ``Scalar("a")``."""
+    return E.Var.make(name, (1, 1), "scalar", domain)
+
+
+def dim(name: str) -> E.Const:
+    """A dimension used as a number, e.g. ``sum(...) / dim("m")`` for a mean over m examples."""
+    from_dims = E.dim(name)
+    return E.Const.make(from_dims)
+
+
+def _elementwise(name: str) -> Callable[[E.Node], E.Node]:
+    def apply(x):
+        return E.Apply.make(name, E.as_node(x))
+    apply.__name__ = name
+    apply.__doc__ = f"Elementwise {name}: ``{name}(X)`` applies {name} to every entry of X."
+    return apply
+
+
+exp, log, sin, cos, tanh = (_elementwise(n) for n in ("exp", "log", "sin", "cos", "tanh"))
+sigmoid, relu, sqrt, softplus = (_elementwise(n) for n in ("sigmoid", "relu", "sqrt", "softplus"))
+sign, step = _elementwise("sign"), _elementwise("step")
+abs = _elementwise("abs")   # noqa: A001  (matcalc's elementwise abs, as in the text syntax)
+
+
+def sum(x, axis: int | None = None) -> E.Node:   # noqa: A001
+    """Sum of all entries (a scalar), or along an axis (axis=0: one entry per column)."""
+    return E.Sum.make(E.as_node(x), axis)
+
+
+def mean(x, axis: int | None = None) -> E.Node:
+    """Mean of all entries, or along an axis: the sum divided by the number of terms."""
+    x = E.as_node(x)
+    count = {None: x.rows * x.cols, 0: x.rows, 1: x.cols}.get(axis)
+    return E.div(E.Sum.make(x, axis), E.Const.make(count if count is not None else 1))
+
+
+def trace(x) -> E.Node:
+    """Trace of a square matrix."""
+    return E.Trace.make(E.as_node(x))
+
+
+def ones(rows, cols=1) -> E.Node:
+    """All-ones matrix (vector when cols is 1)."""
+    return E.ones(rows, cols)
+
+
+def eye(n) -> E.Node:
+    """The n x n identity."""
+    return E.Eye.make(n)
+
+
+# ---------------------------------------------------------------------------------------------
+# Derivations
+# ---------------------------------------------------------------------------------------------
+
+class Derivation:
+    """The gradients of one expression with respect to one or more variables (or subexpressions).
+
+    ``gradient`` is the matrix-form result (a tuple when several were asked for); ``latex()``,
+    ``mathml()``, ``numpy_source()``, ``numpy_function()`` and ``check()`` present and verify it.
+    """
+
+    def __init__(self, expression: E.Node, wrt: list[E.Node], single: bool):
+        self.expression = expression
+        self.wrt = tuple(wrt)
+        self._single = single
+        self.variables = tuple(_checked_variables(expression, wrt))
+        self.upstream = None if expression.is_scalar else _upstream_var(expression, self.variables)
+        seed = E.Const.make(1) if self.upstream is None else self.upstream
+        self.sweep = reverse_sweep(expression, list(wrt), seed)
+        self.gradients = tuple(simplify_all(self.sweep.gradients))
+
+    # -- results ---------------------------------------------------------------------------
+    @property
+    def gradient(self):
+        """The gradient in matrix form (a tuple of them when ``wrt`` was a list)."""
+        return self.gradients[0] if self._single else self.gradients
+
+    @property
+    def steps(self) -> list[Step]:
+        """The rules applied on the reverse sweep, in order (each with its derivation record)."""
+        return list(self.sweep.steps)
+
+    def wrt_names(self) -> list[str]:
+        return [w.name if isinstance(w, E.Var) else to_text(w) for w in self.wrt]
+
+    def text(self) -> str:
+        """The result as matcalc text, one ``d/dX = ...`` line per variable."""
+        if self._single:
+            return to_text(self.gradients[0])
+        return "\n".join(f"d/d{n} = {to_text(g)}" for n, g in zip(self.wrt_names(), self.gradients))
+
+    def __str__(self) -> str:
+        return self.text()
+
+    def __repr__(self) -> str:
+        return f"<Derivation of {to_text(self.expression)} wrt {', '.join(self.wrt_names())}>"
+
+    def latex(self) -> str:
+        """LaTeX of the result; with several variables, one equation per variable."""
+        if self._single:
+            return to_latex(self.gradients[0])
+        return r",\quad ".join(self.equations())
+
+    def equations(self) -> list[str]:
+        """LaTeX equations ``\\frac{\\partial f}{\\partial X} = ...`` , one per variable."""
+        f = "f" if self.upstream is None else rf"\left\langle {latex_name(self.upstream.name)}, f \right\rangle"
+        out = []
+        for w, g in zip(self.wrt, self.gradients):
+            name = latex_name(w.name) if isinstance(w, E.Var) else to_latex(w)
+            out.append(rf"\frac{{\partial {f}}}{{\partial {name}}} = {to_latex(g)}")
+        return out
+
+    def mathml(self) -> str:
+        """MathML of the result (via latex2mathml)."""
+        return to_mathml(self.latex())
+
+    def _repr_latex_(self) -> str:
+        return "$" + r",\quad ".join(self.equations()) + "$"
+
+    # -- code --------------------------------------------------------------------------------
+    def numpy_source(self, name: str = "gradient") -> str:
+        """Source of a self-contained function (numpy only) computing the gradient(s).
+
+        Its arguments are the expression's variables (vectors as 1-D arrays, scalars as numbers)
+        and, for a non-scalar expression, ``G=None`` (ones). It returns each gradient in the form
+        of its variable, as a tuple when several were asked for.
+        """
+        E.check_variable_name(name)
+        outputs = [Output(g, w.kind if isinstance(w, E.Var) else "matrix")
+                   for w, g in zip(self.wrt, self.gradients)]
+        inputs = list(self.variables)
+        optional = {}
+        if self.upstream is not None:
+            inputs.append(self.upstream)
+            optional[self.upstream] = "ones"
+        wrt = ", ".join(self.wrt_names())
+        doc = f"Gradient of {to_text(self.expression)} with respect to {wrt}."
+        if self.upstream is not None:
+            doc = (f"Vector-Jacobian product of {to_text(self.expression)} with respect to {wrt}"
+                   f": d sum({self.upstream.name} * f) / d{wrt}; {self.upstream.name} defaults to "
+                   "ones.")
+        return numpy_source(outputs, inputs, name, _safe_doc(doc), optional)
+
+    def numpy_function(self) -> Callable:
+        """The generated function, compiled (see ``numpy_source``)."""
+        return compile_source(self.numpy_source(), "gradient")
+
+    def value_function(self) -> Callable:
+        """A function computing the expression itself, with the same arguments (no G)."""
+        kind = _kind_of(self.expression)
+        source = numpy_source([Output(self.expression, kind)], list(self.variables), "value")
+        return compile_source(source, "value")
+
+    # -- checking --------------------------------------------------------------------------
+    def check(self, seed: int = 0, tolerance: float | None = None, raise_on_failure: bool = True,
+              **sizes: int) -> CheckReport:
+        """Compare with central finite differences on random inputs; raise ``CheckError`` if wrong.
+
+        Sizes of dimensions can be given (``check(n=4, m=5)``); the rest are chosen distinct.
+        The generated NumPy code is what is checked, so the check covers the printed formula
+        and the code generator together.
+        """
+        tolerance = DEFAULT_TOLERANCE if tolerance is None else tolerance
+        variables = [v for v in self.variables if v is not self.upstream]
+        chosen = choose_sizes(E.dimensions([self.expression] + variables), sizes)
+        inputs, warnings = draw_inputs(variables, chosen, seed, self.upstream, self._kinks())
+        args = {v.name: inputs[v.name] for v in variables}
+        weight = inputs.get(self.upstream.name) if self.upstream is not None else None
+        f = objective(self.value_function(), weight)
+        ensure_finite(f, args)
+        extra = {} if self.upstream is None else {self.upstream.name: weight}
+        grads = self.numpy_function()(**args, **extra)
+        grads = (grads,) if len(self.wrt) == 1 else grads
+        results = []
+        for w, label, g in zip(self.wrt, self.wrt_names(), grads):
+            if isinstance(w, E.Var):
+                results.append(compare(label, w.name, g, args, f, tolerance, seed))
+                continue
+            # a subexpression: the expression with that node as an input, at its actual value
+            name = _fresh_name("Z", {v.name for v in variables})
+            slot = E.Var.make(name, w.shape, "matrix", check_name=False)
+            replaced = E.substitute([self.expression], {w: slot})[0]
+            here = compile_source(numpy_source([Output(w)], variables, "value"), "value")(**args)
+            value_w = compile_source(numpy_source([Output(replaced, _kind_of(replaced))],
+                                                  variables + [slot], "value"), "value")
+            results.append(compare(label, name, g, {**args, name: here},
+                                   objective(value_w, weight), tolerance, seed))
+        report = CheckReport(all(r.ok for r in results), results, chosen, tolerance, seed,
+                             warnings)
+        if raise_on_failure and not report.ok:
+            raise CheckError(f"the derived gradient disagrees with finite differences\n{report}",
+                             report)
+        return report
+
+    def _kinks(self) -> Callable | None:
+        """A function returning the arguments of relu/abs/sign/step, which must avoid 0."""
+        nodes = [n.args[0] for n in E.postorder([self.expression])
+                 if isinstance(n, E.Apply) and ELEMENTWISE[n.name].kink]
+        if not nodes:
+            return None
+        variables = [v for v in self.variables if v is not self.upstream]
+        f = compile_source(numpy_source([Output(n) for n in nodes], variables, "kinks"), "kinks")
+        return _tuple_result(f, len(nodes))
+
+
+def _safe_doc(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"""', "'''")
+
+
+def _kind_of(node: E.Node) -> str:
+    if node.is_scalar:
+        return "scalar"
+    return "vector" if node.cols == 1 else "matrix"
+
+
+def _tuple_result(f: Callable, count: int) -> Callable:
+    def call(**kwargs):
+        out = f(**kwargs)
+        return (out,) if count == 1 else out
+    return call
+
+
+def _fresh_name(wanted: str, taken: set) -> str:
+    name, k = wanted, 1
+    while name in taken:
+        name, k = f"{wanted}_{k}", k + 1
+    taken.add(name)
+    return name
+
+
+def compile_source(source: str, name: str) -> Callable:
+    """Compile generated source and return its function ``name``.
+
+    The source is matcalc's own output: user text reaches it only as validated identifiers
+    (variable and dimension names) and exact numbers, never as code.
+    """
+    namespace: dict = {}
+    exec(compile(source, f"<matcalc {name}>", "exec"), namespace)  # generated code only
+    return namespace[name]
+
+
+def _checked_variables(expression: E.Node, wrt: list[E.Node]) -> list[E.Var]:
+    variables = E.variables([expression])
+    by_name: dict[str, E.Var] = {}
+    for v in variables:
+        other = by_name.setdefault(v.name, v)
+        if other is not v:
+            raise MatcalcError(f"variable {v.name} is used with two different shapes or kinds: "
+                               f"{other!r} and {v!r}")
+    dim_names = {d.name for d in E.dimensions([expression])}
+    clash = dim_names & set(by_name)
+    if clash:
+        raise MatcalcError(f"{', '.join(sorted(clash))} names both a variable and a dimension")
+    order = E.postorder([expression])
+    ids = {id(n) for n in order}
+    for w in wrt:
+        if not isinstance(w, E.Node):
+            raise MatcalcError(f"cannot differentiate with respect to {w!r}")
+        if isinstance(w, E.Var):
+            if w.name in by_name and by_name[w.name] is not w:
+                raise MatcalcError(f"{w!r} is not the variable {w.name} of the expression")
+        elif id(w) not in ids:
+            raise MatcalcError(f"{to_text(w)} is not a subexpression of {to_text(expression)}")
+        elif isinstance(w, (E.Const, E.Eye)) or (isinstance(w, E.Broadcast) and
+                                                  isinstance(w.args[0], E.Const)):
+            raise MatcalcError(f"cannot differentiate with respect to the constant {to_text(w)}")
+    return variables
+
+
+def _upstream_var(expression: E.Node, variables: Sequence[E.Var]) -> E.Var:
+    taken = {v.name for v in variables} | {d.name for d in E.dimensions([expression])}
+    name = _fresh_name(UPSTREAM_NAME, taken)
+    return E.Var.make(name, expression.shape, _kind_of(expression))
+
+
+def _as_list(wrt) -> tuple[list, bool]:
+    if isinstance(wrt, (list, tuple)):
+        if not wrt:
+            raise MatcalcError("wrt is empty: name at least one variable")
+        return list(wrt), False
+    return [wrt], True
+
+
+def derive(expression, wrt, shapes: dict | None = None, domains: dict | None = None) -> Derivation:
+    """Derive the gradient of ``expression`` (text or expression) with respect to ``wrt``.
+
+    ``wrt`` is a variable (or its name), or a list of them: all are derived in one reverse sweep.
+
+    >>> res = derive("trace(A @ X @ B)", wrt="X",
+    ...              shapes={"A": ("n", "n"), "X": ("n", "n"), "B": ("n", "n")})
+    >>> str(res.gradient)
+    'A.T @ B.T'
+    """
+    if isinstance(expression, str):
+        if shapes is None:
+            raise MatcalcError("text needs shapes=: e.g. shapes={'X': ('n', 'n'), 'x': ('n',)}")
+        node = parse(expression, shapes, domains)
+    elif isinstance(expression, E.Node):
+        if shapes is not None or domains is not None:
+            raise MatcalcError("shapes= and domains= are for text; variables carry their own")
+        node = expression
+    else:
+        raise MatcalcError(f"cannot derive {type(expression).__name__}: pass text or an expression")
+    targets, single = _as_list(wrt)
+    by_name = {v.name: v for v in E.variables([node])}
+    resolved = []
+    for w in targets:
+        if isinstance(w, str):
+            if w not in by_name:
+                known = ", ".join(sorted(by_name)) or "none"
+                hint = " (it is declared but does not occur)" if shapes and w in shapes else ""
+                raise MatcalcError(f"{w!r} is not a variable of the expression{hint}; "
+                                   f"its variables are: {known}")
+            resolved.append(by_name[w])
+        else:
+            resolved.append(w)
+    return Derivation(node, resolved, single)
+
+
+def grad(expression: E.Node, wrt) -> Derivation:
+    """Gradient of an expression with respect to a variable, or a list of them.
+
+    >>> W = Matrix("W", "n", "d"); x = Vector("x", "d")
+    >>> str(grad(sum(tanh(W @ x)), W).gradient)
+    '(1 - tanh(W @ x) ** 2) @ x.T'
+    """
+    return derive(expression, wrt)

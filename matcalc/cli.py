@@ -1,0 +1,116 @@
+"""The ``matcalc`` command line.
+
+Contract: ``matcalc grad EXPR --wrt X [--wrt Y] --shape X=n,m ...`` prints the gradient as text
+(which matcalc can parse back) and as LaTeX; ``--numpy`` adds the generated function, ``--check``
+a numeric check against finite differences. Exit status: 0 ok, 1 the check failed, 2 bad input
+(any other ``MatcalcError``, or bad arguments).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from .api import derive
+from .errors import CheckError, MatcalcError
+
+EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):            # argparse's own errors: exit status 2, as documented
+        self.print_usage(sys.stderr)
+        print(f"matcalc: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_BAD_INPUT)
+
+
+def parse_shape(spec: str) -> tuple[str, tuple]:
+    """``"W=n,d"`` -> ``("W", ("n", "d"))``; ``"b=n"`` a vector; ``"a="`` or ``"a=()"`` a scalar."""
+    if "=" not in spec:
+        raise MatcalcError(f"--shape {spec!r}: expected NAME=DIMS, e.g. W=n,d or b=n or a=")
+    name, dims = spec.split("=", 1)
+    dims = dims.strip()
+    if dims in ("", "()", "scalar"):
+        return name.strip(), ()
+    parts = tuple(p.strip() for p in dims.strip("()").split(","))
+    if len(parts) > 2 or not all(parts):
+        raise MatcalcError(f"--shape {spec!r}: give one or two dimensions, e.g. W=n,d")
+    return name.strip(), tuple(int(p) if p.isdigit() else p for p in parts)
+
+
+def parse_sizes(specs: Sequence[str]) -> dict:
+    sizes = {}
+    for spec in specs:
+        for part in spec.split(","):
+            if "=" not in part or not part.split("=", 1)[1].strip().isdigit():
+                raise MatcalcError(f"--size {spec!r}: expected NAME=INTEGER, e.g. n=4,m=5")
+            name, value = part.split("=", 1)
+            sizes[name.strip()] = int(value)
+    return sizes
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="matcalc", description="Symbolic matrix calculus: gradients of matrix "
+                     "expressions in matrix form, with LaTeX, NumPy code and a numeric check.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    g = sub.add_parser("grad", help="derive the gradient of an expression",
+                       description="Derive the gradient of EXPR with respect to --wrt.")
+    g.add_argument("expression", help='e.g. "sum((tanh(W @ X + b) - Y)**2)"')
+    g.add_argument("--wrt", action="append", required=True,
+                   help="variable to differentiate by (repeat, or comma-separate, for several)")
+    g.add_argument("--shape", action="append", default=[], metavar="NAME=DIMS",
+                   help="declare a variable: W=n,d (matrix), b=n (vector), a= (scalar)")
+    g.add_argument("--domain", action="append", default=[], metavar="NAME=DOMAIN",
+                   help="declare a domain: X=positive")
+    g.add_argument("--numpy", action="store_true", help="print the generated NumPy function")
+    g.add_argument("--check", action="store_true",
+                   help="check against central finite differences (exit 1 if wrong)")
+    g.add_argument("--size", action="append", default=[], metavar="DIM=N",
+                   help="dimension sizes for --check, e.g. n=4,d=3 (others are chosen)")
+    g.add_argument("--seed", type=int, default=0, help="random seed for --check")
+    return parser
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    out = sys.stdout
+    try:
+        shapes = dict(parse_shape(s) for s in args.shape)
+        domains = {}
+        for spec in args.domain:
+            if "=" not in spec:
+                raise MatcalcError(f"--domain {spec!r}: expected NAME=DOMAIN, e.g. X=positive")
+            name, domain = spec.split("=", 1)
+            domains[name.strip()] = domain.strip()
+        wrt = [w.strip() for spec in args.wrt for w in spec.split(",") if w.strip()]
+        res = derive(args.expression, wrt if len(wrt) > 1 else wrt[0], shapes=shapes,
+                     domains=domains)
+        for name, gradient, equation in zip(res.wrt_names(), res.gradients, res.equations()):
+            print(f"d/d{name} = {gradient}", file=out)
+            print(f"LaTeX: {equation}", file=out)
+        if args.numpy:
+            print("", file=out)
+            print(res.numpy_source(), file=out, end="")
+        if args.check:
+            report = res.check(seed=args.seed, raise_on_failure=False, **parse_sizes(args.size))
+            print("", file=out)
+            print(report, file=out)
+            if not report.ok:
+                return EXIT_CHECK_FAILED
+    except CheckError as err:
+        print(f"matcalc: check failed: {err}", file=sys.stderr)
+        return EXIT_CHECK_FAILED
+    except MatcalcError as err:
+        print(f"matcalc: error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return EXIT_OK
+
+
+def main() -> None:
+    """Entry point of the ``matcalc`` command."""
+    raise SystemExit(run())
+
+
+if __name__ == "__main__":
+    main()
