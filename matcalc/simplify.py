@@ -70,7 +70,9 @@ def transpose_rules(node: Transpose):
         return a
     if isinstance(a, MatMul):
         return MatMul.make(Transpose.make(a.args[1]), Transpose.make(a.args[0]))
-    if isinstance(a, (Add, Sub)):
+    if isinstance(a, (Add, Sub)) and all(_is_atom(x) for x in a.args):
+        # (X + Y.T).T = X.T + Y; a sum of products keeps its transpose outside, so it stays
+        # the forward pass's own residual (M - U @ V.T).T, shared and as books write it
         return type(a).make(Transpose.make(a.args[0]), Transpose.make(a.args[1]))
     if isinstance(a, Neg):
         return Neg.make(Transpose.make(a.args[0]))
@@ -82,6 +84,16 @@ def transpose_rules(node: Transpose):
     if sf is not None:
         return scaled(sf[0], Transpose.make(sf[1]))
     return None
+
+
+def _is_atom(node: Node) -> bool:
+    """A leaf, a transposed leaf, or a scalar multiple of one."""
+    sf = scalar_factor(node)
+    if sf is not None:
+        node = sf[1]
+    if isinstance(node, Transpose):
+        node = node.args[0]
+    return not node.args or (isinstance(node, Broadcast) and not node.args[0].args)
 
 
 def matmul_rules(node: MatMul):

@@ -103,7 +103,9 @@ class TextPrinter(Printer):
             return ones, POSTFIX
         if value == 0:
             return "zeros" + ones[4:], POSTFIX
-        return f"{self.wrap(args[0], MUL + 1)} * {ones}", MUL
+        a = args[0]
+        left_assoc = a.prec == MUL and isinstance(a.node, (E.Mul, E.Div))
+        return f"{a.text if left_assoc else self.wrap(a, MUL + 1)} * {ones}", MUL
 
     def _print_Sum(self, node, args):
         axis = "" if node.axis is None else f", axis={node.axis}"
