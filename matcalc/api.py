@@ -10,7 +10,7 @@ argument that defaults to ones (seed 003: "gradients = None").
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Sequence
 
 from . import expr as E
 from .check import (DEFAULT_TOLERANCE, CheckReport, choose_sizes, compare, draw_inputs,
@@ -18,7 +18,7 @@ from .check import (DEFAULT_TOLERANCE, CheckReport, choose_sizes, compare, draw_
 from .diff import Step, reverse_sweep
 from .errors import CheckError, MatcalcError
 from .functions import ELEMENTWISE
-from .parse import declare, parse
+from .parse import parse
 from .printing.latex import latex_name, to_latex, to_mathml
 from .printing.numpy import Output, numpy_source
 from .printing.text import to_text

@@ -38,8 +38,7 @@ import sympy
 
 from .dims import ONE
 from .errors import UnsupportedError
-from .expr import (Broadcast, Const, Einsum, Eye, MatMul, Mul, Neg, Node, Sum, Trace, Transpose,
-                   mul)
+from .expr import (Broadcast, Const, Einsum, MatMul, Mul, Neg, Node, Sum, Trace, Transpose, mul)
 
 ZERO = sympy.Integer(0)
 

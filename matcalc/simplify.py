@@ -18,10 +18,9 @@ from typing import Callable
 
 import sympy
 
-from .dims import ONE
 from .errors import UnsupportedError
 from .expr import (Add, Broadcast, Const, Div, Eye, MatMul, Mul, Neg, Node, Pow, Sub, Sum, Trace,
-                   Transpose, constant_value, mul, ones, zeros)
+                   Transpose, constant_value, mul, ones, postorder, zeros)
 
 MAX_REWRITES = 200_000
 
@@ -137,7 +136,7 @@ def mul_rules(node: Mul):
         return Neg.make(Mul.make(a.args[0], b))
     if isinstance(b, Neg):
         return Neg.make(Mul.make(a, b.args[0]))
-    sa, sb = scalar_factor(node), None
+    sa = scalar_factor(node)
     if sa is None:
         # the scalar on the right: move it to the front
         if isinstance(b, Broadcast) and b.args[0].is_scalar and not (
@@ -292,6 +291,8 @@ def _terms(node: Node) -> list[tuple[sympy.Expr, Node]]:
                 out.append((sign * const_value(sf[0]), sf[1]))
             elif is_zero(n):
                 continue
+            elif isinstance(n, Broadcast) and const_value(n) is not None:
+                out.append((sign * const_value(n), ones(*n.shape)))     # c as c * ones
             else:
                 out.append((sign, n))
     return out
@@ -385,10 +386,35 @@ RULES: dict[type, Callable[[Node], Node | None]] = {
 # Engine
 # ---------------------------------------------------------------------------------------------
 
+def _inner_chain_links(roots: list[Node]) -> set:
+    """Ids of + / - nodes used only inside longer + / - chains (collecting like terms at every
+    link of a chain of n terms would cost n^2)."""
+    outside: set[int] = {id(r) for r in roots}
+    for node in postorder(roots):
+        chain = isinstance(node, (Add, Sub, Neg))
+        for a in node.args:
+            if not chain:
+                outside.add(id(a))
+    return {id(n) for n in postorder(roots)
+            if isinstance(n, (Add, Sub)) and id(n) not in outside}
+
+
+def _links_below(top: Node) -> set:
+    """Ids of the + / - links of the chain under ``top`` (not ``top`` itself)."""
+    found, stack = set(), list(top.args) if isinstance(top, (Add, Sub)) else []
+    while stack:
+        n = stack.pop()
+        if isinstance(n, (Add, Sub)):
+            found.add(id(n))
+            stack.extend(n.args)
+    return found
+
+
 def simplify_all(roots: list[Node], log: list | None = None) -> list[Node]:
     """Simplify several expressions together (shared subexpressions are simplified once)."""
     memo: dict[int, Node] = {}
     forward: dict[int, Node] = {}
+    inner = _inner_chain_links(roots)
     keep: list[Node] = []          # keeps every visited node alive, so ids stay unique
     fired: list[str] = []
     count = 0
@@ -414,6 +440,8 @@ def simplify_all(roots: list[Node], log: list | None = None) -> list[Node]:
             args = tuple(memo[id(a)] for a in n.args)
             m = n if all(x is y for x, y in zip(args, n.args)) else n.remake(args, {})
             rule = RULES.get(type(m))
+            if rule is sum_chain_rules and id(n) in inner:
+                rule = _sign_rules       # like terms are collected once, at the top of the chain
             r = rule(m) if rule is not None else None
             keep.append(m)
             if r is None or r is m:
@@ -430,6 +458,8 @@ def simplify_all(roots: list[Node], log: list | None = None) -> list[Node]:
                     f"simplification did not settle after {MAX_REWRITES} rewrites; last rules: "
                     f"{', '.join(fired[-10:])}")
             keep.append(r)
+            if rule is sum_chain_rules:
+                inner.update(_links_below(r))    # the rebuilt chain is already collected
             forward[id(n)] = r
             if m is not n:
                 forward[id(m)] = r
@@ -444,6 +474,6 @@ def simplify(node: Node) -> Node:
     >>> str(simplify(X @ x + X.T @ x))
     '(X + X.T) @ x'
     >>> str(simplify((2 * (X @ x)).T))
-    '2 * x.T @ X.T'
+    '2 * (x.T @ X.T)'
     """
     return simplify_all([node])[0]

@@ -97,7 +97,7 @@ def test_pattern_form_and_value(factors, out, summed, form):
 
 def test_coefficients_scale_the_result():
     node = collapse([(A, (i, j)), (B, (j, k))], (i, k), DIM_OF, [j], sympy.Rational(-2, 3))
-    assert to_text(node) == "-2/3 * (A @ B)"
+    assert to_text(node) == "(-2/3) * (A @ B)"
 
 
 def test_no_matrix_form_stays_an_explicit_einsum_with_the_right_value():

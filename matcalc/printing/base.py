@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import UnsupportedError
-from ..expr import Node, postorder
+from ..dims import is_one
+from ..expr import Broadcast, Node, postorder
 
 
 @dataclass(frozen=True)
@@ -23,19 +24,66 @@ class Printed:
     prec: int
 
 
+#: The longest formula a printer writes out in full. A DAG that shares subexpressions can expand
+#: into a text far longer than itself (a 3000-layer gradient: billions of characters); past this
+#: the printer refuses rather than exhaust memory. Generated NumPy code names shared values and
+#: has no such limit.
+MAX_EXPANDED = 2_000_000
+
+
+def expanded_size(roots) -> int:
+    """An upper estimate of the printed length of ``roots`` written out in full (no sharing)."""
+    size: dict[int, int] = {}
+    for n in postorder(roots):
+        size[id(n)] = 12 + len(str(n.params)) + builtin_sum(size[id(a)] for a in n.args)
+    return builtin_sum(size[id(r)] for r in roots)
+
+
+builtin_sum = sum
+
+
+def bare_broadcasts(node: Node) -> tuple[bool, ...]:
+    """For an elementwise node, which operands may be written without their broadcast.
+
+    ``W @ X + b`` may drop b's broadcast because W @ X has the full shape; NumPy broadcasting
+    restores it. When both operands are broadcasts, both may drop it only if a column meets a
+    row (n x 1 with 1 x m); otherwise the shape would be lost (1 + 2 is not ones(n) * 3).
+    """
+    from_bc = [isinstance(a, Broadcast) for a in node.args]
+    if not all(from_bc):
+        return tuple(from_bc)
+    inner = [a.args[0].shape for a in node.args]
+    rows = builtin_max(1 if is_one(s[0]) else 2 for s in inner)
+    cols = builtin_max(1 if is_one(s[1]) else 2 for s in inner)
+    full = (rows == 2 or is_one(node.shape[0])) and (cols == 2 or is_one(node.shape[1]))
+    return (full,) * len(node.args)
+
+
+builtin_max = max
+
+
 class Printer:
     """Base class: subclasses define ``_print_<NodeClass>(self, node, args) -> (text, prec)``."""
 
     name = "printer"
+    expands = True        # writes shared subexpressions out in full (the text and LaTeX printers)
 
     def doprint(self, node: Node) -> str:
         return self.print_all([node])[0].text
 
     def print_all(self, roots) -> list[Printed]:
+        if self.expands:
+            size = expanded_size(roots)
+            if size > MAX_EXPANDED:
+                raise UnsupportedError(
+                    f"the formula is too large to write out in full (about {size:,} characters "
+                    f"when shared subexpressions are repeated); generate code with "
+                    f"numpy_source(), which names shared values")
         done: dict[int, Printed] = {}
         self.done = done          # methods may look up any printed operand (by id)
         for n in postorder(roots):
             args = [done[id(a)] for a in n.args]
+            self.current = n       # the node being printed, for methods that need its shape
             text, prec = self._method(n)(n, args)
             done[id(n)] = Printed(n, text, prec)
         return [done[id(r)] for r in roots]

@@ -15,7 +15,7 @@ from latex2mathml.converter import convert as latex_to_mathml
 
 from .. import expr as E
 from ..dims import is_one
-from .base import Printed, Printer
+from .base import Printed, Printer, bare_broadcasts
 
 ADD, MUL, UNARY, POW, POSTFIX, ATOM = 10, 20, 30, 40, 50, 60
 
@@ -67,11 +67,12 @@ class LatexPrinter(Printer):
     def wrap(self, arg: Printed, min_prec: int) -> str:
         return arg.text if arg.prec >= min_prec else paren(arg.text)
 
-    def _operand(self, arg: Printed) -> Printed:
-        """An elementwise operand: a broadcast scalar prints as the scalar itself."""
-        if isinstance(arg.node, E.Broadcast) and arg.node.args[0].is_scalar:
-            return self.done[id(arg.node.args[0])]
-        return arg
+    def _operands(self, args: list[Printed]) -> list[Printed]:
+        """Elementwise operands: a broadcast scalar prints as the scalar itself (1 - X), where
+        the other operand keeps the shape."""
+        bare = bare_broadcasts(self.current)
+        return [self.done[id(a.node.args[0])] if drop and a.node.args[0].is_scalar else a
+                for a, drop in zip(args, bare)]
 
     def _print_Var(self, node, args):
         return latex_name(node.name), ATOM
@@ -92,15 +93,15 @@ class LatexPrinter(Printer):
         return f"{self.wrap(args[0], ATOM)}^{{\\top}}", POSTFIX
 
     def _print_Add(self, node, args):
-        a, b = (self._operand(x) for x in args)
+        a, b = self._operands(args)
         return f"{a.text} + {self.wrap(b, ADD + 1)}", ADD
 
     def _print_Sub(self, node, args):
-        a, b = (self._operand(x) for x in args)
+        a, b = self._operands(args)
         return f"{a.text} - {self.wrap(b, ADD + 1)}", ADD
 
     def _print_Mul(self, node, args):
-        a, b = (self._operand(x) for x in args)
+        a, b = self._operands(args)
         if a.node.is_scalar and not node.is_scalar or (a.node.is_scalar and b.node.is_scalar):
             # a scalar multiple: c X
             left = a.text if a.prec >= MUL else paren(a.text)
@@ -111,7 +112,7 @@ class LatexPrinter(Printer):
         return rf"{left} \odot {right}", MUL
 
     def _print_Div(self, node, args):
-        a, b = (self._operand(x) for x in args)
+        a, b = self._operands(args)
         if node.is_scalar or b.node.is_scalar:
             return rf"\frac{{{a.text}}}{{{b.text}}}", ATOM
         return rf"{self.wrap(a, MUL + 1)} \oslash {self.wrap(b, MUL + 1)}", MUL

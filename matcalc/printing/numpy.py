@@ -19,8 +19,7 @@ from dataclasses import dataclass
 import sympy
 
 from .. import expr as E
-from ..dims import is_one
-from .base import Printed, Printer
+from .base import Printed, Printer, bare_broadcasts
 from .text import ADD, ATOM, MUL, POSTFIX, POW, UNARY
 
 FUNCTIONS = {
@@ -40,12 +39,15 @@ class Names:
 
     def __init__(self, reserved):
         self.taken = set(reserved) | set(keyword.kwlist) | set(dir(builtins))
+        self.next: dict[str, int] = {}       # the next suffix to try, per wanted name
 
     def get(self, wanted: str) -> str:
-        name, k = wanted, 1
+        k = self.next.get(wanted, 0)
+        name = wanted if k == 0 else f"{wanted}_{k}"
         while name in self.taken:
-            name = f"{wanted}_{k}"
             k += 1
+            name = f"{wanted}_{k}"
+        self.next[wanted] = k + 1
         self.taken.add(name)
         return name
 
@@ -62,6 +64,8 @@ class NumpyPrinter(Printer):
     """Print nodes as NumPy expressions, naming shared intermediates as assignment statements."""
 
     name = "NumPy"
+    expands = False
+    MAX_INLINE_DEPTH = 40     # deeper inline expressions are split, for Python's own parser
 
     def __init__(self, np: str, local: dict, named: set, names: Names):
         self.np, self.local, self.named, self.names = np, local, named, names
@@ -69,11 +73,17 @@ class NumpyPrinter(Printer):
 
     def print_all(self, roots):
         done: dict[int, Printed] = {}
+        depth: dict[int, int] = {}
         self.done = done
         for n in E.postorder(roots):
             args = [done[id(a)] for a in n.args]
+            self.current = n
             text, prec = self._method(n)(n, args)
+            depth[id(n)] = 1 + max((depth[id(a)] for a in n.args), default=0)
+            if depth[id(n)] > self.MAX_INLINE_DEPTH and n.args:
+                self.named.add(id(n))
             if id(n) in self.named:
+                depth[id(n)] = 0
                 var = self.names.get("t")
                 self.lines.append(f"{var} = {text}")
                 text, prec = var, ATOM
@@ -91,12 +101,6 @@ class NumpyPrinter(Printer):
             return f"{value.p} / {value.q}", (UNARY if value < 0 else MUL)
         text = sympy.pycode(value)
         return text, (ATOM if value.is_Symbol else ADD)
-
-    def _unbroadcast(self, arg: Printed) -> Printed:
-        # An explicit broadcast inside an elementwise operation is NumPy's own broadcasting.
-        if isinstance(arg.node, E.Broadcast):
-            return self.done[id(arg.node.args[0])]
-        return arg
 
     def _print_Var(self, node, args):
         return self.local[node.name], ATOM
@@ -125,7 +129,8 @@ class NumpyPrinter(Printer):
         return f"{self.wrap(args[0], POSTFIX)}.T", POSTFIX
 
     def _binary(self, args, symbol, prec):
-        a, b = (self._unbroadcast(x) for x in args)
+        bare = bare_broadcasts(self.current)
+        a, b = (self.done[id(x.node.args[0])] if drop else x for x, drop in zip(args, bare))
         return f"{self.wrap(a, prec)} {symbol} {self.wrap(b, prec + 1)}", prec
 
     def _print_Add(self, node, args):

@@ -12,7 +12,7 @@ import sympy
 
 from .. import expr as E
 from ..dims import is_one
-from .base import Printed, Printer
+from .base import Printed, Printer, bare_broadcasts
 
 ADD, MUL, UNARY, POW, POSTFIX, ATOM = 10, 20, 30, 40, 50, 60
 
@@ -22,13 +22,15 @@ def number_text(value: sympy.Expr) -> tuple[str, int]:
     if value.is_Integer or value.is_Symbol:
         return str(value), (UNARY if value.is_negative else ATOM)
     if value.is_Rational:
-        return f"{value.p}/{value.q}", (UNARY if value.is_negative else MUL)
+        return f"{value.p}/{value.q}", MUL        # -1/2 is (-1)/2: its outermost operator is /
     text = sympy.sstr(value)
     if value.is_Add:
         return text, ADD
     if value.is_Pow and not value.exp.is_negative:
         return text, POW
-    return text, (UNARY if text.startswith("-") else MUL)
+    if text.startswith("-") and "/" not in text and "*" not in text:
+        return text, UNARY
+    return text, MUL
 
 
 class TextPrinter(Printer):
@@ -58,18 +60,21 @@ class TextPrinter(Printer):
         return f"{left} @ {self.wrap(b, MUL + 1)}", MUL
 
     def _print_Transpose(self, node, args):
-        return f"{self.wrap(args[0], POSTFIX)}.T", POSTFIX
+        a = args[0]
+        inner = a.text if a.prec >= POSTFIX and not isinstance(a.node, E.Const) else f"({a.text})"
+        return f"{inner}.T", POSTFIX         # (2).T: 2.T would read as the number 2. then T
 
     def _binary(self, args, symbol, prec, same_left_ok):
-        a, b = (self._unbroadcast(x) for x in args)
+        a, b = self._operands(args)
         left_ok = a.prec > prec or (a.prec == prec and isinstance(a.node, same_left_ok))
         left = a.text if left_ok else f"({a.text})"
         return f"{left} {symbol} {self.wrap(b, prec + 1)}", prec
 
-    def _unbroadcast(self, arg: Printed) -> Printed:
-        if isinstance(arg.node, E.Broadcast):
-            return self.done[id(arg.node.args[0])]
-        return arg
+    def _operands(self, args: list[Printed]) -> list[Printed]:
+        """Elementwise operands, broadcasts left to NumPy semantics where that keeps the shape."""
+        node = self.current
+        bare = bare_broadcasts(node)
+        return [self.done[id(a.node.args[0])] if drop else a for a, drop in zip(args, bare)]
 
     def _print_Add(self, node, args):
         return self._binary(args, "+", ADD, (E.Add, E.Sub))

@@ -1,0 +1,125 @@
+"""The expression layer: hash-consing, immutability, shape checks and their messages, depth."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+
+import matcalc as mc
+from matcalc import expr as E
+
+
+def test_equal_subexpressions_are_one_node():
+    W = mc.Matrix("W", "n", "d"); x = mc.Vector("x", "d"); b = mc.Vector("b", "n")
+    assert (W @ x + b) is (W @ x + b)
+    assert mc.tanh(W @ x) is mc.tanh(W @ x)
+    assert mc.Matrix("W", "n", "d") is W
+    assert mc.Matrix("W", "n", "e") is not W
+
+
+def test_nodes_are_immutable():
+    W = mc.Matrix("W", "n", "d")
+    with pytest.raises(AttributeError):
+        W.shape = (1, 1)
+    with pytest.raises(TypeError):
+        E.MatMul(W, W)
+
+
+def test_pickle_keeps_identity():
+    W = mc.Matrix("W", "n", "d"); x = mc.Vector("x", "d")
+    e = mc.tanh(W @ x)
+    assert pickle.loads(pickle.dumps(e)) is e
+
+
+@pytest.mark.parametrize("build,message", [
+    (lambda W, X, x: W @ W, "shape mismatch in A @ B: W is n×d and W is n×d; the inner "
+                            "dimensions d and n differ"),
+    (lambda W, X, x: W + X, "shape mismatch in A + B: W is n×d and X is d×m"),
+    (lambda W, X, x: W * x, "shape mismatch in A * B: W is n×d and x is d-vector (d×1)"),
+    (lambda W, X, x: mc.trace(W), "trace needs a square matrix, but W is n×d"),
+])
+def test_shape_errors_name_operator_operands_and_shapes(build, message):
+    W = mc.Matrix("W", "n", "d"); X = mc.Matrix("X", "d", "m"); x = mc.Vector("x", "d")
+    with pytest.raises(mc.ShapeError) as err:
+        build(W, X, x)
+    assert message in str(err.value)
+
+
+def test_shape_error_names_compound_operands_in_user_syntax():
+    W = mc.Matrix("W", "n", "d"); X = mc.Matrix("X", "d", "m")
+    with pytest.raises(mc.ShapeError, match="W @ X is n×m and W is n×d"):
+        (W @ X) @ W
+
+
+def test_broadcasting_rules():
+    X = mc.Matrix("X", "n", "m"); b = mc.Vector("b", "n"); r = mc.Vector("r", "m"); a = mc.Scalar("a")
+    assert isinstance((X + b).args[1], E.Broadcast)          # column across columns
+    assert isinstance((X + r.T).args[1], E.Broadcast)        # row across rows
+    assert isinstance((a * X).args[0], E.Broadcast)          # scalar everywhere
+    with pytest.raises(mc.ShapeError):
+        X + r                                                # an m-vector is not a column of X
+
+
+def test_constants_fold_exactly():
+    m = mc.dim("m")
+    assert str(1 / m) == "1/m"
+    assert (2 * (1 / m)) is E.Const.make(E.to_number(2) / E.dim("m"))
+    assert str(E.as_node(0.1)) == "1/10"
+
+
+@pytest.mark.parametrize("bad", [True, "x", None, float("nan"), float("inf"), 1j])
+def test_non_numbers_are_refused(bad):
+    X = mc.Matrix("X", "n", "n")
+    with pytest.raises(mc.MatcalcError):
+        X * bad
+
+
+@pytest.mark.parametrize("name", ["sum", "exp", "T", "lambda", "2x", "", "a-b"])
+def test_reserved_or_invalid_names_are_refused(name):
+    with pytest.raises(mc.MatcalcError):
+        mc.Matrix(name, "n", "n")
+
+
+def test_a_thousands_deep_expression_derives_and_runs():
+    x = mc.Vector("x", "n")
+    e = x
+    for _ in range(3000):
+        e = mc.tanh(e) + x
+    res = mc.grad(mc.sum(e), x)
+    # written out in full, the gradient would repeat every layer inside every later one
+    with pytest.raises(mc.UnsupportedError, match="too large to write out in full"):
+        str(res.gradient)
+    f = res.numpy_function()          # generated code names shared values: linear in depth
+    assert f(x=np.linspace(-1, 1, 4)).shape == (4,)
+    assert res.check(n=3).ok
+
+
+def test_a_deep_chain_without_sharing_prints():
+    x = mc.Vector("x", "n")
+    e = x
+    for _ in range(2000):
+        e = mc.exp(e)
+    text = str(mc.tanh(e))
+    assert text.startswith("tanh(exp(exp(") and text.count("exp(") == 2000
+    assert mc.to_latex(e).count(r"\exp") == 2000
+
+
+def test_a_product_of_hundreds_of_factors():
+    A = [mc.Matrix(f"A{i}", "n", "n") for i in range(300)]
+    e = A[0]
+    for a in A[1:]:
+        e = e @ a
+    res = mc.grad(mc.trace(e), [A[0], A[150]])
+    res.check(n=2)
+
+
+def test_a_long_sum_of_terms():
+    x = mc.Vector("x", "n")
+    e = x
+    for k in range(1, 2000):
+        e = e + k * x
+    res = mc.grad(mc.sum(e), x)
+    assert str(res.gradient) == "1999001 * ones(n)"    # 1 + (1 + 2 + ... + 1999)
+    res.check()
