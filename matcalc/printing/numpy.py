@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import builtins
 import keyword
+import re
 from dataclasses import dataclass
 
 import sympy
@@ -211,59 +212,34 @@ def numpy_source(outputs: list[Output], inputs: list[E.Var], name: str = "f", do
     nodes = [o.node for o in outputs]
     user_names = [v.name for v in inputs]
     all_dims = E.dimensions(nodes + list(inputs))
-    dims = _used_dims(nodes, [v for v in inputs if v in optional])
     names = Names(user_names + [d.name for d in all_dims])
     np = names.get("np")
     local = {v: v for v in user_names}
     local.update({d.name: d.name for d in all_dims})
 
-    required = [v.name for v in inputs if v not in optional]
-    signature = ", ".join(required + [f"{v.name}=None" for v in inputs if v in optional])
-    lines = [f"def {name}({signature}):"]
-    if doc:
-        lines.append(f'    """{doc}"""')
-    body: list[str] = []
-    for v in inputs:
-        if v in optional:
-            continue
-        body += _convert_input(v, np)
-    bound = _bind_dims(dims, [v for v in inputs if v not in optional], body)
-    for v in inputs:
-        if v in optional:
-            shape = ", ".join(str(d) for d in v.shape)
-            body.append(f"if {v.name} is None:")
-            body.append(f"    {v.name} = {np}.ones(({shape}))")
-            body.append("else:")
-            body += ["    " + line for line in _convert_input(v, np)]
-    unbound = [d for d in dims if d not in bound]
-    if unbound:
-        body.insert(0, "# dimensions " + ", ".join(d.name for d in unbound) + " are arguments")
+    given = [v for v in inputs if v not in optional]
+    signature = ", ".join([v.name for v in given] + [f"{v.name}=None" for v in optional])
     printer = NumpyPrinter(np, local, _shared(nodes), names)
     printed = printer.print_all(nodes)
-    body += printer.lines
     results = [_convert_output(p, o.kind, np) for p, o in zip(printed, outputs)]
-    body.append("return " + (results[0] if len(results) == 1 else "(" + ", ".join(results) + ")"))
-    lines += ["    " + line for line in body]
-    if unbound:
-        extra = ", ".join(d.name for d in unbound)
-        lines[0] = lines[0][:-2] + (", " if signature else "") + extra + "):"
+    compute = printer.lines + ["return " + (results[0] if len(results) == 1
+                                            else "(" + ", ".join(results) + ")")]
+    defaults = []
+    for v in optional:
+        shape = ", ".join(str(d) for d in v.shape)
+        defaults += [f"if {v.name} is None:", f"    {v.name} = {np}.ones(({shape}))", "else:"]
+        defaults += ["    " + line for line in _convert_input(v, np)]
+    # bind only the dimensions the code refers to, from the first input that has each
+    used = "\n".join(compute + defaults)
+    needed = [d for d in all_dims if re.search(rf"\b{re.escape(d.name)}\b", used)]
+    body = [line for v in given for line in _convert_input(v, np)]
+    bound = _bind_dims(needed, given, body)
+    unbound = [d for d in needed if d not in bound]
+    lines = [f"def {name}({', '.join(filter(None, [signature] + [d.name for d in unbound]))}):"]
+    if doc:
+        lines.append(f'    """{doc}"""')
+    lines += ["    " + line for line in body + defaults + compute]
     return f"import numpy as {np}\n\n\n" + "\n".join(lines) + "\n"
-
-
-def _used_dims(nodes, optional_inputs) -> list:
-    """The dimensions the generated code needs as numbers (constants, ones, identities)."""
-    exprs = [d for v in optional_inputs for d in v.shape]
-    for n in E.postorder(nodes):
-        if isinstance(n, E.Const):
-            exprs.append(n.value)
-        elif isinstance(n, (E.Broadcast, E.Eye)):
-            exprs += list(n.params)
-    found: list = []
-    for e in exprs:
-        for s in sorted(e.free_symbols, key=lambda s: s.name):
-            if s not in found:
-                found.append(s)
-    return found
 
 
 def _convert_input(v: E.Var, np: str) -> list[str]:
