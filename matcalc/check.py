@@ -131,7 +131,8 @@ def draw_inputs(variables: list, sizes: dict, seed: int, upstream=None,
 def objective(value: Callable, weight: np.ndarray | None) -> Callable[[dict], float]:
     """The scalar whose gradient is checked: sum(weight * value(**inputs)) (weight G, or 1)."""
     def f(inputs: dict) -> float:
-        out = np.asarray(value(**inputs), dtype=float)
+        with np.errstate(all="ignore"):      # non-finite values are reported, not warned about
+            out = np.asarray(value(**inputs), dtype=float)
         w = 1.0 if weight is None else np.asarray(weight, dtype=float).reshape(out.shape)
         return float(np.sum(out * w))
     return f

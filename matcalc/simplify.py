@@ -166,6 +166,8 @@ def mul_rules(node: Mul):
     value = const_value(s)
     if value == -1:
         return Neg.make(rest)
+    if isinstance(rest, Div) and is_one_like(rest.args[0]):      # s * (1 / X) -> s / X
+        return Div.make(Broadcast.make(s, *node.shape), rest.args[1])
     inner = scalar_factor(rest)
     if inner is not None:
         return scaled(mul(s, inner[0]), inner[1])

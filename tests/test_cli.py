@@ -1,0 +1,114 @@
+"""The matcalc command: output, --numpy, --check, and exit codes 0 / 1 / 2."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from matcalc import cli
+
+QUICKSTART = ["grad", "sum((tanh(W @ X + b) - Y)**2)", "--wrt", "W", "--shape", "W=n,d",
+              "--shape", "X=d,m", "--shape", "b=n", "--shape", "Y=n,m"]
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run(args, capsys):
+    code = cli.run(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_quickstart_prints_text_and_latex(capsys):
+    code, out, err = run(QUICKSTART, capsys)
+    assert code == 0 and err == ""
+    lines = out.splitlines()
+    assert lines[0] == "d/dW = 2 * (((tanh(W @ X + b) - Y) * (1 - tanh(W @ X + b) ** 2)) @ X.T)"
+    assert lines[1].startswith(r"LaTeX: \frac{\partial f}{\partial W} = 2 \left(")
+
+
+def test_numpy_prints_a_function_that_runs(capsys):
+    code, out, _ = run(QUICKSTART + ["--numpy"], capsys)
+    assert code == 0
+    source = out[out.index("import numpy"):]
+    namespace = {}
+    exec(compile(source, "<cli output>", "exec"), namespace)   # the printed, generated code
+    import numpy as np
+    rng = np.random.default_rng(0)
+    W, X = rng.standard_normal((3, 2)), rng.standard_normal((2, 4))
+    b, Y = rng.standard_normal(3), rng.standard_normal((3, 4))
+    t = np.tanh(W @ X + b[:, None])
+    want = 2 * (((t - Y) * (1 - t ** 2)) @ X.T)
+    np.testing.assert_allclose(namespace["gradient"](W, X, b, Y), want)
+
+
+def test_check_passes_with_sizes_and_seed(capsys):
+    code, out, _ = run(QUICKSTART + ["--check", "--size", "n=4,d=2", "--seed", "3"], capsys)
+    assert code == 0
+    assert "numeric check PASSED" in out and "n=4" in out and "d=2" in out and "seed 3" in out
+
+
+def test_several_variables(capsys):
+    code, out, _ = run(["grad", "W @ X + b", "--wrt", "W,b", "--wrt", "X", "--shape", "W=n,d",
+                        "--shape", "X=d,m", "--shape", "b=n"], capsys)
+    assert code == 0
+    assert [l for l in out.splitlines() if l.startswith("d/d")] == [
+        "d/dW = G @ X.T", "d/db = sum(G, axis=1)", "d/dX = W.T @ G"]
+
+
+def test_scalars_and_domains(capsys):
+    code, out, _ = run(["grad", "a * sum(log(X))", "--wrt", "a,X", "--shape", "a=",
+                        "--shape", "X=n,n", "--domain", "X=positive", "--check"], capsys)
+    assert code == 0, out
+    assert "d/da = sum(log(X))" in out and "d/dX = a / X" in out
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["grad", "trace(A @ X", "--wrt", "X", "--shape", "A=n,n", "--shape", "X=n,n"],
+     "was never closed"),
+    (["grad", "A @ X", "--wrt", "X", "--shape", "A=n,m", "--shape", "X=n,n"],
+     "shape mismatch in A @ B: A is n×m and X is n×n"),
+    (["grad", "A @ Z", "--wrt", "Z", "--shape", "A=n,n"], "unknown name 'Z'"),
+    (["grad", "sum(A)", "--wrt", "Q", "--shape", "A=n,n"], "'Q' is not a variable"),
+    (["grad", "sum(A)", "--wrt", "A", "--shape", "A"], "expected NAME=DIMS"),
+    (["grad", "sum(A)", "--wrt", "A", "--shape", "A=n,n,n"], "one or two dimensions"),
+    (["grad", "sum(log(A))", "--wrt", "A", "--shape", "A=n,n", "--check"], "declare"),
+    (["grad", "sum(A)", "--wrt", "A", "--shape", "A=n,n", "--check", "--size", "n=x"],
+     "NAME=INTEGER"),
+    (["grad", "det(A)", "--wrt", "A", "--shape", "A=n,n"], "not supported yet"),
+    (["grad", "__import__('os')", "--wrt", "A", "--shape", "A=n,n"], "matcalc: error:"),
+])
+def test_bad_input_exits_2_with_a_one_line_message(args, fragment, capsys):
+    code, out, err = run(args, capsys)
+    assert code == 2
+    assert err.startswith("matcalc: error: ")
+    assert fragment in err
+    assert "Traceback" not in err
+
+
+def test_missing_arguments_exit_2(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.run(["grad", "sum(A)"])
+    assert exit_info.value.code == 2
+
+
+def test_a_failing_check_exits_1(monkeypatch, capsys):
+    # Sabotage the generated code (a wrong factor of 2): the check must notice and exit 1.
+    from matcalc import api
+    real = api.Derivation.numpy_source
+    monkeypatch.setattr(api.Derivation, "numpy_source",
+                        lambda self, name="gradient": real(self, name).replace(
+                            "return ", "return 2 * "))
+    code, out, _ = run(["grad", "sum(A * A)", "--wrt", "A", "--shape", "A=n,n", "--check"],
+                       capsys)
+    assert code == 1
+    assert "numeric check FAILED" in out and "WRONG" in out
+
+
+def test_the_installed_command_runs_as_a_module():
+    result = subprocess.run([sys.executable, "-m", "matcalc", *QUICKSTART], capture_output=True,
+                            text=True, cwd=ROOT, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("d/dW = 2 * ")
