@@ -18,7 +18,7 @@ from .check import (DEFAULT_TOLERANCE, CheckReport, choose_sizes, compare, draw_
 from .diff import Step, reverse_sweep
 from .errors import CheckError, MatcalcError
 from .functions import ELEMENTWISE
-from .parse import parse
+from .parse import declare, parse
 from .printing.latex import latex_name, to_latex, to_mathml
 from .printing.numpy import Output, numpy_source
 from .printing.text import to_text
@@ -112,7 +112,9 @@ class Derivation:
         self.expression = expression
         self.wrt = tuple(wrt)
         self._single = single
-        self.variables = tuple(_checked_variables(expression, wrt))
+        used = _checked_variables(expression, wrt)
+        unused = [w for w in wrt if isinstance(w, E.Var) and w not in used]
+        self.variables = tuple(used + unused)      # the generated code takes every wrt variable
         self.upstream = None if expression.is_scalar else _upstream_var(expression, self.variables)
         seed = E.Const.make(1) if self.upstream is None else self.upstream
         self.sweep = reverse_sweep(expression, list(wrt), seed)
@@ -352,14 +354,16 @@ def derive(expression, wrt, shapes: dict | None = None, domains: dict | None = N
         raise MatcalcError(f"cannot derive {type(expression).__name__}: pass text or an expression")
     targets, single = _as_list(wrt)
     by_name = {v.name: v for v in E.variables([node])}
+    if isinstance(expression, str):
+        # a declared variable the text does not use has a zero gradient
+        by_name = {**declare(shapes, domains), **by_name}
     resolved = []
     for w in targets:
         if isinstance(w, str):
             if w not in by_name:
                 known = ", ".join(sorted(by_name)) or "none"
-                hint = " (it is declared but does not occur)" if shapes and w in shapes else ""
-                raise MatcalcError(f"{w!r} is not a variable of the expression{hint}; "
-                                   f"its variables are: {known}")
+                raise MatcalcError(f"{w!r} is not a variable of the expression; its variables "
+                                   f"are: {known}")
             resolved.append(by_name[w])
         else:
             resolved.append(w)
