@@ -127,7 +127,7 @@ class Derivation:
         return self.gradients[0] if self._single else self.gradients
 
     @property
-    def steps(self) -> list[Step]:
+    def record(self) -> list[Step]:
         """The rules applied on the reverse sweep, in order (each with its derivation record)."""
         return list(self.sweep.steps)
 
