@@ -20,9 +20,11 @@ from .errors import CheckError, MatcalcError
 from .functions import ELEMENTWISE
 from .parse import declare, parse
 from .printing.latex import latex_name, to_latex, to_mathml
+from .printing.notes import math_html
 from .printing.numpy import Output, numpy_source
 from .printing.text import to_text
-from .simplify import simplify_all
+from .simplify import rewrite_forward, simplify_all
+from .steps import Steps, build_steps
 
 UPSTREAM_NAME = "G"
 
@@ -58,7 +60,7 @@ def dim(name: str) -> E.Const:
 
 def _elementwise(name: str) -> Callable[[E.Node], E.Node]:
     def apply(x):
-        return E.Apply.make(name, E.as_node(x))
+        return E.apply(name, x)
     apply.__name__ = name
     apply.__doc__ = f"Elementwise {name}: ``{name}(X)`` applies {name} to every entry of X."
     return apply
@@ -85,6 +87,50 @@ def mean(x, axis: int | None = None) -> E.Node:
 def trace(x) -> E.Node:
     """Trace of a square matrix."""
     return E.Trace.make(E.as_node(x))
+
+
+def det(x) -> E.Node:
+    """Determinant of a square matrix."""
+    return E.Det.make(E.as_node(x))
+
+
+def logdet(x) -> E.Node:
+    """log |det(X)| of a square matrix (log det X for a positive definite X)."""
+    return E.LogDet.make(E.as_node(x))
+
+
+def inv(x) -> E.Node:
+    """Inverse of a square matrix."""
+    return E.Inv.make(E.as_node(x))
+
+
+def norm(x) -> E.Node:
+    """Euclidean norm of a vector, Frobenius norm of a matrix."""
+    return E.Norm.make(E.as_node(x))
+
+
+def norm1(x) -> E.Node:
+    """Entrywise 1-norm: the sum of absolute values."""
+    return E.Norm1.make(E.as_node(x))
+
+
+def diag(x) -> E.Node:
+    """diag(vector) is a diagonal matrix; diag(square matrix) is its diagonal, a vector."""
+    return E.Diag.make(E.as_node(x))
+
+
+def softmax(x, axis: int | None = None) -> E.Node:
+    """Softmax exp(x) / sum(exp(x)) of a vector, or of a matrix along an axis.
+
+    Over all entries (axis None), each column (axis=0: a batch of logit columns) or each row
+    (axis=1).
+    """
+    return E.Softmax.make(E.as_node(x), axis)
+
+
+def logsumexp(x, axis: int | None = None) -> E.Node:
+    """log(sum(exp(x))), over all entries or along an axis (shapes as ``sum``)."""
+    return E.LogSumExp.make(E.as_node(x), axis)
 
 
 def ones(rows, cols=1) -> E.Node:
@@ -117,7 +163,13 @@ class Derivation:
         self.variables = tuple(used + unused)      # the generated code takes every wrt variable
         self.upstream = None if expression.is_scalar else _upstream_var(expression, self.variables)
         seed = E.Const.make(1) if self.upstream is None else self.upstream
-        self.sweep = reverse_sweep(expression, list(wrt), seed)
+        # Differentiate the stable form (log(softmax(z)) as z - logsumexp(z)) unless a
+        # subexpression asked for would disappear in it.
+        stable = rewrite_forward(expression)
+        present = {id(n) for n in E.postorder([stable])}
+        if not all(isinstance(w, E.Var) or id(w) in present for w in wrt):
+            stable = expression
+        self.sweep = reverse_sweep(stable, list(wrt), seed)
         self.gradients = tuple(simplify_all(self.sweep.gradients))
 
     # -- results ---------------------------------------------------------------------------
@@ -167,6 +219,21 @@ class Derivation:
 
     def _repr_latex_(self) -> str:
         return "$" + r",\quad ".join(self.equations()) + "$"
+
+    def steps(self) -> Steps:
+        """The derivation step by step, one block per rule applied on the reverse sweep.
+
+        Print it (text), or write it with ``latex()``, ``latex_document()``, ``mathml()``,
+        ``markdown()`` or ``html()``; see docs/notes.md.
+        """
+        return build_steps(self.expression, self.wrt, self.record, self.gradients, self.upstream)
+
+    def _repr_html_(self) -> str:
+        return math_html(self.equations())
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
+        return {"text/plain": repr(self), "text/latex": self._repr_latex_(),
+                "text/html": self._repr_html_()}
 
     # -- code --------------------------------------------------------------------------------
     def numpy_source(self, name: str = "gradient") -> str:

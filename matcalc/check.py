@@ -119,7 +119,7 @@ def draw_inputs(variables: list, sizes: dict, seed: int, upstream=None,
         inputs = {v.name: draw(v, sizes, rng) for v in variables}
         if upstream is not None:
             inputs[upstream.name] = rng.standard_normal(size=concrete_shape(upstream, sizes))
-        closest = _closest_to_kink(kinks, inputs)
+        closest = _closest_to_kink(kinks, {v.name: inputs[v.name] for v in variables})
         if closest is None or closest > KINK_MARGIN * 10:
             break
     else:

@@ -2,18 +2,21 @@
 
 Contract: ``matcalc grad EXPR --wrt X [--wrt Y] --shape X=n,m ...`` prints the gradient as text
 (which matcalc can parse back) and as LaTeX; ``--numpy`` adds the generated function, ``--check``
-a numeric check against finite differences. Exit status: 0 ok, 1 the check failed, 2 bad input
-(any other ``MatcalcError``, or bad arguments).
+a numeric check against finite differences; ``--steps`` prints the derivation step by step
+instead, ``--format text|latex|mathml|markdown|html`` in another format, ``-o FILE`` into a file.
+Exit status: 0 ok, 1 the check failed, 2 bad input (any other ``MatcalcError``, or bad arguments).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Sequence
 
 from .api import derive
 from .errors import CheckError, MatcalcError
+from .printing.notes import RENDERINGS
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -69,7 +72,31 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--size", action="append", default=[], metavar="DIM=N",
                    help="dimension sizes for --check, e.g. n=4,d=3 (others are chosen)")
     g.add_argument("--seed", type=int, default=0, help="random seed for --check")
+    g.add_argument("--steps", action="store_true",
+                   help="show the derivation step by step (index notation, one block per rule)")
+    g.add_argument("--format", choices=list(RENDERINGS), default=None,
+                   help="format of --steps: text (default), latex (a standalone document), "
+                        "mathml, markdown or html (a self-contained page); implies --steps")
+    g.add_argument("-o", "--output", metavar="FILE", default=None,
+                   help="write the steps to FILE (implies --steps; the format follows the "
+                        "extension .tex .md .html .mml unless --format is given)")
     return parser
+
+
+#: The --steps format a file extension implies.
+EXTENSIONS = {".tex": "latex", ".md": "markdown", ".markdown": "markdown", ".html": "html",
+              ".htm": "html", ".mml": "mathml", ".xml": "mathml", ".txt": "text"}
+
+
+def steps_format(fmt: str | None, output: str | None) -> str:
+    """The format for --steps: ``--format`` if given, else from the output file's extension.
+
+    >>> steps_format(None, "note.md"), steps_format("html", "note.txt"), steps_format(None, None)
+    ('markdown', 'html', 'text')
+    """
+    if fmt is not None:
+        return fmt
+    return EXTENSIONS.get(os.path.splitext(output or "")[1].lower(), "text")
 
 
 def run(argv: Sequence[str] | None = None) -> int:
@@ -86,9 +113,24 @@ def run(argv: Sequence[str] | None = None) -> int:
         wrt = [w.strip() for spec in args.wrt for w in spec.split(",") if w.strip()]
         res = derive(args.expression, wrt if len(wrt) > 1 else wrt[0], shapes=shapes,
                      domains=domains)
-        for name, gradient, equation in zip(res.wrt_names(), res.gradients, res.equations()):
-            print(f"d/d{name} = {gradient}", file=out)
-            print(f"LaTeX: {equation}", file=out)
+        note = None
+        if args.steps or args.format is not None or args.output is not None:
+            fmt = steps_format(args.format, args.output)
+            note = res.steps().render(fmt)
+        if note is not None and args.output is None:
+            print(note, file=out, end="")
+        else:
+            for name, gradient, equation in zip(res.wrt_names(), res.gradients,
+                                                res.equations()):
+                print(f"d/d{name} = {gradient}", file=out)
+                print(f"LaTeX: {equation}", file=out)
+        if note is not None and args.output is not None:
+            try:
+                with open(args.output, "w", encoding="utf-8") as handle:
+                    handle.write(note)
+            except OSError as err:
+                raise MatcalcError(f"cannot write {args.output}: {err.strerror}") from None
+            print(f"steps written to {args.output} ({fmt})", file=out)
         if args.numpy:
             print("", file=out)
             print(res.numpy_source(), file=out, end="")

@@ -38,7 +38,8 @@ import sympy
 
 from .dims import ONE
 from .errors import UnsupportedError
-from .expr import (Broadcast, Const, Einsum, MatMul, Mul, Neg, Node, Sum, Trace, Transpose, mul)
+from .expr import (Broadcast, Const, Diag, Einsum, Eye, MatMul, Mul, Neg, Node, Sum, Trace, Transpose,
+                   mul)
 
 ZERO = sympy.Integer(0)
 
@@ -65,14 +66,19 @@ def collapse(factors: Sequence[tuple[Node, tuple]], out: tuple, sizes: dict,
     changed = True
     while changed:
         changed = False
-        # A repeated index in one factor, summed and used nowhere else: a trace.
+        # A repeated index in one factor: summed and used nowhere else, a trace; otherwise the
+        # diagonal, a vector (sum_i A_ii v_i = diag(A).T @ v; A_kk = diag(A)_k).
         for n, (node, idx) in enumerate(facs):
-            if idx[0] == idx[1] and idx[0] != ZERO and idx[0] in summed and \
-                    _count(facs, idx[0]) == 1:
+            if idx[0] != idx[1] or idx[0] == ZERO:
+                continue
+            if idx[0] in summed and _count(facs, idx[0]) == 1:
                 summed.remove(idx[0])
                 facs[n] = (Trace.make(node), (ZERO, ZERO))
                 note(f"closed chain over {idx[0]}: trace")
-                changed = True
+            else:
+                facs[n] = (Diag.make(node), (idx[0], ZERO))
+                note(f"a repeated index {idx[0]}: the diagonal")
+            changed = True
         # Factors with the same index pair (up to order): a Hadamard product.
         merged = _merge_hadamard(facs, summed, note)
         changed = changed or merged
@@ -142,10 +148,15 @@ def _merge_hadamard(facs: list, summed: list, note) -> bool:
     """
     for a in range(len(facs)):
         na, ia = facs[a]
-        if ia == (ZERO, ZERO) or _symbols(ia) <= set(summed):
+        if ia == (ZERO, ZERO):
             continue
+        all_summed = _symbols(ia) <= set(summed)
         for b in range(a + 1, len(facs)):
             nb, ib = facs[b]
+            if all_summed and (ZERO in ia or ib != ia):
+                # u_i w_i summed is u.T @ w, A_ij B_ji summed is trace(A @ B); but A_ij B_ij
+                # summed is sum(A * B), the Frobenius product (n^2 work, not the n^3 of a trace)
+                continue
             if ib == ia:
                 facs[a] = (Mul.make(na, nb), ia)
             elif ib == ia[::-1] and ia[0] != ia[1]:
@@ -202,6 +213,11 @@ def _combine_free(rest: list, out: tuple, note) -> list | None:
                 continue
             (na, ia), (nb, ib) = rest[a], rest[b]
             sa, sb = _symbols(ia), _symbols(ib)
+            if isinstance(na, Eye) and len(sb) == 1 and sb <= sa and len(sa) == 2:
+                # delta_kl v_k: the vector on the diagonal of a matrix
+                column, _ = _orient(nb, ib, next(iter(sb)))
+                note("a vector times the identity: a diagonal matrix")
+                return _replace(rest, a, b, (Diag.make(column), ia))
             if sb <= sa and sb:
                 # b's index also addresses a: broadcast b across a (diag(v) A or A diag(v)).
                 node = Mul.make(na, _align(nb, ib, ia, na.shape))

@@ -33,7 +33,11 @@ RESERVED_NAMES = frozenset(ELEMENTWISE) | {
     "sum", "mean", "trace", "ones", "eye", "zeros", "einsum", "T", "axis",
     "det", "logdet", "inv", "norm", "norm1", "diag", "softmax", "logsumexp",
 }
-DOMAINS = ("real", "positive")
+#: What a variable's values are: any real numbers; positive entries; a symmetric positive
+#: definite matrix; an invertible matrix; a probability vector (or a matrix whose columns are).
+#: A domain never changes what a gradient means (it is over unconstrained entries); it tells the
+#: simplifier what it may assume (X.T = X for spd, sum(p) = 1) and the check what to draw.
+DOMAINS = ("real", "positive", "spd", "invertible", "probability")
 _IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
 
 
@@ -53,6 +57,15 @@ def describe(node: "Node", limit: int = 60) -> str:
     """A short text for ``node`` in the user's own names, for error messages."""
     text = _describer[0](node)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+_displays: dict[str, Callable[["Node"], str | None]] = {}
+
+
+def set_display(mime: str, func: Callable[["Node"], str | None]) -> None:
+    """Install how a node shows in a notebook as ``mime`` (the notes printer installs LaTeX and
+    MathML), as ``set_describer`` does for error messages."""
+    _displays[mime] = func
 
 
 class Node:
@@ -154,6 +167,14 @@ class Node:
     def __str__(self) -> str:
         return describe(self, limit=10**9)
 
+    def _repr_latex_(self) -> str | None:
+        show = _displays.get("text/latex")
+        return show(self) if show is not None else None
+
+    def _repr_html_(self) -> str | None:
+        show = _displays.get("text/html")
+        return show(self) if show is not None else None
+
 
 def _remake(cls, args, params, shape):
     return cls._intern(args, params, shape)
@@ -186,6 +207,9 @@ class Var(Node):
         if domain not in DOMAINS:
             raise MatcalcError(
                 f"unknown domain {domain!r} for {name!r}; choose one of {', '.join(DOMAINS)}")
+        if domain in ("spd", "invertible") and rows != cols:
+            raise ShapeError(f"{name!r} is declared {domain} but is {format_shape((rows, cols))}, "
+                             "not square")
         return cls._intern((), (name, rows, cols, kind, domain), (rows, cols))
 
     @property
@@ -460,6 +484,152 @@ class Trace(Node):
         return Trace.make(args[0])
 
 
+class _SquareToScalar(Node):
+    """A scalar function of a square matrix."""
+
+    __slots__ = ()
+    label = "?"
+
+    @classmethod
+    def make(cls, a: Node):
+        a = as_node(a)
+        if a.rows != a.cols:
+            raise ShapeError(f"{cls.label} needs a square matrix, but {describe(a)} is "
+                             f"{format_shape(a.shape)}")
+        return cls._intern((a,), (), (ONE, ONE))
+
+    def remake(self, args, dim_map):
+        return type(self).make(args[0])
+
+
+class Det(_SquareToScalar):
+    """Determinant det(X) of a square matrix."""
+    __slots__ = ()
+    label = "det"
+
+
+class LogDet(_SquareToScalar):
+    """log |det(X)| of a square matrix (its gradient is X^-T whatever the sign of det X)."""
+    __slots__ = ()
+    label = "logdet"
+
+
+class Inv(Node):
+    """Inverse inv(X) of a square matrix."""
+
+    __slots__ = ()
+
+    @classmethod
+    def make(cls, a: Node) -> "Inv":
+        a = as_node(a)
+        if a.rows != a.cols:
+            raise ShapeError(f"inv needs a square matrix, but {describe(a)} is "
+                             f"{format_shape(a.shape)}")
+        return cls._intern((a,), (), a.shape)
+
+    def remake(self, args, dim_map):
+        return Inv.make(args[0])
+
+
+class Diag(Node):
+    """diag(v) of a vector is the diagonal matrix with v on its diagonal; diag(X) of a square
+    matrix is the vector of its diagonal entries (NumPy's np.diag, both ways)."""
+
+    __slots__ = ()
+
+    @classmethod
+    def make(cls, a: Node) -> "Diag":
+        a = as_node(a)
+        if is_one(a.cols):
+            shape = (a.rows, a.rows)          # vector -> diagonal matrix
+        elif a.rows == a.cols:
+            shape = (a.rows, ONE)             # square matrix -> its diagonal
+        else:
+            raise ShapeError(f"diag needs a vector or a square matrix, but {describe(a)} is "
+                             f"{format_shape(a.shape)}")
+        return cls._intern((a,), (), shape)
+
+    @property
+    def to_matrix(self) -> bool:
+        return is_one(self.args[0].cols)
+
+    def remake(self, args, dim_map):
+        return Diag.make(args[0])
+
+
+class Norm(Node):
+    """The Euclidean norm of a vector, the Frobenius norm of a matrix: sqrt(sum(X ** 2))."""
+
+    __slots__ = ()
+
+    @classmethod
+    def make(cls, a: Node) -> "Norm":
+        a = as_node(a)
+        return cls._intern((a,), (), (ONE, ONE))
+
+    def remake(self, args, dim_map):
+        return Norm.make(args[0])
+
+
+class Norm1(Node):
+    """The entrywise 1-norm sum(abs(X)) (the l1 norm of a vector)."""
+
+    __slots__ = ()
+
+    @classmethod
+    def make(cls, a: Node) -> "Norm1":
+        a = as_node(a)
+        return cls._intern((a,), (), (ONE, ONE))
+
+    def remake(self, args, dim_map):
+        return Norm1.make(args[0])
+
+
+def _check_axis(name: str, a: Node, axis) -> None:
+    if axis not in (None, 0, 1):
+        raise UnsupportedError(f"{name} over axis {axis!r}: the axis must be 0, 1 or None")
+
+
+class Softmax(Node):
+    """softmax(X): exp(X) / sum(exp(X)) over all entries (axis None: a vector's softmax), over
+    each column (axis 0: a batch of logit columns) or over each row (axis 1)."""
+
+    __slots__ = ()
+
+    @classmethod
+    def make(cls, a: Node, axis: int | None = None) -> "Softmax":
+        a = as_node(a)
+        _check_axis("softmax", a, axis)
+        return cls._intern((a,), (axis,), a.shape)
+
+    @property
+    def axis(self):
+        return self.params[0]
+
+    def remake(self, args, dim_map):
+        return Softmax.make(args[0], self.axis)
+
+
+class LogSumExp(Node):
+    """logsumexp(X) = log(sum(exp(X))), over all entries or along an axis (shapes as ``sum``)."""
+
+    __slots__ = ()
+
+    @classmethod
+    def make(cls, a: Node, axis: int | None = None) -> "LogSumExp":
+        a = as_node(a)
+        _check_axis("logsumexp", a, axis)
+        shape = {None: (ONE, ONE), 0: (a.cols, ONE), 1: (a.rows, ONE)}[axis]
+        return cls._intern((a,), (axis,), shape)
+
+    @property
+    def axis(self):
+        return self.params[0]
+
+    def remake(self, args, dim_map):
+        return LogSumExp.make(args[0], self.axis)
+
+
 class Einsum(Node):
     """A contraction with no matrix form, kept explicit: einsum("ij,jk->ik", A, B).
 
@@ -610,6 +780,23 @@ def div(a, b) -> Node:
     """Elementwise ``a / b`` with broadcasting."""
     a, b = as_node(a), as_node(b)
     return _fold("/", a, b) or Div.make(*_broadcast_pair("A / B", a, b))
+
+
+#: Elementwise functions folded when applied to a constant: exp(2), sqrt(d), log(m).
+_FOLDABLE = {"exp": sympy.exp, "log": sympy.log, "sqrt": sympy.sqrt, "sin": sympy.sin,
+             "cos": sympy.cos, "tanh": sympy.tanh, "abs": sympy.Abs, "sign": sympy.sign}
+
+
+def apply(name: str, a) -> Node:
+    """``name(a)`` elementwise; a function of a constant is a constant (sqrt(d), exp(2))."""
+    a = as_node(a)
+    if isinstance(a, Const) and name in _FOLDABLE:
+        value = a.value
+        defined = not ((name == "log" and not value.is_positive) or
+                       (name == "sqrt" and not value.is_nonnegative))
+        if defined:
+            return Const.make(_FOLDABLE[name](value))
+    return Apply.make(name, a)
 
 
 def neg(a) -> Node:

@@ -22,23 +22,39 @@ from sympy import Indexed, IndexedBase, KroneckerDelta
 
 from .dims import Dim, is_one
 from .errors import UnsupportedError
-from .expr import (Add, Apply, Broadcast, Const, Div, Einsum, MatMul, Mul, Neg, Node, Pow, Sub,
-                   Sum, Trace, Transpose, add, div, mul, sub)
-from .functions import ELEMENTWISE, SYMPY_TO_NAME
+from .expr import (Add, Apply, Broadcast, Const, Det, Diag, Div, Einsum, Inv, LogDet, LogSumExp,
+                   MatMul, Mul, Neg, Node, Norm, Norm1, Pow, Softmax, Sub, Sum, Trace, Transpose,
+                   add, div, mul, sub)
+from .functions import ELEMENTWISE, SYMPY_TO_NAME, absolute
 
 ZERO = sympy.Integer(0)
 
 
 class Fresh:
-    """A source of fresh summation index symbols: q0, q1, ..."""
+    """A source of fresh summation index symbols (q0, q1, ...) and of opaque entries.
+
+    An opaque entry stands for an entry of a whole-matrix function of the operands that has no
+    finite index form or that the result should be written in (det(X), inv(X)_ij,
+    softmax(X)_ij): ``opaque(label, builder)`` returns an ``IndexedBase`` and records how to
+    build its node from the operands (``builder(operands)``), for turning terms back into nodes.
+    """
 
     def __init__(self, prefix: str = "q"):
         self.prefix, self.count = prefix, 0
+        self.opaque_bases: dict = {}
 
     def __call__(self) -> sympy.Symbol:
         s = sympy.Symbol(f"{self.prefix}{self.count}", integer=True)
         self.count += 1
         return s
+
+    def opaque(self, label: str, builder, positive: bool = False) -> IndexedBase:
+        for base in self.opaque_bases:
+            if base.label.name == label:
+                return base
+        base = IndexedBase(label, positive=True) if positive else IndexedBase(label)
+        self.opaque_bases[base] = builder
+        return base
 
 
 def index_for(d: Dim, symbol):
@@ -111,6 +127,67 @@ def _lower_trace(node, bases, i, j, fresh):
     return summation(entry(A, a.shape, p, p), p, a.rows)
 
 
+def _lower_diag(node, bases, i, j, fresh):
+    a, A = node.args[0], bases[0]
+    if node.to_matrix:                      # Z_ij = v_i delta_ij
+        return entry(A, a.shape, i, 0) * KroneckerDelta(i, j)
+    return entry(A, a.shape, i, i)          # Z_i = A_ii
+
+
+def _lower_norm(node, bases, i, j, fresh):
+    a, A = node.args[0], bases[0]
+    p, q = fresh(), fresh()                 # ||A|| = sqrt(sum_pq A_pq^2)
+    return sympy.sqrt(summation(summation(entry(A, a.shape, p, q) ** 2, p, a.rows), q, a.cols))
+
+
+def _lower_norm1(node, bases, i, j, fresh):
+    a, A = node.args[0], bases[0]
+    p, q = fresh(), fresh()                 # ||A||_1 = sum_pq |A_pq|
+    return summation(summation(absolute(entry(A, a.shape, p, q)), p, a.rows), q, a.cols)
+
+
+def _exp_sum(a, A, i, j, axis, fresh):
+    """The softmax normaliser at (i, j): sum of exp over all entries, a column, or a row."""
+    p, q = fresh(), fresh()
+    if axis is None:
+        return summation(summation(sympy.exp(entry(A, a.shape, p, q)), p, a.rows), q, a.cols)
+    if axis == 0:
+        return summation(sympy.exp(entry(A, a.shape, p, j)), p, a.rows)
+    return summation(sympy.exp(entry(A, a.shape, i, q)), q, a.cols)
+
+
+def _lower_softmax(node, bases, i, j, fresh):
+    a, A = node.args[0], bases[0]           # Z_ij = exp(A_ij) / sum exp(A)
+    return sympy.exp(entry(A, a.shape, i, j)) / _exp_sum(a, A, i, j, node.axis, fresh)
+
+
+def _lower_logsumexp(node, bases, i, j, fresh):
+    a, A = node.args[0], bases[0]
+    if node.axis == 0:                      # Z_j = log sum_p exp(A_pj): the entry index is a column
+        return sympy.log(_exp_sum(a, A, 0, i, 0, fresh))
+    return sympy.log(_exp_sum(a, A, i, 0, node.axis, fresh))
+
+
+def _lower_det(node, bases, i, j, fresh):
+    return _det_entry(node, fresh)
+
+
+def _lower_logdet(node, bases, i, j, fresh):
+    return sympy.log(sympy.Abs(_det_entry(node, fresh)))
+
+
+def _lower_inv(node, bases, i, j, fresh):
+    return _inv_base(node, fresh)[i, j]
+
+
+def _det_entry(node, fresh):
+    return fresh.opaque("det", lambda ops: Det.make(ops[0]))[0, 0]
+
+
+def _inv_base(node, fresh):
+    return fresh.opaque("inv", lambda ops: Inv.make(ops[0]))
+
+
 def _lower_einsum(node, bases, i, j, fresh):
     subscripts, output = node.params
     letters: dict[str, object] = {}
@@ -145,6 +222,133 @@ LOWERINGS: dict[type, Lowering] = {
     Sum: _lower_sum,
     Trace: _lower_trace,
     Einsum: _lower_einsum,
+    Diag: _lower_diag,
+    Norm: _lower_norm,
+    Norm1: _lower_norm1,
+    Softmax: _lower_softmax,
+    LogSumExp: _lower_logsumexp,
+    Det: _lower_det,
+    LogDet: _lower_logdet,
+    Inv: _lower_inv,
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Operations with no finite index form: d Z_ij / d X_kl written in index form by hand
+# ---------------------------------------------------------------------------------------------
+
+def _hand_det(node, bases, i, j, k, l, fresh):
+    """d det(X) / d X_kl = det(X) (X^-1)_lk."""
+    return _det_entry(node, fresh) * _inv_base(node, fresh)[l, k]
+
+
+def _hand_logdet(node, bases, i, j, k, l, fresh):
+    """d log|det(X)| / d X_kl = (X^-1)_lk."""
+    return _inv_base(node, fresh)[l, k]
+
+
+def _hand_inv(node, bases, i, j, k, l, fresh):
+    """d (X^-1)_ij / d X_kl = -(X^-1)_ik (X^-1)_lj."""
+    inv = _inv_base(node, fresh)
+    return -inv[i, k] * inv[l, j]
+
+
+HAND_DERIVATIVES: dict[type, Callable] = {Det: _hand_det, LogDet: _hand_logdet, Inv: _hand_inv}
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing derivatives in terms of the operation's own value
+# ---------------------------------------------------------------------------------------------
+
+def sum_inner_deltas(e: sympy.Expr) -> sympy.Expr:
+    """Sum away Kronecker deltas inside every Sum: Sum(f(p) d(p,k), p) -> f(k).
+
+    Decreases: the number of summation limits.
+    """
+    def reduce(s: sympy.Sum):
+        body, limits = s.function, list(s.limits)
+        changed = True
+        while changed:
+            changed = False
+            for n, (var, lo, hi) in enumerate(limits):
+                for factor in sympy.Mul.make_args(body):
+                    if isinstance(factor, KroneckerDelta) and var in factor.args:
+                        other = factor.args[1] if factor.args[0] == var else factor.args[0]
+                        if other == var:
+                            continue
+                        body = (body / factor).xreplace({var: other})
+                        del limits[n]
+                        changed = True
+                        break
+                if changed:
+                    break
+        return sympy.Sum(body, *limits) if limits else body
+    return e.replace(lambda x: isinstance(x, sympy.Sum), reduce)
+
+
+def _recognize_softmax(node, bases, e, fresh):
+    """Write exp(A_ij) / (sum of exp) as softmax(A)_ij: exp(A_ij) = s_ij * S."""
+    a, A = node.args[0], bases[0]
+    axis = node.axis
+    sums = fresh.opaque("sumexp", lambda ops: _exp_sum_node(ops[0], axis))
+    soft = fresh.opaque("softmax", lambda ops: Softmax.make(ops[0], axis))
+
+    def normaliser_index(idx):
+        if axis is None:
+            return (ZERO, ZERO)
+        return (ZERO, idx[1]) if axis == 0 else (idx[0], ZERO)
+
+    def is_normaliser(x):
+        if not isinstance(x, sympy.Sum):
+            return False
+        body = x.function
+        return isinstance(body, sympy.exp) and isinstance(body.args[0], Indexed) and \
+            body.args[0].base == A
+
+    def to_sums(x):
+        idx = tuple(x.function.args[0].indices)
+        bound = {lim[0] for lim in x.limits}
+        free = tuple(ZERO if t in bound else t for t in idx)
+        return sums[normaliser_index(free)]
+
+    e = e.replace(is_normaliser, to_sums)
+
+    def is_entry_exp(x):
+        return isinstance(x, sympy.exp) and isinstance(x.args[0], Indexed) and \
+            x.args[0].base == A
+
+    def to_softmax(x):
+        idx = tuple(x.args[0].indices)
+        return soft[idx] * sums[normaliser_index(idx)]
+
+    return e.replace(is_entry_exp, to_softmax)
+
+
+def _exp_sum_node(a: Node, axis):
+    if axis is None:
+        return Sum.make(Apply.make("exp", a))
+    if axis == 0:
+        return Transpose.make(Sum.make(Apply.make("exp", a), 0))
+    return Sum.make(Apply.make("exp", a), 1)
+
+
+def _recognize_norm(node, bases, e, fresh):
+    """Write sqrt(sum A_pq^2) as ||A||."""
+    A = bases[0]
+    norm = fresh.opaque("norm", lambda ops: Norm.make(ops[0]), positive=True)
+
+    def is_square_sum(x):
+        return isinstance(x, sympy.Sum) and isinstance(x.function, sympy.Pow) and \
+            x.function.exp == 2 and isinstance(x.function.base, Indexed) and \
+            x.function.base.base == A
+
+    return e.replace(is_square_sum, lambda x: norm[0, 0] ** 2)
+
+
+RECOGNIZERS: dict[type, Callable] = {
+    Softmax: _recognize_softmax,
+    LogSumExp: _recognize_softmax,
+    Norm: _recognize_norm,
 }
 
 

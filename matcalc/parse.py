@@ -50,10 +50,12 @@ MAX_DIMENSION_OPS = 16
 MAX_DIMENSION_POWER = 4
 
 ELEMENTWISE_FUNCTIONS = tuple(ELEMENTWISE)
-NOT_YET_SUPPORTED = ("det", "logdet", "inv", "norm", "norm1", "diag", "softmax", "logsumexp")
-#: Every function name the syntax knows, implemented or not.
+MATRIX_FUNCTIONS = ("det", "logdet", "inv", "norm", "norm1", "diag", "softmax", "logsumexp")
+#: The functions that take an axis= (0, 1 or None).
+AXIS_FUNCTIONS = ("sum", "mean", "softmax", "logsumexp")
+#: Every function name the syntax knows.
 FUNCTIONS = ELEMENTWISE_FUNCTIONS + ("sum", "mean", "trace", "ones", "zeros", "eye",
-                                     "einsum") + NOT_YET_SUPPORTED
+                                     "einsum") + MATRIX_FUNCTIONS
 
 _EINSUM_SPEC = re.compile(r"[a-z]{2}(,[a-z]{2})*->[a-z]{0,2}\Z")
 _NEWLINE = re.compile(r"\r\n|\r|\n")
@@ -460,16 +462,14 @@ class _Reader:
         if name not in FUNCTIONS:
             raise self.error(f"unknown function {name!r}; the functions are: "
                              f"{', '.join(FUNCTIONS)}", func)
-        if name in NOT_YET_SUPPORTED:
-            raise self.error(f"{name}() is not supported yet", func, UnsupportedError)
         for arg in node.args:
             if isinstance(arg, ast.Starred):
                 raise self.error("a starred argument (*args) is not allowed", arg)
         for kw in node.keywords:
             if kw.arg is None:
                 raise self.error("a keyword expansion (**kwargs) is not allowed", kw)
-            if kw.arg != "axis" or name not in ("sum", "mean"):
-                allowed = "only axis=" if name in ("sum", "mean") else "no keyword arguments"
+            if kw.arg != "axis" or name not in AXIS_FUNCTIONS:
+                allowed = "only axis=" if name in AXIS_FUNCTIONS else "no keyword arguments"
                 raise self.error(f"unknown keyword argument {kw.arg!r}: {name}() takes {allowed}",
                                  kw)
         planner = _CALL_PLANNERS.get(name, _Reader.plan_one_operand)
@@ -486,7 +486,8 @@ class _Reader:
         return _CallPlan(name, (node.args[0],))
 
     def plan_reduction(self, node: ast.Call, name: str) -> _CallPlan:
-        """sum(X), sum(X, 0), sum(X, axis=1), sum(X, axis=None); the same for mean."""
+        """sum(X), sum(X, 0), sum(X, axis=1), sum(X, axis=None); the same for mean, softmax and
+        logsumexp."""
         self.expect_arguments(node, name, 1, 2, "an expression and optionally axis=0, 1 or None")
         if not node.args:
             raise self.error(f"{name}() needs the expression to reduce first", node)
@@ -644,8 +645,9 @@ class _Reader:
             return
         for number in value.atoms(sympy.Rational):
             _check_digits(number)
-        simple_powers = all(
-            power.base.is_Symbol and power.exp.is_Integer and abs(power.exp) <= MAX_DIMENSION_POWER
+        simple_powers = all(      # whole powers, and square roots (1/sqrt(d) scales attention)
+            power.base.is_Symbol and power.exp.is_Rational and power.exp.q in (1, 2) and
+            abs(power.exp) <= MAX_DIMENSION_POWER
             for power in value.atoms(sympy.Pow))
         if not simple_powers or sympy.count_ops(value) > MAX_DIMENSION_OPS:
             raise ParseError(f"the constant {_short_repr.repr(str(value))} is too complicated: "
@@ -664,7 +666,21 @@ def _check_digits(value: sympy.Rational) -> None:
 # ---------------------------------------------------------------------------------------------
 
 def _build_elementwise(plan: _CallPlan, operands: list) -> E.Node:
-    return E.Apply.make(plan.name, operands[0])
+    return E.apply(plan.name, operands[0])
+
+
+def _build_softmax(plan: _CallPlan, operands: list) -> E.Node:
+    return E.Softmax.make(operands[0], plan.axis)
+
+
+def _build_logsumexp(plan: _CallPlan, operands: list) -> E.Node:
+    return E.LogSumExp.make(operands[0], plan.axis)
+
+
+def _one_operand(cls) -> Callable:
+    def build(plan: _CallPlan, operands: list) -> E.Node:
+        return cls.make(operands[0])
+    return build
 
 
 def _build_sum(plan: _CallPlan, operands: list) -> E.Node:
@@ -702,6 +718,8 @@ def _build_einsum(plan: _CallPlan, operands: list) -> E.Node:
 _CALL_PLANNERS: dict[str, Callable] = {
     "sum": _Reader.plan_reduction,
     "mean": _Reader.plan_reduction,
+    "softmax": _Reader.plan_reduction,
+    "logsumexp": _Reader.plan_reduction,
     "ones": _Reader.plan_constant_matrix,
     "zeros": _Reader.plan_constant_matrix,
     "eye": _Reader.plan_constant_matrix,
@@ -716,4 +734,12 @@ _CALL_BUILDERS: dict[str, Callable] = {
     "zeros": _build_zeros,
     "eye": _build_eye,
     "einsum": _build_einsum,
+    "softmax": _build_softmax,
+    "logsumexp": _build_logsumexp,
+    "det": _one_operand(E.Det),
+    "logdet": _one_operand(E.LogDet),
+    "inv": _one_operand(E.Inv),
+    "norm": _one_operand(E.Norm),
+    "norm1": _one_operand(E.Norm1),
+    "diag": _one_operand(E.Diag),
 }   # every other function is elementwise: _build_elementwise

@@ -27,15 +27,21 @@ from sympy import IndexedBase
 from .collapse import collapse
 from .dims import is_one
 from .errors import UnsupportedError
-from .expr import (Add, Apply, Broadcast, Div, Einsum, Eye, MatMul, Mul, Neg, Node, Pow, Sub, Sum,
-                   Trace, Transpose, Var, add, postorder, substitute, zeros)
-from .index import Fresh, entry, factor_indices, index_for, lower, pointwise_node, summation, to_terms
+from .expr import (Add, Apply, Broadcast, Det, Diag, Div, Einsum, Eye, Inv, LogDet, LogSumExp,
+                   MatMul, Mul, Neg, Node, Norm, Norm1, Pow, Softmax, Sub, Sum, Trace, Transpose,
+                   Var, add, postorder, substitute, zeros)
+from .index import (HAND_DERIVATIVES, RECOGNIZERS, Fresh, entry, factor_indices, index_for, lower,
+                    pointwise_node, sum_inner_deltas, summation, to_terms)
 
 RULE_KINDS: dict[type, str] = {
     Transpose: "linear", Add: "linear", Sub: "linear", Neg: "linear", Broadcast: "linear",
-    Sum: "linear", Trace: "linear",
+    Sum: "linear", Trace: "linear", Diag: "linear",
     MatMul: "bilinear", Mul: "bilinear", Einsum: "multilinear",
     Div: "elementwise", Pow: "elementwise", Apply: "elementwise",
+    # derived from finite index forms with sums inside functions
+    Norm: "custom", Norm1: "custom", Softmax: "custom", LogSumExp: "custom",
+    # no finite index form: d Z_ij / d X_kl given in index form (index.HAND_DERIVATIVES)
+    Det: "custom", LogDet: "custom", Inv: "custom",
 }
 
 _I, _J, _K, _L = sympy.symbols("i j k l", integer=True)
@@ -111,10 +117,21 @@ def derive_rule(node: Node, position: int, mapping: dict) -> Rule:
     target = placeholders[position]
     k, l = index_for(target.rows, _K), index_for(target.cols, _L)
     wrt = entry(bases[position], target.shape, _K, _L)
-    derivative = sympy.diff(objective, wrt)
+    if cls in HAND_DERIVATIVES:
+        # no finite index form: d Z_ij / d X_kl is given in index form, summed against G_ij
+        local = HAND_DERIVATIVES[cls](z, bases, i, j, k, l, fresh)
+        derivative = summation(summation(entry(gbase, z.shape, _I, _J) * local, _I, z.rows),
+                               _J, z.cols)
+    else:
+        derivative = sympy.diff(objective, wrt)
+    recorded = derivative           # the record keeps the deltas: the steps printer shows them
+    derivative = sum_inner_deltas(derivative)
+    if cls in RECOGNIZERS:
+        derivative = RECOGNIZERS[cls](z, bases, derivative, fresh)
 
     sizes = {_I: z.rows, _J: z.cols, _K: target.rows, _L: target.cols}
     nodes = {gbase: g, **{b: ph for b, ph in zip(bases, placeholders)}}
+    nodes.update({b: build(placeholders) for b, build in fresh.opaque_bases.items()})
     log: list[str] = []
     result = None
     reduced = []
@@ -139,7 +156,7 @@ def derive_rule(node: Node, position: int, mapping: dict) -> Rule:
     if result is None:
         result = zeros(*target.shape)
     return Rule(cls.__name__, position, RULE_KINDS[cls], result, (g, *placeholders),
-                tuple(mapping.values()), z_ij, objective, derivative, tuple(reduced), wrt,
+                tuple(mapping.values()), z_ij, objective, recorded, tuple(reduced), wrt,
                 tuple(log))
 
 

@@ -19,8 +19,9 @@ from typing import Callable
 import sympy
 
 from .errors import UnsupportedError
-from .expr import (Add, Broadcast, Const, Div, Eye, MatMul, Mul, Neg, Node, Pow, Sub, Sum, Trace,
-                   Transpose, constant_value, mul, ones, postorder, zeros)
+from .expr import (Add, Apply, Broadcast, Const, Det, Diag, Div, Eye, Inv, LogDet, LogSumExp,
+                   MatMul, Mul, Neg, Node, Pow, Softmax, Sub, Sum, Trace, Transpose, Var,
+                   constant_value, mul, ones, postorder, sub, zeros)
 
 MAX_REWRITES = 200_000
 
@@ -60,11 +61,22 @@ def scaled(s: Node, a: Node) -> Node:
 # Rules
 # ---------------------------------------------------------------------------------------------
 
+def _symmetric(node: Node) -> bool:
+    """Known symmetric: an spd variable, the identity, a diagonal matrix, inv of a symmetric."""
+    if isinstance(node, Var):
+        return node.domain == "spd"
+    if isinstance(node, Eye) or (isinstance(node, Diag) and node.to_matrix):
+        return True
+    return isinstance(node, Inv) and _symmetric(node.args[0])
+
+
 def transpose_rules(node: Transpose):
     """Push a transpose down. Decreases: the height of transposes above the leaves."""
     a = node.args[0]
     if isinstance(a, Transpose):
         return a.args[0]
+    if _symmetric(a):
+        return a
     if a.is_scalar:
         return a
     if isinstance(a, MatMul):
@@ -168,6 +180,8 @@ def mul_rules(node: Mul):
         return Neg.make(rest)
     if isinstance(rest, Div) and is_one_like(rest.args[0]):      # s * (1 / X) -> s / X
         return Div.make(Broadcast.make(s, *node.shape), rest.args[1])
+    if isinstance(s, Div) and is_one_like(s.args[0]) and not rest.is_scalar:   # (1/s) * X -> X / s
+        return Div.make(rest, Broadcast.make(s.args[1], *node.shape))
     inner = scalar_factor(rest)
     if inner is not None:
         return scaled(mul(s, inner[0]), inner[1])
@@ -179,6 +193,8 @@ def mul_rules(node: Mul):
 def div_rules(node: Div):
     """Division: by a constant becomes a scalar factor; signs and scalars out. Decreases: Divs."""
     a, b = node.args
+    if a is b:                    # x / x = 1 wherever the quotient is defined
+        return ones(*node.shape)
     value = const_value(b)
     if value is not None and value != 0:
         return scaled(Const.make(1 / value), a) if value != 1 else a
@@ -232,6 +248,11 @@ def broadcast_rules(node: Broadcast):
         return a
     if isinstance(a, Broadcast):
         return Broadcast.make(a.args[0], *node.shape)
+    sf = scalar_factor(a)
+    if sf is not None and not a.is_scalar:        # (c v) repeated = c (v repeated)
+        return scaled(sf[0], Broadcast.make(sf[1], *node.shape))
+    if isinstance(a, Neg):
+        return Neg.make(Broadcast.make(a.args[0], *node.shape))
     return None
 
 
@@ -251,6 +272,14 @@ def sum_rules(node: Sum):
     sf = scalar_factor(a)
     if sf is not None:
         return scaled(sf[0], Sum.make(sf[1], node.axis))
+    if isinstance(a, Var) and a.domain == "probability":
+        # the entries of a probability vector (the columns of such a matrix) sum to one
+        if node.axis is None and a.cols == 1:
+            return Const.make(1)
+        if node.axis == 0:
+            return ones(*node.shape)
+    if isinstance(a, Softmax) and node.axis == a.axis:
+        return ones(*node.shape)           # a softmax sums to one along its own axis
     return None
 
 
@@ -301,6 +330,10 @@ def _terms(node: Node) -> list[tuple[sympy.Expr, Node]]:
 
 
 def _rebuild(terms: list, shape) -> Node:
+    """The sum of (coefficient, term) pairs, leading with a positive term (a - b, not -b + a)."""
+    first_positive = next((k for k, (c, _) in enumerate(terms) if not c.is_negative), None)
+    if first_positive:
+        terms = [terms[first_positive]] + terms[:first_positive] + terms[first_positive + 1:]
     result = None
     for c, t in terms:
         magnitude = -c if c.is_negative else c
@@ -334,6 +367,55 @@ def _factor_products(terms: list) -> bool:
     return False
 
 
+def _hadamard_factors(node: Node) -> list[Node]:
+    """The operands of a chain of elementwise products, left to right."""
+    out, stack = [], [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, Mul):
+            stack.extend(reversed(n.args))
+        else:
+            out.append(n)
+    return out
+
+
+def _factor_hadamard(terms: list) -> bool:
+    """Merge c1 (F * a) + c2 (F * b) into F * (c1 a + c2 b) for a full-shape factor F shared by
+    the two terms of a two-term sum (s * G - s * (G.T @ s) -> s * (G - G.T @ s)). True if it
+    merged. Only two-term sums: factoring a long sum pair by pair would cost its length squared.
+    Decreases: the number of terms."""
+    if len(terms) != 2:
+        return False
+    for a in range(len(terms)):
+        fa = _hadamard_factors(terms[a][1])
+        if len(fa) < 2:
+            continue
+        for b in range(a + 1, len(terms)):
+            fb = _hadamard_factors(terms[b][1])
+            if len(fb) < 2:
+                continue
+            common = next((f for f in fa if any(f is g for g in fb) and
+                           not isinstance(f, Broadcast) and not f.is_scalar), None)
+            if common is None:
+                continue
+            rest_a = _product_without(fa, common)
+            rest_b = _product_without(fb, common)
+            inner = _rebuild([(terms[a][0], rest_a), (terms[b][0], rest_b)], None)
+            terms[a] = (sympy.Integer(1), Mul.make(common, inner))
+            del terms[b]
+            return True
+    return False
+
+
+def _product_without(factors: list[Node], drop: Node) -> Node:
+    kept = list(factors)
+    kept.pop(next(i for i, f in enumerate(kept) if f is drop))
+    result = kept[0]
+    for f in kept[1:]:
+        result = Mul.make(result, f)
+    return result
+
+
 def sum_chain_rules(node: Node):
     """Collect like terms in a chain of + and -. Decreases: the number of terms."""
     terms = _terms(node)
@@ -346,11 +428,27 @@ def sum_chain_rules(node: Node):
             combined[id(t)] = [c, t]
     merged = [(c, t) for c, t in combined.values() if c != 0]
     factored = False
-    while _factor_products(merged):
+    while _factor_products(merged) or _factor_hadamard(merged):
         factored = True
-    if len(merged) == before and not factored:
+    common = _common_coefficient(merged)
+    if len(merged) == before and not factored and common is None:
         return _sign_rules(node)
+    if common is not None:        # c a - c b = c (a - b)
+        return scaled(Const.make(common), _rebuild([(c / common, t) for c, t in merged],
+                                                   node.shape))
     return _rebuild(merged, node.shape)
+
+
+def _common_coefficient(terms: list):
+    """The coefficient magnitude shared by every term, when it is not 1 (and there are two or
+    more terms); else None."""
+    if len(terms) < 2:
+        return None
+    sizes = {abs(c) for c, _ in terms}
+    if len(sizes) != 1:
+        return None
+    size = sizes.pop()
+    return None if size == 1 else size
 
 
 def _sign_rules(node: Node):
@@ -369,7 +467,30 @@ def _sign_rules(node: Node):
     return None
 
 
+def inv_rules(node: Inv):
+    """inv(inv(X)) = X, inv(X.T) = inv(X).T, inv(eye) = eye. Decreases: Inv nodes."""
+    a = node.args[0]
+    if isinstance(a, Inv):
+        return a.args[0]
+    if isinstance(a, Transpose):
+        return Transpose.make(Inv.make(a.args[0]))
+    if isinstance(a, Eye):
+        return a
+    return None
+
+
+def det_rules(node: Node):
+    """det(X.T) = det(X) (also logdet). Decreases: transposes."""
+    a = node.args[0]
+    if isinstance(a, Transpose):
+        return type(node).make(a.args[0])
+    return None
+
+
 RULES: dict[type, Callable[[Node], Node | None]] = {
+    Inv: inv_rules,
+    Det: det_rules,
+    LogDet: det_rules,
     Transpose: transpose_rules,
     MatMul: matmul_rules,
     Mul: mul_rules,
@@ -466,6 +587,46 @@ def simplify_all(roots: list[Node], log: list | None = None) -> list[Node]:
             if m is not n:
                 forward[id(m)] = r
     return [memo[id(r)] for r in roots]
+
+
+# ---------------------------------------------------------------------------------------------
+# Rewrites of the expression itself, before differentiation
+# ---------------------------------------------------------------------------------------------
+
+def _log_softmax(node: Node):
+    """log(softmax(z)) = z - logsumexp(z): exact, stable, and its gradient is the familiar one."""
+    if isinstance(node, Apply) and node.name == "log" and isinstance(node.args[0], Softmax):
+        z = node.args[0].args[0]
+        axis = node.args[0].axis
+        lse = LogSumExp.make(z, axis)
+        return sub(z, lse.T if axis == 0 else lse)
+    return None
+
+
+def _log_exp(node: Node):
+    """log(exp(x)) = x."""
+    if isinstance(node, Apply) and node.name == "log" and isinstance(node.args[0], Apply) and \
+            node.args[0].name == "exp":
+        return node.args[0].args[0]
+    return None
+
+
+FORWARD_REWRITES = (_log_softmax, _log_exp)
+
+
+def rewrite_forward(root: Node) -> Node:
+    """``root`` with the identities in ``FORWARD_REWRITES`` applied (each removes a node)."""
+    done: dict[int, Node] = {}
+    for n in postorder([root]):
+        args = tuple(done[id(a)] for a in n.args)
+        m = n if all(x is y for x, y in zip(args, n.args)) else n.remake(args, {})
+        for rewrite in FORWARD_REWRITES:
+            r = rewrite(m)
+            if r is not None:
+                m = r
+                break
+        done[id(n)] = m
+    return done[id(root)]
 
 
 def simplify(node: Node) -> Node:

@@ -67,6 +67,24 @@ def evaluate(node: E.Node, values: dict, sizes: dict) -> np.ndarray:
         elif isinstance(n, E.Einsum):
             subscripts, output = n.params
             v = np.einsum(",".join(subscripts) + "->" + output, *a).reshape(shape)
+        elif isinstance(n, E.Det):
+            v = np.array([[np.linalg.det(a[0])]])
+        elif isinstance(n, E.LogDet):
+            v = np.array([[np.log(abs(np.linalg.det(a[0])))]])
+        elif isinstance(n, E.Inv):
+            v = np.linalg.inv(a[0])
+        elif isinstance(n, E.Diag):
+            v = np.diag(a[0][:, 0]) if n.to_matrix else np.diag(a[0]).reshape(-1, 1).copy()
+        elif isinstance(n, E.Norm):
+            v = np.array([[np.sqrt(np.sum(a[0] ** 2))]])
+        elif isinstance(n, E.Norm1):
+            v = np.array([[np.sum(np.abs(a[0]))]])
+        elif isinstance(n, E.Softmax):
+            e = np.exp(a[0])
+            v = e / np.sum(e, axis=n.axis, keepdims=True)
+        elif isinstance(n, E.LogSumExp):
+            v = np.log(np.sum(np.exp(a[0]), axis=n.axis, keepdims=True))
+            v = v.reshape(shape)
         else:
             raise TypeError(f"reference evaluator: no rule for {type(n).__name__}")
         assert v.shape == shape, (type(n).__name__, v.shape, shape)
@@ -148,6 +166,31 @@ def evaluate_sympy(node: E.Node, values: dict, sizes: dict) -> sympy.Matrix:
                 v = sympy.Matrix([sum(a[0][i, :]) for i in range(a[0].rows)])
         elif isinstance(n, E.Trace):
             v = sympy.Matrix([[a[0].trace()]])
+        elif isinstance(n, E.Det):
+            v = sympy.Matrix([[a[0].det()]])
+        elif isinstance(n, E.Inv):
+            v = a[0].inv()
+        elif isinstance(n, E.Diag):
+            v = sympy.diag(*a[0]) if n.to_matrix else sympy.Matrix([a[0][i, i]
+                                                                     for i in range(a[0].rows)])
+        elif isinstance(n, E.Norm):
+            v = sympy.Matrix([[sympy.sqrt(sum(t ** 2 for t in a[0]))]])
+        elif isinstance(n, E.Softmax):
+            e = a[0].applyfunc(sympy.exp)
+            if n.axis is None:
+                v = e / sum(e)
+            elif n.axis == 0:
+                v = sympy.Matrix(e.rows, e.cols, lambda i, j: e[i, j] / sum(e[:, j]))
+            else:
+                v = sympy.Matrix(e.rows, e.cols, lambda i, j: e[i, j] / sum(e[i, :]))
+        elif isinstance(n, E.LogSumExp):
+            e = a[0].applyfunc(sympy.exp)
+            if n.axis is None:
+                v = sympy.Matrix([[sympy.log(sum(e))]])
+            elif n.axis == 0:
+                v = sympy.Matrix([sympy.log(sum(e[:, j])) for j in range(e.cols)])
+            else:
+                v = sympy.Matrix([sympy.log(sum(e[i, :])) for i in range(e.rows)])
         else:
             raise TypeError(f"exact evaluator: no rule for {type(n).__name__}")
         assert v.shape == shape, (type(n).__name__, v.shape, shape)

@@ -77,7 +77,7 @@ def test_scalars_and_domains(capsys):
     (["grad", "sum(log(A))", "--wrt", "A", "--shape", "A=n,n", "--check"], "declare"),
     (["grad", "sum(A)", "--wrt", "A", "--shape", "A=n,n", "--check", "--size", "n=x"],
      "NAME=INTEGER"),
-    (["grad", "det(A)", "--wrt", "A", "--shape", "A=n,n"], "not supported yet"),
+    (["grad", "det(A)", "--wrt", "A", "--shape", "A=n,m"], "det needs a square matrix"),
     (["grad", "__import__('os')", "--wrt", "A", "--shape", "A=n,n"], "matcalc: error:"),
 ])
 def test_bad_input_exits_2_with_a_one_line_message(args, fragment, capsys):

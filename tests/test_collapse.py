@@ -44,6 +44,9 @@ PATTERNS = [
     ([(A, (i, j)), (v, (j, ZERO))], (i, j), [], "A * v.T"),      # scale columns
     ([(A, (i, j)), (rowv, (ZERO, j))], (i, j), [], "A * r"),     # a row factor
     ([(u, (i, ZERO))], (i, j), [], "u * ones(n, p)"),                         # lone free: broadcast
+    ([(S, (i, i))], (i, ZERO), [], "diag(S)"),                                # the diagonal
+    ([(E.Eye.make(n), (i, l)), (u, (i, ZERO))], (i, l), [], "diag(u)"),       # vector on a diagonal
+    ([(A, (i, j)), (C, (i, j))], (ZERO, ZERO), [i, j], "sum(A * C)"),         # Frobenius product
     ([(A, (i, j)), (B, (j, k)), (D, (k, l))], (i, l), [j, k], "A @ B @ D"),  # long chain
     ([(A, (i, j)), (C, (i, j)), (v, (j, ZERO))], (i, ZERO), [j], "(A * C) @ v"),  # Hadamard first
 ]
@@ -62,7 +65,8 @@ def einsum_value(factors, out, values):
                 letters.setdefault(x, next(pool))
                 s += letters[x]
         subs.append(s)
-        arrays.append(values[node.name])
+        arrays.append(np.eye(SIZES[str(node.rows)]) if isinstance(node, E.Eye)
+                      else values[node.name])
     spec = ",".join(subs) + "->" + "".join(letters[x] for x in out if x in letters)
     result = np.einsum(spec, *arrays)
     if any(x != ZERO and x not in letters for x in out):      # a lone free index: broadcast
@@ -76,7 +80,7 @@ def einsum_value(factors, out, values):
 def values_for(factors, rng):
     return {node.name: rng.standard_normal(tuple(SIZES[str(d)] if d != 1 else 1
                                                  for d in node.shape))
-            for node, _ in factors}
+            for node, _ in factors if isinstance(node, E.Var)}
 
 
 @pytest.mark.parametrize("factors,out,summed,form", PATTERNS, ids=[f for *_, f in PATTERNS])
@@ -114,9 +118,10 @@ def test_no_matrix_form_stays_an_explicit_einsum_with_the_right_value():
     np.testing.assert_allclose(got, want, rtol=1e-12)
 
 
-def test_a_diagonal_used_elsewhere_stays_an_einsum():
+def test_a_diagonal_used_elsewhere_is_the_diagonal_vector():
     factors = [(S, (i, i)), (u, (i, ZERO))]           # sum_i S_ii u_i = diag(S) . u
     node = collapse(factors, (ZERO, ZERO), {i: n}, [i])
+    assert to_text(node) == "diag(S).T @ u"
     rng = np.random.default_rng(3)
     values = values_for(factors, rng)
     got = evaluate(node, values, SIZES)

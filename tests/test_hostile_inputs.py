@@ -105,8 +105,9 @@ HOSTILE = [
 ]
 
 HOSTILE_OTHER = [
-    ("sum(X) + det(X)", UnsupportedError),
-    ("inv(X) @ x", UnsupportedError),
+    ("sum(X) + det(x)", ShapeError),
+    ("inv(x) @ x", ShapeError),
+    ("softmax(X, axis=3)", ParseError),
     ("X @ Y @ x @ x", ShapeError),
     ("trace(x)", ShapeError),
     ("0 ** -1", MatcalcError),

@@ -258,12 +258,28 @@ def test_unknown_function():
     assert (info.value.start, info.value.end) == (4, 7)
 
 
-@pytest.mark.parametrize("name", ["det", "logdet", "inv", "norm", "norm1", "diag", "softmax",
-                                  "logsumexp"])
-def test_not_yet_supported_functions(name):
-    with pytest.raises(UnsupportedError, match="not supported yet") as info:
-        P(f"a + {name}(A)")
-    assert info.value.start == 4
+@pytest.mark.parametrize("text,build", [
+    ("det(A)", lambda: E.Det.make(A)),
+    ("logdet(A)", lambda: E.LogDet.make(A)),
+    ("inv(A) @ x", lambda: E.Inv.make(A) @ x),
+    ("norm(x)", lambda: E.Norm.make(x)),
+    ("norm1(A)", lambda: E.Norm1.make(A)),
+    ("diag(x)", lambda: E.Diag.make(x)),
+    ("diag(A)", lambda: E.Diag.make(A)),
+    ("softmax(x)", lambda: E.Softmax.make(x)),
+    ("softmax(A, axis=0)", lambda: E.Softmax.make(A, 0)),
+    ("logsumexp(A, 1)", lambda: E.LogSumExp.make(A, 1)),
+])
+def test_matrix_functions(text, build):
+    assert P(text) is build()
+
+
+@pytest.mark.parametrize("text,fragment", [
+    ("det(x)", "square"), ("inv(x @ x.T, axis=0)", "keyword"), ("softmax(A, axis=2)", "axis"),
+])
+def test_matrix_function_errors(text, fragment):
+    with pytest.raises(MatcalcError, match=fragment):
+        P(text)
 
 
 @pytest.mark.parametrize("text", ["x ** y", "x ** a", "x ** m", "x ** sum(x)", "x ** ones(n)"])

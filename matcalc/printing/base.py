@@ -52,6 +52,9 @@ def bare_broadcasts(node: Node) -> tuple[bool, ...]:
     from_bc = [isinstance(a, Broadcast) for a in node.args]
     if not all(from_bc):
         return tuple(from_bc)
+    scalar = [a.args[0].is_scalar for a in node.args]
+    if any(scalar) and not all(scalar):
+        return tuple(scalar)      # 2 * (v * ones(n, m)): the scalar bare, the other keeps shape
     inner = [a.args[0].shape for a in node.args]
     rows = builtin_max(1 if is_one(s[0]) else 2 for s in inner)
     cols = builtin_max(1 if is_one(s[1]) else 2 for s in inner)

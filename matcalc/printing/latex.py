@@ -90,7 +90,38 @@ class LatexPrinter(Printer):
         return f"{left} {right}", MUL
 
     def _print_Transpose(self, node, args):
+        inner = node.args[0]
+        if isinstance(inner, E.Inv):             # (X^-1)^T is written X^-T
+            base = self.done[id(inner.args[0])]
+            return f"{self.wrap(base, ATOM)}^{{-\\top}}", POSTFIX
         return f"{self.wrap(args[0], ATOM)}^{{\\top}}", POSTFIX
+
+    def _print_Det(self, node, args):
+        return r"\det" + paren(args[0].text), ATOM
+
+    def _print_LogDet(self, node, args):
+        return r"\log\left|\det" + paren(args[0].text) + r"\right|", ATOM
+
+    def _print_Inv(self, node, args):
+        return f"{self.wrap(args[0], ATOM)}^{{-1}}", POSTFIX
+
+    def _print_Diag(self, node, args):
+        return r"\operatorname{diag}" + paren(args[0].text), ATOM
+
+    def _print_Norm(self, node, args):
+        kind = "2" if is_one(node.args[0].cols) else "F"
+        return rf"\left\|{args[0].text}\right\|_{{{kind}}}", ATOM
+
+    def _print_Norm1(self, node, args):
+        return rf"\left\|{args[0].text}\right\|_{{1}}", ATOM
+
+    def _print_Softmax(self, node, args):
+        axis = "" if node.axis is None else f"_{{{node.axis}}}"
+        return rf"\operatorname{{softmax}}{axis}" + paren(args[0].text), ATOM
+
+    def _print_LogSumExp(self, node, args):
+        axis = "" if node.axis is None else f"_{{{node.axis}}}"
+        return rf"\operatorname{{logsumexp}}{axis}" + paren(args[0].text), ATOM
 
     def _print_Add(self, node, args):
         a, b = self._operands(args)

@@ -34,6 +34,16 @@ FUNCTIONS = {
 }
 _FUNCTION_PREC = {"sigmoid": ADD}
 
+# Numerically stable softmax and logsumexp: shift by the maximum before exponentiating.
+SOFTMAX = """def {name}(x, axis):
+    e = {np}.exp(x - {np}.max(x, axis=axis, keepdims=True))
+    return e / {np}.sum(e, axis=axis, keepdims=True)
+"""
+LOGSUMEXP = """def {name}(x, axis):
+    top = {np}.max(x, axis=axis, keepdims=True)
+    return top + {np}.log({np}.sum({np}.exp(x - top), axis=axis, keepdims=True))
+"""
+
 
 class Names:
     """Allocates identifiers that avoid the user's names, Python keywords and builtins."""
@@ -71,6 +81,9 @@ class NumpyPrinter(Printer):
     def __init__(self, np: str, local: dict, named: set, names: Names):
         self.np, self.local, self.named, self.names = np, local, named, names
         self.lines: list[str] = []
+        self.helpers: dict[str, str] = {}      # helper name -> its source (softmax, logsumexp)
+        self.dtype = names.get("dtype")        # the inputs' floating type, for new arrays
+        self.uses_dtype = False
 
     def print_all(self, roots):
         done: dict[int, Printed] = {}
@@ -99,9 +112,30 @@ class NumpyPrinter(Printer):
         if value.is_Integer:
             return str(value), (UNARY if value < 0 else ATOM)
         if value.is_Rational:
-            return f"{value.p} / {value.q}", (UNARY if value < 0 else MUL)
-        text = sympy.pycode(value)
+            return f"{value.p} / {value.q}", MUL      # -1 / 2 is (-1) / 2: outermost operator /
+        # sqrt(d), exp(2): SymPy writes them with the math module; NumPy has the same names
+        text = sympy.pycode(value, fully_qualified_modules=True).replace("math.", f"{self.np}.")
         return text, (ATOM if value.is_Symbol else ADD)
+
+    def typed(self) -> str:
+        """The dtype= argument for arrays the code creates (float32 inputs stay float32)."""
+        self.uses_dtype = True
+        return f"dtype={self.dtype}"
+
+    def array(self, arg: Printed) -> str:
+        """An operand where NumPy needs an array: a constant becomes a 1 x 1 array."""
+        if isinstance(arg.node, E.Const):
+            return f"{self.np}.full((1, 1), {arg.text}, {self.typed()})"
+        return arg.text
+
+    def helper(self, wanted: str, template: str) -> str:
+        """The name of a helper function the generated module defines once."""
+        for name, source in self.helpers.items():
+            if source == template.format(name=name, np=self.np):
+                return name
+        name = self.names.get(wanted)
+        self.helpers[name] = template.format(name=name, np=self.np)
+        return name
 
     def _print_Var(self, node, args):
         return self.local[node.name], ATOM
@@ -110,14 +144,14 @@ class NumpyPrinter(Printer):
         return self.number(node.value)
 
     def _print_Eye(self, node, args):
-        return f"{self.np}.eye({self.dim(node.params[0])})", POSTFIX
+        return f"{self.np}.eye({self.dim(node.params[0])}, {self.typed()})", POSTFIX
 
     def dim(self, d) -> str:
         return self.number(d)[0]
 
     def _matrix_operand(self, arg: Printed) -> str:
         if isinstance(arg.node, E.Const):
-            return f"{self.np}.full((1, 1), {arg.text})"
+            return self.array(arg)
         return self.wrap(arg, MUL + 1) if not isinstance(arg.node, E.MatMul) else arg.text
 
     def _print_MatMul(self, node, args):
@@ -127,6 +161,8 @@ class NumpyPrinter(Printer):
         return f"{left} @ {self._matrix_operand(b) if b.prec <= MUL or isinstance(b.node, E.Const) else b.text}", MUL
 
     def _print_Transpose(self, node, args):
+        if isinstance(node.args[0], E.Const):      # a number is its own transpose
+            return args[0].text, args[0].prec
         return f"{self.wrap(args[0], POSTFIX)}.T", POSTFIX
 
     def _binary(self, args, symbol, prec):
@@ -166,13 +202,15 @@ class NumpyPrinter(Printer):
         rows, cols = (self.dim(d) for d in node.params)
         value = E.constant_value(node)
         if value == 0:
-            return f"{self.np}.zeros(({rows}, {cols}))", POSTFIX
+            return f"{self.np}.zeros(({rows}, {cols}), {self.typed()})", POSTFIX
         if value == 1:
-            return f"{self.np}.ones(({rows}, {cols}))", POSTFIX
+            return f"{self.np}.ones(({rows}, {cols}), {self.typed()})", POSTFIX
+        if value is not None:
+            return f"{self.np}.full(({rows}, {cols}), {args[0].text}, {self.typed()})", POSTFIX
         return f"{self.np}.broadcast_to({args[0].text}, ({rows}, {cols}))", POSTFIX
 
     def _print_Sum(self, node, args):
-        a = args[0].text
+        a = self.array(args[0])
         if node.axis is None:
             return f"{self.np}.sum({a}, keepdims=True)", POSTFIX
         if node.axis == 0:
@@ -180,10 +218,43 @@ class NumpyPrinter(Printer):
         return f"{self.np}.sum({a}, axis=1, keepdims=True)", POSTFIX
 
     def _print_Trace(self, node, args):
+        if isinstance(node.args[0], E.Const):
+            return args[0].text, args[0].prec
         return f"{self.np}.trace({args[0].text}).reshape(1, 1)", POSTFIX
 
+    def _print_Det(self, node, args):
+        return f"{self.np}.linalg.det({self.array(args[0])}).reshape(1, 1)", POSTFIX
+
+    def _print_LogDet(self, node, args):
+        # log |det X| without forming det X (which over- or underflows for large n)
+        return f"{self.np}.linalg.slogdet({self.array(args[0])})[1].reshape(1, 1)", POSTFIX
+
+    def _print_Inv(self, node, args):
+        return f"{self.np}.linalg.inv({self.array(args[0])})", POSTFIX
+
+    def _print_Diag(self, node, args):
+        a = self.array(args[0])
+        if node.to_matrix:
+            return f"{self.np}.diagflat({a})", POSTFIX
+        return f"{self.np}.diagonal({a}).reshape(-1, 1)", POSTFIX
+
+    def _print_Norm(self, node, args):
+        return f"{self.np}.linalg.norm({self.array(args[0])}).reshape(1, 1)", POSTFIX
+
+    def _print_Norm1(self, node, args):
+        return f"{self.np}.sum({self.np}.abs({self.array(args[0])}), keepdims=True)", POSTFIX
+
+    def _print_Softmax(self, node, args):
+        name = self.helper("softmax", SOFTMAX)
+        return f"{name}({self.array(args[0])}, {node.axis})", POSTFIX
+
+    def _print_LogSumExp(self, node, args):
+        name = self.helper("logsumexp", LOGSUMEXP)
+        text = f"{name}({self.array(args[0])}, {node.axis})"
+        return (text + ".T" if node.axis == 0 else text), POSTFIX
+
     def _print_Einsum(self, node, args):
-        operands = ", ".join(a.text for a in args)
+        operands = ", ".join(self.array(a) for a in args)
         text = f'{self.np}.einsum("{node.spec}", {operands}, optimize=True)'
         if len(node.params[1]) < 2:
             text += ".reshape(-1, 1)" if node.params[1] else ".reshape(1, 1)"
@@ -218,28 +289,34 @@ def numpy_source(outputs: list[Output], inputs: list[E.Var], name: str = "f", do
     local.update({d.name: d.name for d in all_dims})
 
     given = [v for v in inputs if v not in optional]
-    signature = ", ".join([v.name for v in given] + [f"{v.name}=None" for v in optional])
     printer = NumpyPrinter(np, local, _shared(nodes), names)
     printed = printer.print_all(nodes)
-    results = [_convert_output(p, o.kind, np) for p, o in zip(printed, outputs)]
+    results = [_convert_output(p, o.kind, printer) for p, o in zip(printed, outputs)]
     compute = printer.lines + ["return " + (results[0] if len(results) == 1
                                             else "(" + ", ".join(results) + ")")]
     defaults = []
     for v in optional:
         shape = ", ".join(str(d) for d in v.shape)
-        defaults += [f"if {v.name} is None:", f"    {v.name} = {np}.ones(({shape}))", "else:"]
+        defaults += [f"if {v.name} is None:",
+                     f"    {v.name} = {np}.ones(({shape}), {printer.typed()})", "else:"]
         defaults += ["    " + line for line in _convert_input(v, np)]
     # bind only the dimensions the code refers to, from the first input that has each
     used = "\n".join(compute + defaults)
     needed = [d for d in all_dims if re.search(rf"\b{re.escape(d.name)}\b", used)]
     body = [line for v in given for line in _convert_input(v, np)]
+    if printer.uses_dtype:
+        body.append(f"{printer.dtype} = {np}.result_type({', '.join([v.name for v in given] + ['0.0'])})")
     bound = _bind_dims(needed, given, body)
     unbound = [d for d in needed if d not in bound]
-    lines = [f"def {name}({', '.join(filter(None, [signature] + [d.name for d in unbound]))}):"]
+    # a dimension no required input has (it sizes only a constant) is an argument of its own
+    signature = [v.name for v in given] + [d.name for d in unbound] + \
+        [f"{v.name}=None" for v in optional]
+    lines = [f"def {name}({', '.join(signature)}):"]
     if doc:
         lines.append(f'    """{doc}"""')
     lines += ["    " + line for line in body + defaults + compute]
-    return f"import numpy as {np}\n\n\n" + "\n".join(lines) + "\n"
+    helpers = "".join(source + "\n\n" for source in printer.helpers.values())
+    return f"import numpy as {np}\n\n\n" + helpers + "\n".join(lines) + "\n"
 
 
 def _convert_input(v: E.Var, np: str) -> list[str]:
@@ -265,10 +342,13 @@ def _bind_dims(dims, inputs, body) -> set:
     return bound
 
 
-def _convert_output(p: Printed, kind: str, np: str) -> str:
+def _convert_output(p: Printed, kind: str, printer: NumpyPrinter) -> str:
+    np = printer.np
     text = p.text
+    if kind == "matrix" and isinstance(p.node, E.Const):
+        return printer.array(p)                # a matrix-form result is always an array
     if kind == "scalar":
-        return f"float({np}.reshape({text}, ()))"
+        return f"({np}.reshape({text}, ()) + 0.0).item()"   # a Python float; no builtin name used
     if kind == "vector":
         return f"{np}.reshape({text}, -1)"
     if isinstance(p.node, E.Broadcast) or isinstance(p.node, E.Var):

@@ -119,6 +119,34 @@ class TextPrinter(Printer):
     def _print_Trace(self, node, args):
         return f"trace({args[0].text})", POSTFIX
 
+    def _call(self, name, node, args, axis=None):
+        extra = "" if axis is None else f", axis={axis}"
+        return f"{name}({args[0].text}{extra})", POSTFIX
+
+    def _print_Det(self, node, args):
+        return self._call("det", node, args)
+
+    def _print_LogDet(self, node, args):
+        return self._call("logdet", node, args)
+
+    def _print_Inv(self, node, args):
+        return self._call("inv", node, args)
+
+    def _print_Diag(self, node, args):
+        return self._call("diag", node, args)
+
+    def _print_Norm(self, node, args):
+        return self._call("norm", node, args)
+
+    def _print_Norm1(self, node, args):
+        return self._call("norm1", node, args)
+
+    def _print_Softmax(self, node, args):
+        return self._call("softmax", node, args, node.axis)
+
+    def _print_LogSumExp(self, node, args):
+        return self._call("logsumexp", node, args, node.axis)
+
     def _print_Einsum(self, node, args):
         return f'einsum("{node.spec}", {", ".join(a.text for a in args)})', POSTFIX
 

@@ -1,0 +1,531 @@
+"""The derivation step by step, read off the record of the reverse sweep.
+
+Contract: ``build_steps(expression, wrt, record, gradients, upstream)`` turns the record of a
+reverse sweep — each ``diff.Step``: a node, the operand position, the node's upstream gradient,
+the contribution, and the derived ``rules.Rule`` with its index-notation record — into a ``Steps``
+note. Nothing is derived here: each block shows one step of the record, in sweep order, as the
+rule recorded it —
+
+1. the operation in index notation (``rule.entry``: Z_ij = Σ_k A_ik B_kj);
+2. the chain rule against the upstream gradient (``rule.objective``: ∂y/∂A_kl = Σ_ij G_ij ∂Z_ij/∂A_kl);
+3. the derivative of one entry, with its Kronecker deltas (``rule.derivative``);
+4. the deltas summed away (``rule.reduced``);
+5. the remaining sum recognised as matrix form (``rule.log`` names the collapse pattern);
+6. the matrix result (``rule.template``: G Bᵀ), naming the rule —
+
+in the user's own names: the rule's placeholders (operands X0, X1, upstream G, dimensions D0, D1,
+...) are mapped back to the step's operands, its upstream gradient and the actual dimensions.
+Intermediate values are named Z_1, Z_2, ... in forward order and their adjoints δ_1, δ_2, ...
+(δ_n = ∂f/∂Z_n: the δ recursion of the seed notes); a value used more than once gets one block per
+use, and its adjoint is shown as the sum of those contributions before it is used.
+"""
+
+from __future__ import annotations
+
+import sympy
+from sympy import Indexed, IndexedBase, KroneckerDelta
+
+from . import expr as E
+from .diff import Step
+from .dims import format_shape, is_one
+from .errors import UnsupportedError
+from .printing.base import MAX_EXPANDED, expanded_size
+from .printing.latex import latex_name, to_latex
+from .printing.notes import (Block, Chain, Equation, Ix, Mx, Name, Note, Partial, Via)
+from .printing.text import to_text
+from .rules import vjp_rule
+from .simplify import simplify_all
+
+#: The engine's own index symbols: entry (i, j) of an operation, entry (k, l) of its operand.
+I, J, K, L = sympy.symbols("i j k l", integer=True)
+#: Letters for summation indices, in order of preference (the seed notes sum over k).
+LETTERS = "klpqrstuvwabcdefgh"
+
+
+class Steps(Note):
+    """The step-by-step derivation of a ``Derivation``: a ``Note`` (``text()``, ``latex()``,
+    ``latex_document()``, ``mathml()``, ``markdown()``, ``html()``) whose blocks follow the
+    reverse sweep; ``block.source`` is the record entry (``diff.Step``) each block shows."""
+
+    def __iter__(self):
+        return iter(self.blocks)
+
+    def __len__(self) -> int:
+        return len(self.blocks)
+
+
+def build_steps(expression: E.Node, wrt, record: list[Step], gradients, upstream) -> Steps:
+    """The steps of a derivation, from its sweep record.
+
+    >>> import matcalc as mc
+    >>> A = mc.Matrix("A", "m", "k"); B = mc.Matrix("B", "k", "n")
+    >>> res = mc.grad(A @ B, A)
+    >>> steps = build_steps(res.expression, res.wrt, res.record, res.gradients, res.upstream)
+    >>> [b.rule for b in steps][1]
+    'MatMul, operand 0 (bilinear)'
+    """
+    return _Builder(expression, list(wrt), list(record), list(gradients), upstream).build()
+
+
+def _fresh(wanted: list[str], taken: set) -> str:
+    for name in wanted:
+        if name not in taken:
+            return name
+    n = 1
+    while f"{wanted[0]}_{n}" in taken:
+        n += 1
+    return f"{wanted[0]}_{n}"
+
+
+def _entry(base: IndexedBase, shape, i=I, j=J):
+    """``base[i, j]`` with 0 on an axis of size 1 (the engine's convention)."""
+    return base[0 if is_one(shape[0]) else i, 0 if is_one(shape[1]) else j]
+
+
+def _sum_over(body, shape, i=I, j=J):
+    limits = [(s, 0, d - 1) for s, d in ((i, shape[0]), (j, shape[1])) if not is_one(d)]
+    return sympy.Sum(body, *limits) if limits else body
+
+
+def _letters(shape, i=I, j=J) -> tuple:
+    return tuple(s.name for s, d in ((i, shape[0]), (j, shape[1])) if not is_one(d))
+
+
+def _rename(expr) -> tuple:
+    """Letters for the summation indices the engine named q0, q1, ...: per formula, the first
+    of k, l, p, q, ... not otherwise in it (so Z_ij = Σ_k A_ik B_kj, as the notes write it)."""
+    bound: list = []
+    for sub in sympy.preorder_traversal(expr):
+        if isinstance(sub, sympy.Sum):
+            bound += [lim[0] for lim in sub.limits if lim[0] not in bound]
+    others = {s.name for s in _index_symbols(expr)} - {s.name for s in bound
+                                                       if s not in (I, J, K, L)}
+    taken = set(others)
+    out = []
+    for s in sorted((s for s in bound if s not in (I, J, K, L)), key=lambda s: s.name):
+        letter = next((c for c in LETTERS if c not in taken), s.name)
+        taken.add(letter)
+        out.append((s, letter))
+    return tuple(out)
+
+
+def _index_symbols(expr) -> set:
+    found = set()
+    for sub in sympy.preorder_traversal(expr):
+        if isinstance(sub, Indexed):
+            found |= {x for x in sub.indices if isinstance(x, sympy.Symbol)}
+        elif isinstance(sub, KroneckerDelta):
+            found |= {x for x in sub.args if isinstance(x, sympy.Symbol)}
+        elif isinstance(sub, sympy.Sum):
+            found |= {lim[0] for lim in sub.limits}
+    return found
+
+
+def _ix(expr, order: tuple = ()) -> Ix:
+    return Ix(expr, _rename(expr), order)
+
+
+class _Builder:
+    def __init__(self, expression, wrt, record, gradients, upstream):
+        self.root, self.wrt, self.record = expression, wrt, record
+        self.gradients, self.upstream = gradients, upstream
+        self.names: dict[str, Name] = {}
+        self.key: dict[int, str] = {}          # node id -> its key (IndexedBase label, Var name)
+        self.display: dict[int, E.Node] = {}   # node id -> the variable standing for it
+        self.adjoint_key: dict[int, str] = {}
+        self.adjoint_var: dict[int, E.Node] = {}
+        self.keep: list = []                   # the nodes named here stay alive: ids stay unique
+        self._name_everything()
+
+    # -- names ---------------------------------------------------------------------------------
+    def _new_key(self, node: E.Node, name: Name) -> str:
+        key = f"_n{len(self.names)}"
+        self.names[key] = name
+        self.key[id(node)] = key
+        self.display[id(node)] = E.Var.make(key, node.shape, check_name=False)
+        self.keep.append(node)
+        return key
+
+    def _name_everything(self) -> None:
+        order = E.postorder([self.root])
+        wanted = {id(self.root)} | {id(w) for w in self.wrt}
+        for s in self.record:
+            wanted.add(id(s.node))
+            wanted |= {id(a) for a in s.node.args}
+        taken = {v.name for v in E.variables([self.root] + self.wrt)}
+        taken |= {d.name for d in E.dimensions([self.root] + self.wrt)}
+        if self.upstream is not None:
+            taken.add(self.upstream.name)
+        objective = (["f", "L", "J"] if self.root.is_scalar else ["y", "s"])
+        self.objective = _fresh(objective, taken)
+        taken.add(self.objective)
+        self.names["_f"] = Name(self.objective, latex_name(self.objective))
+        inner = [n for n in order if id(n) in wanted and not self._is_leaf_or_constant(n)
+                 and (n is not self.root or not self.root.is_scalar)]
+        letter = next((c for c in "ZUHT" if not ({c} | {f"{c}_{n + 1}" for n in range(len(inner))})
+                       & taken), "Z")
+        number = 0
+        for node in order:
+            if id(node) not in wanted or id(node) in self.key:
+                continue
+            if node is self.root and node.is_scalar and not isinstance(node, E.Var):
+                self.key[id(node)] = "_f"
+                self.display[id(node)] = E.Var.make("_f", node.shape, check_name=False)
+                self.keep.append(node)
+                continue
+            if isinstance(node, E.Var):
+                self._new_key(node, Name(node.name, latex_name(node.name)))
+            elif E.constant_value(node) is not None:
+                continue                                  # written as its value
+            elif not node.args:
+                self._new_key(node, Name(to_text(node), to_latex(node)))
+            else:
+                if len(inner) == 1 and node is self.root:
+                    name = Name(letter, letter)           # Z = A @ B: its adjoint is G
+                    delta = None
+                else:
+                    number += 1
+                    name = Name(f"{letter}_{number}", f"{letter}_{{{number}}}")
+                    delta = Name(f"δ_{number}", rf"\delta_{{{number}}}", adjoint=True)
+                self._new_key(node, name)
+                if node is not self.root:
+                    akey = f"_a{len(self.names)}"
+                    self.names[akey] = delta
+                    self.adjoint_key[id(node)] = akey
+                    self.adjoint_var[id(node)] = E.Var.make(akey, node.shape, check_name=False)
+        if self.upstream is not None:
+            self.names[self.upstream.name] = Name(self.upstream.name,
+                                                  latex_name(self.upstream.name), adjoint=True)
+            self.adjoint_key[id(self.root)] = self.upstream.name
+            self.adjoint_var[id(self.root)] = self.upstream
+
+    def _is_leaf_or_constant(self, node) -> bool:
+        return not node.args or E.constant_value(node) is not None
+
+    def base(self, node) -> IndexedBase:
+        return IndexedBase(self.key[id(node)])
+
+    def show(self, node) -> E.Node:
+        """The node as the note writes it: its name if it has one, else itself."""
+        return self.display.get(id(node), node)
+
+    def definition(self, node) -> E.Node:
+        """The node's operation over its operands' names: Z_2 = tanh(Z_1)."""
+        return node.remake(tuple(self.show(a) for a in node.args), {})
+
+    # -- the note ------------------------------------------------------------------------------
+    def build(self) -> Steps:
+        uses: dict[int, list[int]] = {}
+        for t, s in enumerate(self.record):
+            uses.setdefault(id(s.node.args[s.position]), []).append(t)
+        self.uses = uses
+        self.named_contribution: list = [self.contribution(s) for s in self.record]
+        blocks = [self.setting()]
+        announced: set = set()
+        for t, s in enumerate(self.record):
+            blocks.append(self.block(t, s, announced))
+        blocks.append(self.result())
+        wrt = ", ".join(to_text(w) for w in self.wrt)
+        title = f"Gradient of {self._short(self.root)} with respect to {wrt}, step by step"
+        return Steps(title, tuple(blocks), dict(self.names))
+
+    @staticmethod
+    def _short(node) -> str:
+        try:
+            text = to_text(node)
+        except UnsupportedError:
+            return "the expression"
+        return text if len(text) <= 80 else text[:79] + "…"
+
+    def setting(self) -> Block:
+        equations = []
+        for node in E.postorder([self.root]):
+            if id(node) in self.key and node.args and id(node) in self.display:
+                equations.append(Equation(Mx(self.display[id(node)]),
+                                          (Mx(self.definition(node)),),
+                                          format_shape(node.shape)))
+        remarks = []
+        if isinstance(self.root, E.Var) or not self.root.args:
+            equations.append(Equation(Ix(IndexedBase("_f")), (Mx(self.root),), "the expression"))
+        if self.upstream is not None:
+            g = IndexedBase(self.upstream.name)
+            z = self.base(self.root)
+            objective = _sum_over(_entry(g, self.root.shape) * _entry(z, self.root.shape),
+                                  self.root.shape)
+            equations.append(Equation(Ix(IndexedBase("_f")), (_ix(objective),),
+                                      "what is differentiated",
+                                      ("the upstream gradient ", Ix(g), " = ",
+                                       Ix(Partial(IndexedBase("_f"), z)),
+                                       " has the shape of ", Ix(z),
+                                       "; with none given it is all ones (seed 003: "
+                                       "gradients = None)")))
+        if any(id(n) in self.adjoint_key for n in E.postorder([self.root]) if n is not self.root):
+            example = next(n for n in E.postorder([self.root]) if id(n) in self.adjoint_key
+                           and n is not self.root)
+            remarks.append(("Each intermediate value has an adjoint: ",
+                            Ix(IndexedBase(self.adjoint_key[id(example)])), " = ",
+                            Ix(Partial(IndexedBase("_f"), self.base(example))),
+                            " and so on (the delta of the seed notes). The sweep below visits the "
+                            "operations from the last to the first, and pushes each adjoint to "
+                            "the operands."))
+        remarks.append(("In index notation ", Ix(KroneckerDelta(I, K)),
+                        " is the Kronecker delta: 1 when ", Ix(sympy.Eq(I, K)),
+                        ", else 0. A sum over an index with a delta sets that index."))
+        return Block(("The expression",), tuple(equations), remarks=tuple(remarks))
+
+    # -- one step ------------------------------------------------------------------------------
+    def _bases(self, s: Step) -> tuple[dict, dict]:
+        """Rule placeholders -> the note's bases (names) or values (constants)."""
+        names, values = {}, {}
+        if s.node is self.root and self.upstream is None:
+            values[IndexedBase("G")] = sympy.Integer(1)
+        else:
+            names[IndexedBase("G")] = IndexedBase(self.adjoint_key[id(s.node)])
+        for p, operand in enumerate(s.node.args):
+            value = E.constant_value(operand)
+            if id(operand) in self.key:
+                names[IndexedBase(f"X{p}")] = self.base(operand)
+            elif value is not None:
+                values[IndexedBase(f"X{p}")] = value
+        return names, values
+
+    def user(self, expr, s: Step, inverse: dict):
+        """A rule's SymPy record in the note's names and the actual dimensions."""
+        names, values = self._bases(s)
+        expr = expr.xreplace(inverse)
+        if values:
+            expr = expr.replace(lambda x: isinstance(x, Indexed) and x.base in values,
+                                lambda x: values[x.base])
+        expr = expr.xreplace(names)
+        for base in {x.base for x in expr.atoms(Indexed)}:
+            label = str(base.label)
+            if label not in self.names:        # an opaque entry of the rule: det, inv(X), ...
+                ops = ", ".join(self.names[self.key[id(a)]].text for a in s.node.args
+                                if id(a) in self.key)
+                latex_ops = ", ".join(self.names[self.key[id(a)]].latex for a in s.node.args
+                                      if id(a) in self.key)
+                self.names[label] = Name(f"{label}({ops})",
+                                         rf"\operatorname{{{label}}}\left({latex_ops}\right)")
+        return expr
+
+    def contribution(self, s: Step) -> E.Node:
+        """The rule's matrix form over the note's names: G @ B.T, δ_2 * (1 - tanh(Z_1) ** 2)."""
+        rule, inverse = vjp_rule(s.node, s.position)
+        adjoint = s.adjoint if s.node is self.root else self.adjoint_var[id(s.node)]
+        node_map = {rule.placeholders[0]: adjoint}
+        for ph, operand in zip(rule.placeholders[1:], s.node.args):
+            node_map[ph] = self.show(operand)
+        named = E.substitute([rule.template], node_map, inverse)[0]
+        return simplify_all([named])[0]
+
+    def _partial_of(self, operand, indices: bool = True):
+        target = _entry(self.base(operand), operand.shape, K, L) if indices else self.base(operand)
+        return Partial(IndexedBase("_f"), target)
+
+    def block(self, t: int, s: Step, announced: set) -> Block:
+        rule = s.rule
+        _, inverse = vjp_rule(s.node, s.position)
+        node, operand = s.node, s.node.args[s.position]
+        z = _entry(self.base(node), node.shape)
+        a = _entry(self.base(operand), operand.shape, K, L)
+        f = IndexedBase("_f")
+        seeded = node is self.root and self.upstream is None       # the adjoint is 1
+        equations = []
+        order = tuple(self.key[id(x)] for x in s.node.args if id(x) in self.key)
+
+        # the upstream gradient, summed over the uses of the node, before it is used
+        node_uses = self.uses.get(id(node), [])
+        if not seeded and len(node_uses) > 1 and id(node) not in announced:
+            announced.add(id(node))
+            vias = sympy.Add(*[Via(Partial(f, self.base(node)), self.base(self.record[u].node))
+                               for u in node_uses], evaluate=False)
+            total = self.named_contribution[node_uses[0]]
+            for u in node_uses[1:]:
+                total = E.add(total, self.named_contribution[u])
+            equations.append(Equation(Ix(IndexedBase(self.adjoint_key[id(node)])),
+                                      (Ix(Partial(f, self.base(node))), Ix(vias), Mx(total)),
+                                      "upstream gradient",
+                                      ("the sum over the ", str(len(node_uses)),
+                                       " uses of ", Ix(self.base(node)))))
+
+        entry = self.user(rule.entry, s, inverse)
+        equations.append(Equation(Ix(z), (_ix(entry, order),), "index notation",
+                                  (f"the index form of {rule.op}",)))
+        g = (sympy.Integer(1) if seeded else
+             _entry(IndexedBase(self.adjoint_key[id(node)]), node.shape))
+        if not seeded:
+            chain = _sum_over(g * Partial(z, a), node.shape)
+            equations.append(Equation(Ix(Partial(f, a)), (_ix(chain),), "chain rule",
+                                      ("where ", Ix(g), " = ", Ix(Partial(f, z)))))
+        derivative = self.user(rule.derivative, s, inverse)
+        inner = None if seeded else _inner(derivative, g)
+        if inner is not None:
+            equations.append(Equation(Ix(Partial(z, a)), (_ix(inner, order),), "entrywise derivative",
+                                      ("differentiated by SymPy",)))
+            rename = _rename(inner)
+        else:
+            equations.append(Equation(Ix(Partial(f, a)), (_ix(derivative, order),), "entrywise derivative",
+                                      ("differentiated by SymPy",)))
+            rename = _rename(derivative)
+        reduced = sympy.Add(*[self.user(r, s, inverse) for r in rule.reduced])
+        deltas = _delta_notes(derivative, dict(rename))
+        if deltas:
+            equations.append(Equation(Ix(Partial(f, a)), (_ix(reduced, order),), "deltas summed",
+                                      deltas))
+        named = self.named_contribution[t]
+        if rule.log:
+            letters = _letters(operand.shape, K, L)
+            rhs = []
+            chain = _product_chain(reduced, (a.indices[0], a.indices[1]), self.names)
+            if chain is not None:
+                rhs.append(_ix(chain))
+            rhs.append(Mx(named, letters) if letters else Mx(named))
+            why = "; ".join(_rename_words(w, dict(_rename(reduced))) for w in rule.log)
+            equations.append(Equation(Ix(Partial(f, a)), tuple(rhs), "matrix form", (why,)))
+        # the result for the operand
+        rule_words = f"{rule.op}, operand {s.position} ({rule.kind})"
+        op_uses = self.uses[id(operand)]
+        if len(op_uses) > 1:
+            lhs = Ix(Via(Partial(f, self.base(operand)), self.base(node)))
+            label = f"result, use {op_uses.index(t) + 1} of {len(op_uses)}"
+            rhs = (Mx(named),)
+        elif id(operand) in self.adjoint_key:
+            lhs = Ix(IndexedBase(self.adjoint_key[id(operand)]))
+            label, rhs = "result", (Ix(Partial(f, self.base(operand))), Mx(named))
+        else:
+            lhs, label, rhs = Ix(Partial(f, self.base(operand))), "result", (Mx(named),)
+        equations.append(Equation(lhs, rhs, label, (f"rule {rule_words}",)))
+
+        heading = (f"Step {t + 1}: ", Equation(Mx(self.show(node)), (Mx(self.definition(node)),)),
+                   ", towards ", Mx(self.show(operand)))
+        return Block(heading, tuple(equations), rule_words, source=s)
+
+    # -- the result ----------------------------------------------------------------------------
+    def result(self) -> Block:
+        f = IndexedBase("_f")
+        equations, remarks = [], []
+        for w, gradient in zip(self.wrt, self.gradients):
+            lhs = Ix(Partial(f, self.base(w)))
+            rhs = []
+            uses = self.uses.get(id(w), [])
+            if len(uses) > 1:
+                rhs.append(Ix(sympy.Add(*[Via(Partial(f, self.base(w)),
+                                              self.base(self.record[u].node)) for u in uses],
+                                        evaluate=False)))
+                total = self.named_contribution[uses[0]]
+                for u in uses[1:]:
+                    total = E.add(total, self.named_contribution[u])
+                rhs.append(Mx(total))
+            elif uses and id(w) in self.adjoint_key:
+                rhs.append(Ix(IndexedBase(self.adjoint_key[id(w)])))
+            if expanded_size([gradient]) <= MAX_EXPANDED:
+                rhs.append(Mx(gradient))
+            else:
+                remarks.append((f"The gradient with respect to {self.names[self.key[id(w)]].text}"
+                                " is too large to write out in full; numpy_source() computes it "
+                                "with every shared value named once.",))
+            if not rhs:
+                rhs.append(Mx(gradient))
+            equations.append(Equation(lhs, tuple(rhs), "gradient",
+                                      ("simplified",) if len(rhs) > 1 else ()))
+        if self.upstream is not None:
+            ones = E.ones(*self.upstream.shape)
+            for w, gradient in zip(self.wrt, self.gradients):
+                with_ones = simplify_all(E.substitute([gradient], {self.upstream: ones}))[0]
+                if expanded_size([with_ones]) <= MAX_EXPANDED:
+                    equations.append(Equation(Ix(Partial(f, self.base(w))), (Mx(with_ones),),
+                                              "no G given",
+                                              ("G is all ones: seed 003's gradients = None",)))
+        return Block(("Result",), tuple(equations), remarks=tuple(remarks))
+
+
+def _inner(derivative, g):
+    """∂Z_ij/∂X_kl from the recorded ∂/∂X_kl Σ_ij G_ij Z_ij: the sum over i, j and the factor
+    G_ij taken off (SymPy differentiates under the sum, so they are the outermost layers)."""
+    body = derivative
+    while isinstance(body, sympy.Sum) and all(lim[0] in (I, J) for lim in body.limits):
+        body = body.function
+    if body == 0:
+        return sympy.Integer(0)
+    terms = sympy.Add.make_args(body)
+    inner = []
+    for term in terms:
+        factors = list(sympy.Mul.make_args(term))
+        if g not in factors:
+            return None
+        factors.remove(g)
+        inner.append(sympy.Mul(*factors))
+    return sympy.Add(*inner)
+
+
+def _delta_notes(derivative, rename: dict) -> tuple:
+    """Which index each Kronecker delta sets, as the engine sums them (``Term.eliminate_deltas``):
+    a summed index takes the other index's value."""
+    bound = set()
+    deltas = []
+    for sub in sympy.preorder_traversal(derivative):
+        if isinstance(sub, sympy.Sum):
+            bound |= {lim[0] for lim in sub.limits}
+        elif isinstance(sub, KroneckerDelta) and sub not in deltas:
+            deltas.append(sub)
+    notes: list = []
+    mapping: dict = {}
+    for d in deltas:
+        a, b = (mapping.get(x, x) for x in d.args)
+        if a == b:
+            continue
+        if a in bound:
+            old, new = a, b
+        elif b in bound:
+            old, new = b, a
+        else:
+            continue
+        bound.discard(old)
+        mapping = {k: (new if v == old else v) for k, v in mapping.items()}
+        mapping[old] = new
+        if notes:
+            notes.append("; ")
+        notes += ["summing ", Ix(d, tuple(rename.items())), " over ", Ix(old, tuple(rename.items())),
+                  " sets ", Ix(sympy.Eq(old, new, evaluate=False), tuple(rename.items()))]
+    return tuple(notes)
+
+
+def _rename_words(words: str, rename: dict) -> str:
+    for symbol, letter in rename.items():
+        words = words.replace(symbol.name, letter)
+    return words
+
+
+def _transposed(entry: Indexed, names: dict) -> Indexed:
+    label = str(entry.base.label)
+    key = f"{label}ᵀ"
+    if key not in names:
+        name = names.get(label) or Name(label, label)
+        names[key] = Name(f"{name.text}ᵀ", rf"{name.latex}^{{\top}}", name.adjoint)
+    return IndexedBase(key)[entry.indices[1], entry.indices[0]]
+
+
+def _product_chain(reduced, out: tuple, names: dict):
+    """Σ_j G_kj B_lj written as the chain Σ_j G_kj (Bᵀ)_jl, when the record is one sum over one
+    index of two entries (the matrix-product pattern of the collapse); else None."""
+    if not isinstance(reduced, sympy.Sum) or len(reduced.limits) != 1:
+        return None
+    s = reduced.limits[0][0]
+    coeff, factors = reduced.function.as_coeff_mul()
+    if len(factors) != 2 or not all(isinstance(x, Indexed) and len(x.indices) == 2
+                                    for x in factors):
+        return None
+    row, col = out
+    first, second = sorted(factors, key=lambda x: (row not in x.indices) if row != 0
+                           else (col in x.indices))
+    chain = []
+    for factor, want in ((first, (row, s)), (second, (s, col))):
+        idx = tuple(factor.indices)
+        if idx == want:
+            chain.append(factor)
+        elif idx[::-1] == want:
+            chain.append(_transposed(factor, names))
+        else:
+            return None
+    product = Chain(*chain)
+    return sympy.Sum(coeff * product if coeff != 1 else product, *reduced.limits)

@@ -1,0 +1,268 @@
+"""The house rules of STYLE.md, enforced on the package's own source.
+
+- Imports flow one way: a module imports only modules of its own layer or below, and only at
+  module top level (a function-local import to dodge a cycle means the layering is wrong).
+- One stanza per operation: every node class has its index form, its rule kind and one print
+  method per printer.
+- No eval on user text: no eval / sympify / parse_expr on strings; the only exec runs matcalc's
+  own generated code.
+- Every public name has a one-line summary.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+from pathlib import Path
+
+import pytest
+
+import matcalc
+from matcalc import expr as E
+from matcalc.index import LOWERINGS
+from matcalc.printing.latex import LatexPrinter
+from matcalc.printing.numpy import NumpyPrinter
+from matcalc.printing.text import TextPrinter
+from matcalc.rules import RULE_KINDS
+
+PACKAGE = Path(matcalc.__file__).parent
+
+#: Layers, lowest first. A module may import modules of its own layer or any lower one.
+LAYERS = [
+    ["errors"],
+    ["dims"],
+    ["functions"],
+    ["expr"],
+    ["index"],
+    ["collapse"],
+    ["rules"],
+    ["diff"],
+    ["simplify"],
+    ["printing", "printing.base"],
+    ["printing.text"],
+    ["printing.latex", "printing.numpy"],
+    ["printing.notes"],    # derivation notes: text, LaTeX, MathML, Markdown, HTML
+    ["check"],
+    ["parse"],
+    ["steps"],             # the step-by-step derivation, from the sweep record
+    ["api"],
+    ["cli"],
+    ["__init__"],          # the package facade re-exports the public API
+    ["__main__"],          # ``python -m matcalc`` runs the command line
+]
+RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
+
+
+def module_name(path: Path) -> str:
+    """``printing.text`` for matcalc/printing/text.py, ``printing`` for its __init__.py."""
+    parts = list(path.relative_to(PACKAGE).with_suffix("").parts)
+    if parts[-1] == "__init__" and len(parts) > 1:
+        parts.pop()
+    return ".".join(parts)
+
+
+SOURCES = {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+TREES = {name: ast.parse(path.read_text(encoding="utf-8"), str(path))
+         for name, path in SOURCES.items()}
+
+
+def package_of(name: str) -> list[str]:
+    """The package (as parts) a module's relative imports start from."""
+    return list(SOURCES[name].relative_to(PACKAGE).parts[:-1])
+
+
+def imported_modules(name: str, node: ast.AST) -> list[str]:
+    """The matcalc modules (as layer names) an import statement names; [] for other packages."""
+    if isinstance(node, ast.Import):
+        return [alias.name[len("matcalc."):] or "__init__" for alias in node.names
+                if alias.name == "matcalc" or alias.name.startswith("matcalc.")]
+    if not isinstance(node, ast.ImportFrom):
+        return []
+    if node.level == 0:
+        parts = (node.module or "").split(".")
+        if parts[0] != "matcalc":
+            return []
+        target = parts[1:]
+    else:
+        base = package_of(name)
+        target = base[: len(base) - (node.level - 1)] + (node.module.split(".") if node.module
+                                                          else [])
+    found = []
+    for alias in node.names:
+        # ``from . import expr``: the imported name may itself be a module of that package
+        submodule = ".".join(target + [alias.name])
+        found.append(submodule if submodule in SOURCES else ".".join(target) or "__init__")
+    return found
+
+
+def all_imports():
+    for name, tree in TREES.items():
+        for node in ast.walk(tree):
+            for target in imported_modules(name, node):
+                yield name, node, target
+
+
+def test_every_module_has_a_layer():
+    assert sorted(set(SOURCES) - set(RANK)) == [], "add new modules to LAYERS"
+    assert sorted(set(RANK) - set(SOURCES)) == [], "remove deleted modules from LAYERS"
+
+
+def test_the_import_resolver_sees_the_known_imports():
+    pairs = {(name, target) for name, _node, target in all_imports()}
+    assert ("printing.numpy", "printing.text") in pairs       # from .text import ...
+    assert ("printing.latex", "expr") in pairs                # from .. import expr as E
+    assert ("api", "printing.latex") in pairs                 # from .printing.latex import ...
+    assert ("parse", "expr") in pairs                         # from . import expr as E
+
+
+@pytest.mark.parametrize("name", sorted(SOURCES))
+def test_imports_flow_one_way(name):
+    upward = [f"line {node.lineno}: {name} imports {target}"
+              for module, node, target in all_imports() if module == name
+              and RANK.get(target, -1) > RANK[name]]
+    assert upward == []
+
+
+def test_no_function_local_imports_of_matcalc_modules():
+    misplaced = []
+    for name, tree in TREES.items():
+        top_level = {id(stmt) for stmt in tree.body}
+        for node in ast.walk(tree):
+            if imported_modules(name, node) and id(node) not in top_level:
+                misplaced.append(f"{name}, line {node.lineno}")
+    assert misplaced == []
+
+
+# ---------------------------------------------------------------------------------------------
+# One stanza per operation
+# ---------------------------------------------------------------------------------------------
+
+ABSTRACT = (E.Node, E._SameShapeBinary, E._SquareToScalar)
+NODE_CLASSES = sorted((c for c in vars(E).values()
+                       if isinstance(c, type) and issubclass(c, E.Node) and c not in ABSTRACT
+                       and c.__module__ == E.__name__), key=lambda c: c.__name__)
+LEAVES = (E.Var, E.Const, E.Eye)
+OPERATIONS = [c for c in NODE_CLASSES if c not in LEAVES]
+RULE_VOCABULARY = {"linear", "bilinear", "multilinear", "elementwise", "custom"}
+
+
+def test_the_node_classes_are_found():
+    assert set(LEAVES) <= set(NODE_CLASSES) and len(OPERATIONS) >= 13
+    assert set(LEAVES) == set(E.LEAVES)
+
+
+@pytest.mark.parametrize("cls", OPERATIONS, ids=lambda c: c.__name__)
+def test_every_operation_has_an_index_form_and_a_rule_kind(cls):
+    assert cls in LOWERINGS, f"{cls.__name__} has no index lowering in matcalc.index.LOWERINGS"
+    assert RULE_KINDS.get(cls) in RULE_VOCABULARY, \
+        f"{cls.__name__} has no rule kind in matcalc.rules.RULE_KINDS"
+
+
+@pytest.mark.parametrize("printer", [TextPrinter, LatexPrinter, NumpyPrinter],
+                         ids=lambda p: p.__name__)
+@pytest.mark.parametrize("cls", NODE_CLASSES, ids=lambda c: c.__name__)
+def test_every_node_class_has_a_print_method(printer, cls):
+    assert any(callable(getattr(printer, f"_print_{k.__name__}", None)) for k in cls.__mro__), \
+        f"{printer.__name__} has no _print_{cls.__name__}"
+
+
+# ---------------------------------------------------------------------------------------------
+# No eval on user text
+# ---------------------------------------------------------------------------------------------
+
+#: Built-in functions that run text as code, and SymPy's parsers (sympify and parse_expr call
+#: eval). ``re.compile`` and the like are not the built-in compile.
+BUILTIN_EVALUATORS = {"eval", "exec", "compile", "__import__"}
+SYMPY_PARSERS = {"sympify", "parse_expr"}
+
+#: The only places allowed such a call, each with why it is safe.
+ALLOWED = {
+    # runs source that matcalc generated itself; user text reaches it only as validated
+    # identifiers and exact numbers (see compile_source's docstring)
+    ("api", "compile_source", "exec"),
+    ("api", "compile_source", "compile"),
+    # sympify of a shape entry: a Dim (SymPy integer or symbol) made by matcalc.dims.dim,
+    # never a string, so nothing is parsed
+    ("expr", "Node._intern", "sympify"),
+    # sympify of a rule's coefficient: a number or SymPy expression built by the engines
+    ("collapse", "collapse", "sympify"),
+}
+
+
+def evaluator(call: ast.Call) -> str | None:
+    """The name of the evaluating function ``call`` calls, or None for any other call."""
+    func = call.func
+    if isinstance(func, ast.Name):
+        name = func.id
+        if name in BUILTIN_EVALUATORS or name in SYMPY_PARSERS:
+            return name
+    elif isinstance(func, ast.Attribute):
+        name = func.attr
+        if name in SYMPY_PARSERS:
+            return name                                   # sympy.sympify, parsing.parse_expr
+        if name in BUILTIN_EVALUATORS and isinstance(func.value, ast.Name) \
+                and func.value.id == "builtins":
+            return name                                   # builtins.eval
+    else:
+        return None
+    if name == "S" and any(is_text(arg) for arg in call.args):
+        return name                                       # sympy.S("...") is sympify
+    return None
+
+
+def is_text(arg: ast.AST) -> bool:
+    """A string literal, f-string, or a name that says it holds text."""
+    if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+        return True
+    if isinstance(arg, ast.JoinedStr):
+        return True
+    if isinstance(arg, ast.Name):
+        return any(word in arg.id.lower() for word in ("text", "source", "string", "str"))
+    return False
+
+
+def evaluating_calls():
+    """(module, enclosing function, called name, call, argument) for every evaluating call."""
+    for name, tree in TREES.items():
+        stack = [(tree, "")]
+        while stack:
+            node, where = stack.pop()
+            for child in ast.iter_child_nodes(node):
+                inner = where
+                if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                    inner = f"{where}.{child.name}" if where else child.name
+                if isinstance(child, ast.Call) and evaluator(child):
+                    yield name, inner, evaluator(child), child
+                stack.append((child, inner))
+
+
+def test_no_evaluating_call_outside_the_allowed_places():
+    found = {(module, where, called) for module, where, called, _ in evaluating_calls()}
+    assert found - ALLOWED == set()
+
+
+def test_the_only_exec_is_compile_source():
+    execs = [(module, where) for module, where, called, _ in evaluating_calls()
+             if called == "exec"]
+    assert execs == [("api", "compile_source")]
+
+
+def test_sympify_is_never_applied_to_text():
+    for module, where, called, call in evaluating_calls():
+        if called in ("sympify", "S", "parse_expr"):
+            assert not any(is_text(arg) for arg in call.args), (module, where)
+
+
+# ---------------------------------------------------------------------------------------------
+# Public names are documented
+# ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", [n for n in matcalc.__all__ if callable(getattr(matcalc, n))])
+def test_every_public_name_has_a_one_line_summary(name):
+    doc = getattr(matcalc, name).__doc__
+    assert doc and doc.strip(), f"matcalc.{name} has no docstring"
+    lines = inspect.cleandoc(doc).splitlines()
+    summary = lines[0].strip()
+    assert summary and summary.endswith("."), f"matcalc.{name}: {summary!r}"
+    assert len(lines) == 1 or not lines[1].strip(), \
+        f"matcalc.{name}: the summary runs onto a second line"
