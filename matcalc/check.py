@@ -1,8 +1,8 @@
 """Numeric check: derived gradients against central finite differences, in float64.
 
-Contract: ``check_gradients`` draws random inputs that respect each variable's domain (positive
-variables from [0.5, 2]; others standard normal), with distinct sizes for distinct dimensions so
-a missing transpose cannot hide, and a random upstream gradient G for a non-scalar expression.
+Contract: the check draws random inputs that respect each variable's domain (``draw``), with
+distinct sizes for distinct dimensions so a missing transpose cannot hide, and a random upstream
+gradient G for a non-scalar expression.
 For every variable it compares every entry of the generated gradient (a random sample of 64
 entries and 3 random directions, for larger variables) with the central difference of
 sum(G * f), and reports the worst relative error. Inputs within reach of a kink (relu, abs, sign,
@@ -100,10 +100,28 @@ def concrete_shape(var, sizes: dict) -> tuple:
 
 
 def draw(var, sizes: dict, rng: np.random.Generator) -> np.ndarray:
-    """A random value for ``var`` inside its domain."""
+    """A random value for ``var`` inside its domain.
+
+    positive: entries uniform on [0.5, 2]. spd: M M^T / n + I (well conditioned). invertible:
+    a normal matrix plus 2 sqrt(n) I — non-symmetric, so a missing transpose shows, and far
+    from singular. probability: entries from a Dirichlet distribution (each column of a
+    matrix sums to one). real: standard normal.
+    """
     shape = concrete_shape(var, sizes)
     if var.domain == "positive":
         return rng.uniform(0.5, 2.0, size=shape)
+    if var.domain == "spd":
+        n = shape[0]
+        m = rng.standard_normal((n, n))
+        return m @ m.T / n + np.eye(n)
+    if var.domain == "invertible":
+        n = shape[0]
+        return rng.standard_normal((n, n)) + 2 * np.sqrt(n) * np.eye(n)
+    if var.domain == "probability":
+        columns = 1 if len(shape) < 2 else shape[1]
+        rows = shape[0] if shape else 1
+        p = rng.dirichlet(np.ones(rows), size=columns).T
+        return p.reshape(shape)
     return rng.standard_normal(size=shape)
 
 

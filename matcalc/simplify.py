@@ -116,6 +116,9 @@ def matmul_rules(node: MatMul):
         return a
     if is_zero(a) or is_zero(b):
         return zeros(*node.shape)
+    cancelled = _cancel_inverses(a, b, node.shape)
+    if cancelled is not None:
+        return cancelled
     if isinstance(a, Neg):
         return Neg.make(MatMul.make(a.args[0], b))
     if isinstance(b, Neg):
@@ -329,6 +332,20 @@ def _terms(node: Node) -> list[tuple[sympy.Expr, Node]]:
     return out
 
 
+def _product_key(node: Node):
+    """Identity of a term up to the grouping of a matrix product."""
+    if not isinstance(node, MatMul):
+        return id(node)
+    factors, stack = [], [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, MatMul):
+            stack.extend((n.args[1], n.args[0]))
+        else:
+            factors.append(id(n))
+    return ("@",) + tuple(factors)
+
+
 def _rebuild(terms: list, shape) -> Node:
     """The sum of (coefficient, term) pairs, leading with a positive term (a - b, not -b + a)."""
     first_positive = next((k for k, (c, _) in enumerate(terms) if not c.is_negative), None)
@@ -420,12 +437,13 @@ def sum_chain_rules(node: Node):
     """Collect like terms in a chain of + and -. Decreases: the number of terms."""
     terms = _terms(node)
     before = len(terms)
-    combined: dict[int, list] = {}
+    combined: dict = {}
     for c, t in terms:
-        if id(t) in combined:
-            combined[id(t)][0] += c
+        key = _product_key(t)         # A @ (B @ C) and (A @ B) @ C are like terms
+        if key in combined:
+            combined[key][0] += c
         else:
-            combined[id(t)] = [c, t]
+            combined[key] = [c, t]
     merged = [(c, t) for c, t in combined.values() if c != 0]
     factored = False
     while _factor_products(merged) or _factor_hadamard(merged):
@@ -468,7 +486,11 @@ def _sign_rules(node: Node):
 
 
 def inv_rules(node: Inv):
-    """inv(inv(X)) = X, inv(X.T) = inv(X).T, inv(eye) = eye. Decreases: Inv nodes."""
+    """inv(inv(X)) = X, inv(X.T) = inv(X).T, inv(eye) = eye, inv(P @ Q) = inv(Q) @ inv(P) for
+    square P and Q (both invertible when P @ Q is), inv(c X) = inv(X) / c, inv(-X) = -inv(X).
+
+    Decreases: the size of the expressions under Inv nodes.
+    """
     a = node.args[0]
     if isinstance(a, Inv):
         return a.args[0]
@@ -476,7 +498,58 @@ def inv_rules(node: Inv):
         return Transpose.make(Inv.make(a.args[0]))
     if isinstance(a, Eye):
         return a
+    if isinstance(a, MatMul) and all(f.rows == f.cols for f in a.args):
+        return MatMul.make(Inv.make(a.args[1]), Inv.make(a.args[0]))
+    if isinstance(a, Neg):
+        return Neg.make(Inv.make(a.args[0]))
+    sf = scalar_factor(a)
+    if sf is not None and const_value(sf[0]) is not None:
+        return scaled(Const.make(1 / const_value(sf[0])), Inv.make(sf[1]))
     return None
+
+
+def _inverse_pair(p: Node, q: Node) -> bool:
+    """Whether p @ q is the identity: X @ inv(X), inv(X) @ X, or a transpose of either."""
+    if isinstance(q, Inv) and q.args[0] is p or isinstance(p, Inv) and p.args[0] is q:
+        return True
+    if isinstance(p, Transpose) and isinstance(q, Transpose):
+        return _inverse_pair(q.args[0], p.args[0])          # p.T @ q.T = (q @ p).T
+    return False
+
+
+SPINE = 8     # how far along a product chain the cancellation looks (a constant: no n^2)
+
+
+def _end_factor(node: Node, side: int) -> Node:
+    """The last (side 1) or first (side 0) factor of a product chain."""
+    for _ in range(SPINE):
+        if not isinstance(node, MatMul):
+            break
+        node = node.args[side]
+    return node
+
+
+def _without_end(node: Node, side: int):
+    """The chain without its last (side 1) or first (side 0) factor; None if nothing is left."""
+    if not isinstance(node, MatMul):
+        return None
+    rest = _without_end(node.args[side], side)
+    other = node.args[1 - side]
+    if rest is None:
+        return other
+    return MatMul.make(other, rest) if side == 1 else MatMul.make(rest, other)
+
+
+def _cancel_inverses(a: Node, b: Node, shape):
+    """(... P) @ (inv(P) ...) = (...) @ (...). Decreases: the number of factors."""
+    if not _inverse_pair(_end_factor(a, 1), _end_factor(b, 0)):
+        return None
+    left, right = _without_end(a, 1), _without_end(b, 0)
+    if left is None and right is None:
+        return Eye.make(shape[0])
+    if left is None or right is None:
+        return right if left is None else left
+    return MatMul.make(left, right)
 
 
 def det_rules(node: Node):
@@ -514,7 +587,7 @@ def _inner_chain_links(roots: list[Node]) -> set:
     link of a chain of n terms would cost n^2)."""
     outside: set[int] = {id(r) for r in roots}
     for node in postorder(roots):
-        chain = isinstance(node, (Add, Sub, Neg))
+        chain = isinstance(node, (Add, Sub))      # a sum under a negation is a chain's top
         for a in node.args:
             if not chain:
                 outside.add(id(a))
