@@ -81,9 +81,11 @@ def transpose_rules(node: Transpose):
         return a
     if isinstance(a, MatMul):
         return MatMul.make(Transpose.make(a.args[1]), Transpose.make(a.args[0]))
-    if isinstance(a, (Add, Sub)) and all(_is_atom(x) for x in a.args):
-        # (X + Y.T).T = X.T + Y; a sum of products keeps its transpose outside, so it stays
-        # the forward pass's own residual (M - U @ V.T).T, shared and as books write it
+    if isinstance(a, (Add, Sub)) and all(_is_atom(x) for x in a.args) and \
+            any(isinstance(x, Transpose) for x in a.args):
+        # (X + Y.T).T = X.T + Y cancels a transpose; otherwise a sum keeps its transpose
+        # outside, so it stays the forward pass's own value ((x - mu).T, (M - U @ V.T).T),
+        # shared and as books write it
         return type(a).make(Transpose.make(a.args[0]), Transpose.make(a.args[1]))
     if isinstance(a, Neg):
         return Neg.make(Transpose.make(a.args[0]))
@@ -198,6 +200,8 @@ def div_rules(node: Div):
     a, b = node.args
     if a is b:                    # x / x = 1 wherever the quotient is defined
         return ones(*node.shape)
+    if isinstance(a, Mul) and b in a.args:       # (x * y) / y = x, where defined
+        return a.args[0] if a.args[1] is b else a.args[1]
     value = const_value(b)
     if value is not None and value != 0:
         return scaled(Const.make(1 / value), a) if value != 1 else a
@@ -458,15 +462,21 @@ def sum_chain_rules(node: Node):
 
 
 def _common_coefficient(terms: list):
-    """The coefficient magnitude shared by every term, when it is not 1 (and there are two or
-    more terms); else None."""
+    """The positive rational factor every coefficient shares (2 in 2a - 2b, 1/2 in
+    -(1/2) a + (m/2) b), when it is not 1 and there are two or more terms; else None."""
     if len(terms) < 2:
         return None
     sizes = {abs(c) for c, _ in terms}
-    if len(sizes) != 1:
+    if len(sizes) == 1:                 # the same magnitude, numeric or not (1/m and -1/m)
+        size = sizes.pop()
+        return None if size == 1 else size
+    numbers = [c.as_coeff_Mul()[0] for c, _ in terms]
+    if not all(x.is_Rational for x in numbers):
         return None
-    size = sizes.pop()
-    return None if size == 1 else size
+    content = sympy.Rational(sympy.gcd([x.p for x in numbers]),
+                             sympy.lcm([x.q for x in numbers]))
+    content = abs(content)
+    return None if content == 1 else content
 
 
 def _sign_rules(node: Node):
