@@ -7,7 +7,8 @@ note. Nothing is derived here: each block shows one step of the record, in sweep
 rule recorded it —
 
 1. the operation in index notation (``rule.entry``: Z_ij = Σ_k A_ik B_kj);
-2. the chain rule against the upstream gradient (``rule.objective``: ∂y/∂A_kl = Σ_ij G_ij ∂Z_ij/∂A_kl);
+2. the chain rule against the upstream gradient (``rule.objective``:
+   ∂y/∂A_kl = Σ_ij G_ij ∂Z_ij/∂A_kl);
 3. the derivative of one entry, with its Kronecker deltas (``rule.derivative``);
 4. the deltas summed away (``rule.reduced``);
 5. the remaining sum recognised as matrix form (``rule.log`` names the collapse pattern);
@@ -31,7 +32,8 @@ from .dims import format_shape, is_one
 from .errors import UnsupportedError
 from .printing.base import MAX_EXPANDED, expanded_size
 from .printing.latex import latex_name, to_latex
-from .printing.notes import (Block, Chain, Equation, Ix, Mx, Name, Note, Partial, Via)
+from .printing.notes import (Block, Chain, Equation, Ix, Mx, Name, Note, Partial, Via,
+                              formula_text, latex_text)
 from .printing.text import to_text
 from .rules import vjp_rule
 from .simplify import simplify_all
@@ -40,6 +42,8 @@ from .simplify import simplify_all
 I, J, K, L = sympy.symbols("i j k l", integer=True)
 #: Letters for summation indices, in order of preference (the seed notes sum over k).
 LETTERS = "klpqrstuvwabcdefgh"
+#: The longest gradient the Result block writes out in the user's variables (in characters).
+RESULT_LIMIT = 1000
 
 
 class Steps(Note):
@@ -225,17 +229,17 @@ class _Builder:
         for t, s in enumerate(self.record):
             blocks.append(self.block(t, s, announced))
         blocks.append(self.result())
-        wrt = ", ".join(to_text(w) for w in self.wrt)
-        title = f"Gradient of {self._short(self.root)} with respect to {wrt}, step by step"
+        wrt = ", ".join(self._short(w, 30) for w in self.wrt)
+        title = f"Gradient of {self._short(self.root, 80)} with respect to {wrt}, step by step"
         return Steps(title, tuple(blocks), dict(self.names))
 
     @staticmethod
-    def _short(node) -> str:
+    def _short(node, limit: int) -> str:
         try:
             text = to_text(node)
-        except UnsupportedError:
+        except UnsupportedError:              # too large to write out
             return "the expression"
-        return text if len(text) <= 80 else text[:79] + "…"
+        return text if len(text) <= limit else text[:limit - 1] + "…"
 
     def setting(self) -> Block:
         equations = []
@@ -297,16 +301,19 @@ class _Builder:
             expr = expr.replace(lambda x: isinstance(x, Indexed) and x.base in values,
                                 lambda x: values[x.base])
         expr = expr.xreplace(names)
-        for base in {x.base for x in expr.atoms(Indexed)}:
+        opaque = {}
+        for base in sorted({x.base for x in expr.atoms(Indexed)}, key=lambda b: str(b.label)):
             label = str(base.label)
-            if label not in self.names:        # an opaque entry of the rule: det, inv(X), ...
-                ops = ", ".join(self.names[self.key[id(a)]].text for a in s.node.args
-                                if id(a) in self.key)
-                latex_ops = ", ".join(self.names[self.key[id(a)]].latex for a in s.node.args
-                                      if id(a) in self.key)
-                self.names[label] = Name(f"{label}({ops})",
-                                         rf"\operatorname{{{label}}}\left({latex_ops}\right)")
-        return expr
+            if label in self.names:
+                continue
+            # an entry of a whole-matrix function the rule keeps opaque: det(X), inv(X)_lk
+            key = f"_o{label}"
+            operands = [self.names[self.key[id(a)]] for a in s.node.args if id(a) in self.key]
+            self.names[key] = Name(f"{label}({', '.join(n.text for n in operands)})",
+                                   rf"\operatorname{{{latex_text(label)}}}\left("
+                                   rf"{', '.join(n.latex for n in operands)}\right)")
+            opaque[base] = IndexedBase(key)
+        return expr.xreplace(opaque) if opaque else expr
 
     def contribution(self, s: Step) -> E.Node:
         """The rule's matrix form over the note's names: G @ B.T, δ_2 * (1 - tanh(Z_1) ** 2)."""
@@ -360,12 +367,12 @@ class _Builder:
         derivative = self.user(rule.derivative, s, inverse)
         inner = None if seeded else _inner(derivative, g)
         if inner is not None:
-            equations.append(Equation(Ix(Partial(z, a)), (_ix(inner, order),), "entrywise derivative",
-                                      ("differentiated by SymPy",)))
+            equations.append(Equation(Ix(Partial(z, a)), (_ix(inner, order),),
+                                      "entrywise derivative", ("differentiated by SymPy",)))
             rename = _rename(inner)
         else:
-            equations.append(Equation(Ix(Partial(f, a)), (_ix(derivative, order),), "entrywise derivative",
-                                      ("differentiated by SymPy",)))
+            equations.append(Equation(Ix(Partial(f, a)), (_ix(derivative, order),),
+                                      "entrywise derivative", ("differentiated by SymPy",)))
             rename = _rename(derivative)
         reduced = sympy.Add(*[self.user(r, s, inverse) for r in rule.reduced])
         deltas = _delta_notes(derivative, dict(rename))
@@ -401,11 +408,17 @@ class _Builder:
         return Block(heading, tuple(equations), rule_words, source=s)
 
     # -- the result ----------------------------------------------------------------------------
+    def _written_out(self, node: E.Node) -> str | None:
+        """The node as text if it is short enough for a note, else None."""
+        if expanded_size([node]) > MAX_EXPANDED:
+            return None
+        text = to_text(node)
+        return text if len(text) <= RESULT_LIMIT else None
+
     def result(self) -> Block:
         f = IndexedBase("_f")
-        equations, remarks = [], []
+        equations, remarks, too_long = [], [], []
         for w, gradient in zip(self.wrt, self.gradients):
-            lhs = Ix(Partial(f, self.base(w)))
             rhs = []
             uses = self.uses.get(id(w), [])
             if len(uses) > 1:
@@ -418,21 +431,28 @@ class _Builder:
                 rhs.append(Mx(total))
             elif uses and id(w) in self.adjoint_key:
                 rhs.append(Ix(IndexedBase(self.adjoint_key[id(w)])))
-            if expanded_size([gradient]) <= MAX_EXPANDED:
+            elif uses:
+                rhs.append(Mx(self.named_contribution[uses[0]]))
+            full = self._written_out(gradient)
+            if full is None:
+                too_long.append(f"∂{self.objective}/∂{self.names[self.key[id(w)]].text}")
+            elif not rhs or formula_text(rhs[-1], self.names) != full:
                 rhs.append(Mx(gradient))
-            else:
-                remarks.append((f"The gradient with respect to {self.names[self.key[id(w)]].text}"
-                                " is too large to write out in full; numpy_source() computes it "
-                                "with every shared value named once.",))
             if not rhs:
                 rhs.append(Mx(gradient))
-            equations.append(Equation(lhs, tuple(rhs), "gradient",
-                                      ("simplified",) if len(rhs) > 1 else ()))
+            equations.append(Equation(Ix(Partial(f, self.base(w))), tuple(rhs), "gradient",
+                                      ("simplified, in your variables",) if len(rhs) > 1
+                                      and full is not None else ()))
+        if too_long:
+            remarks.append((f"{', '.join(too_long)} in your variables "
+                            f"{'is' if len(too_long) == 1 else 'are'} too long to write out here; "
+                            "res.gradients holds them, and numpy_source() computes them with "
+                            "every shared value named once.",))
         if self.upstream is not None:
             ones = E.ones(*self.upstream.shape)
             for w, gradient in zip(self.wrt, self.gradients):
                 with_ones = simplify_all(E.substitute([gradient], {self.upstream: ones}))[0]
-                if expanded_size([with_ones]) <= MAX_EXPANDED:
+                if self._written_out(with_ones) is not None:
                     equations.append(Equation(Ix(Partial(f, self.base(w))), (Mx(with_ones),),
                                               "no G given",
                                               ("G is all ones: seed 003's gradients = None",)))
@@ -485,8 +505,9 @@ def _delta_notes(derivative, rename: dict) -> tuple:
         mapping[old] = new
         if notes:
             notes.append("; ")
-        notes += ["summing ", Ix(d, tuple(rename.items())), " over ", Ix(old, tuple(rename.items())),
-                  " sets ", Ix(sympy.Eq(old, new, evaluate=False), tuple(rename.items()))]
+        letters = tuple(rename.items())
+        notes += ["summing ", Ix(d, letters), " over ", Ix(old, letters), " sets ",
+                  Ix(sympy.Eq(old, new, evaluate=False), letters)]
     return tuple(notes)
 
 

@@ -93,7 +93,6 @@ class Mx:
 
 
 Formula = Union[Ix, Mx]
-Part = Union[str, Ix, Mx, "Equation"]
 
 
 @dataclass(frozen=True)
@@ -241,7 +240,7 @@ class IndexWriter:
             if not idx:
                 return name.latex
             if "_" in name.latex or "^" in name.latex:
-                return rf"\left({name.latex}\right)_{{{idx}}}"
+                return f"({name.latex})_{{{idx}}}"        # plain brackets: not stretched
             return f"{name.latex}_{{{idx}}}"
         if not idx:
             return name.text
@@ -412,7 +411,13 @@ class NamedLatexPrinter(LatexPrinter):
 
 
 def formula_text(f: Formula, names: dict) -> str:
-    """A formula as plain text."""
+    """A formula as plain text.
+
+    >>> Z, A = IndexedBase("Z"), IndexedBase("A")
+    >>> i, k = sympy.symbols("i k", integer=True)
+    >>> formula_text(Ix(Partial(Z[i, 0], A[k, 0])), {"A": Name("W1", "W_{1}")})
+    '∂Z_i/∂W1_k'
+    """
     if isinstance(f, Ix):
         return IndexWriter(names, dict(f.rename), False, f.order).write(f.expr)
     printed = NamedTextPrinter(names).print_all([f.node])[0]
@@ -422,7 +427,13 @@ def formula_text(f: Formula, names: dict) -> str:
 
 
 def formula_latex(f: Formula, names: dict) -> str:
-    """A formula as LaTeX (math mode, no delimiters)."""
+    r"""A formula as LaTeX (math mode, no delimiters).
+
+    >>> Z, A = IndexedBase("Z"), IndexedBase("A")
+    >>> i, k = sympy.symbols("i k", integer=True)
+    >>> formula_latex(Ix(Partial(Z[i, 0], A[k, 0])), {"A": Name("W1", "W_{1}")})
+    '\\frac{\\partial Z_{i}}{\\partial (W_{1})_{k}}'
+    """
     if isinstance(f, Ix):
         return IndexWriter(names, dict(f.rename), True, f.order).write(f.expr)
     printed = NamedLatexPrinter(names).print_all([f.node])[0]
@@ -491,7 +502,11 @@ _TEXT_SAFE = {"&": "and", "%": " percent", "$": "", "#": "no. ", "_": " ", "{": 
 
 
 def latex_text(words: str) -> str:
-    """Words safe inside ``\\text{}`` and text mode: nothing latex2mathml would keep escaped."""
+    """Words safe inside ``\\text{}`` and text mode: nothing latex2mathml would keep escaped.
+
+    >>> latex_text("50% of x_1 & y")
+    '50 percent of x 1 and y'
+    """
     return "".join(_TEXT_SAFE.get(c, c) for c in words)
 
 
@@ -603,8 +618,8 @@ def mathml_element(latex: str, display: str = "inline", displaystyle: bool = Fal
     ``displaystyle`` keeps the math inline (in a table cell) but sets it as a display: sums
     with their indices below, full-size fractions.
 
-    >>> ET.tostring(mathml_element("x^{2}"), encoding="unicode")
-    '<math display="inline" xmlns="http://www.w3.org/1998/Math/MathML"><mrow><msup><mi>x</mi><mrow><mn>2</mn></mrow></msup></mrow></math>'
+    >>> ET.tostring(mathml_element("x^{2}"), encoding="unicode")[-66:]
+    '<mrow><msup><mi>x</mi><mrow><mn>2</mn></mrow></msup></mrow></math>'
     """
     root = ET.fromstring(latex_to_mathml(latex, display="block" if displaystyle else display))
     for el in root.iter():
@@ -646,7 +661,9 @@ article.matcalc-note td.label { color: #555; font-size: 0.85rem; width: 14rem;
 article.matcalc-note td.lhs { text-align: right; }
 article.matcalc-note td.rhs { text-align: left; }
 article.matcalc-note div.why { color: #777; font-size: 0.8rem; font-style: italic; }
-article.matcalc-note math { font-size: 1.12em; font-family: "STIX Two Math", "Latin Modern Math", "DejaVu Math TeX Gyre", math; }
+article.matcalc-note math { font-size: 1.12em;
+                            font-family: "Latin Modern Math", "STIX Two Math", "DejaVu Math TeX Gyre",
+                                         math; }
 """
 
 
