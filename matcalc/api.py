@@ -13,11 +13,13 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 from . import expr as E
-from .check import (DEFAULT_TOLERANCE, CheckReport, choose_sizes, compare, draw_inputs,
-                    ensure_finite, objective)
+from .check import (DEFAULT_TOLERANCE, CheckReport, choose_sizes, compare, compare_matrix,
+                    draw_inputs, ensure_finite, objective)
 from .diff import Step, reverse_sweep
 from .errors import CheckError, MatcalcError
 from .functions import ELEMENTWISE
+from .jacobian import hessian_matrix, jacobian_matrix
+from .jacobian import hvp as hessian_vector_product
 from .parse import declare, parse
 from .printing.latex import latex_name, to_latex, to_mathml
 from .printing.notes import math_html
@@ -435,6 +437,131 @@ def derive(expression, wrt, shapes: dict | None = None, domains: dict | None = N
         else:
             resolved.append(w)
     return Derivation(node, resolved, single)
+
+
+class MatrixDerivative(Derivation):
+    """A Jacobian, Hessian or Hessian-vector product, presented like a gradient.
+
+    ``gradient`` (also ``matrix``) holds the result in matrix form; text, LaTeX, MathML, NumPy
+    code and ``numpy_function()`` work as for a gradient. ``check()`` compares it with finite
+    differences: of the function itself for a Jacobian, of its generated gradient for a Hessian
+    or a Hessian-vector product.
+    """
+
+    def __init__(self, kind: str, expression: E.Node, x: E.Node, result: E.Node,
+                 direction: E.Var | None = None):
+        self.kind, self.expression, self.wrt, self._single = kind, expression, (x,), True
+        self.direction = direction
+        used = _checked_variables(expression, [x])
+        extra = [v for v in ([x] if isinstance(x, E.Var) else []) + ([direction] if direction
+                 else []) if v not in used]
+        self.variables = tuple(used + extra)
+        self.upstream = None
+        seed = E.Const.make(1) if expression.is_scalar else E.Var.make(
+            _fresh_name("G", {v.name for v in self.variables}), expression.shape)
+        self.sweep = reverse_sweep(rewrite_forward(expression), [x], seed)
+        self.gradients = (result,)
+
+    @property
+    def matrix(self) -> E.Node:
+        """The Jacobian, Hessian or Hessian-vector product in matrix form."""
+        return self.gradients[0]
+
+    def equations(self) -> list[str]:
+        name = latex_name(self.wrt[0].name) if isinstance(self.wrt[0], E.Var) else "x"
+        lhs = {"jacobian": rf"\frac{{\partial f}}{{\partial {name}}}",
+               "hessian": rf"\frac{{\partial^2 f}}{{\partial {name}\,\partial {name}^{{\top}}}}",
+               "hvp": rf"\nabla^2_{{{name}}} f \cdot {latex_name(self.direction.name) if self.direction else 'v'}"}
+        return [f"{lhs[self.kind]} = {to_latex(self.gradients[0])}"]
+
+    def numpy_source(self, name: str = "gradient") -> str:
+        E.check_variable_name(name)
+        kind = "matrix" if self.kind != "hvp" else _kind_of(self.gradients[0])
+        doc = (f"The {self.kind} of {to_text(self.expression)} with respect to "
+               f"{self.wrt_names()[0]}: {to_text(self.gradients[0])}.")
+        return numpy_source([Output(self.gradients[0], kind)], list(self.variables), name,
+                            _safe_doc(doc))
+
+    def check(self, seed: int = 0, tolerance: float | None = None, raise_on_failure: bool = True,
+              **sizes: int) -> CheckReport:
+        """Compare with central finite differences (see the class docstring)."""
+        tolerance = DEFAULT_TOLERANCE if tolerance is None else tolerance
+        variables = list(self.variables)
+        x = self.wrt[0]
+        chosen = choose_sizes(E.dimensions([self.expression] + variables), sizes)
+        inputs, warnings = draw_inputs(variables, chosen, seed, None, self._kinks())
+        got = self.numpy_function()(**inputs)
+        if self.kind == "jacobian":
+            inner = self.value_function()
+        else:
+            inner = derive(self.expression, x).numpy_function()
+        direction = inputs[self.direction.name] if self.direction is not None else None
+        skip = (self.direction.name,) if self.direction is not None else ()
+        result = compare_matrix(self.wrt_names()[0], got, inner, x.name, inputs, direction,
+                                tolerance, skip)
+        report = CheckReport(result.ok, [result], chosen, tolerance, seed, warnings)
+        if raise_on_failure and not report.ok:
+            raise CheckError(f"the derived {self.kind} disagrees with finite differences\n"
+                             f"{report}", report)
+        return report
+
+
+def _second_order_target(expression, wrt, shapes, domains):
+    if isinstance(expression, str):
+        if shapes is None:
+            raise MatcalcError("text needs shapes=: e.g. shapes={'x': ('n',)}")
+        variables = declare(shapes, domains)
+        node = parse(expression, shapes, domains)
+        if isinstance(wrt, str):
+            if wrt not in variables:
+                raise MatcalcError(f"{wrt!r} is not a declared variable")
+            wrt = variables[wrt]
+        return node, wrt
+    if shapes is not None or domains is not None:
+        raise MatcalcError("shapes= and domains= are for text; variables carry their own")
+    if isinstance(wrt, str):
+        by_name = {v.name: v for v in E.variables([expression])}
+        if wrt not in by_name:
+            raise MatcalcError(f"{wrt!r} is not a variable of the expression")
+        wrt = by_name[wrt]
+    return E.as_node(expression), wrt
+
+
+def jacobian(f, x, shapes: dict | None = None, domains: dict | None = None) -> MatrixDerivative:
+    """The Jacobian of a vector f with respect to a vector x, m x n, in matrix form.
+
+    >>> A = Matrix("A", "m", "n"); x = Vector("x", "n")
+    >>> str(jacobian(tanh(A @ x), x).matrix)
+    'diag(1 - tanh(A @ x) ** 2) @ A'
+    """
+    node, x = _second_order_target(f, x, shapes, domains)
+    return MatrixDerivative("jacobian", node, x, jacobian_matrix(rewrite_forward(node), x))
+
+
+def hessian(f, x, shapes: dict | None = None, domains: dict | None = None) -> MatrixDerivative:
+    """The Hessian of a scalar f with respect to a vector x, n x n, in matrix form.
+
+    >>> A = Matrix("A", "n", "n"); x = Vector("x", "n")
+    >>> str(hessian(x.T @ A @ x, x).matrix)
+    'A + A.T'
+    """
+    node, x = _second_order_target(f, x, shapes, domains)
+    return MatrixDerivative("hessian", node, x, hessian_matrix(node, x))
+
+
+def hvp(f, x, shapes: dict | None = None, domains: dict | None = None,
+        direction: str = "v") -> MatrixDerivative:
+    """The Hessian of a scalar f applied to a direction v of x's shape (any shape of x).
+
+    >>> X = Matrix("X", "n", "n"); A = Matrix("A", "n", "n")
+    >>> str(hvp(trace(X.T @ A @ X), X).matrix)
+    '(A.T + A) @ v'
+    """
+    node, x = _second_order_target(f, x, shapes, domains)
+    taken = {v.name for v in E.variables([node])}
+    v = E.Var.make(_fresh_name(direction, taken), x.shape,
+                   x.kind if isinstance(x, E.Var) else None)
+    return MatrixDerivative("hvp", node, x, hessian_vector_product(node, x, v), v)
 
 
 def grad(expression: E.Node, wrt) -> Derivation:

@@ -217,3 +217,40 @@ def _central(name, x, direction, args, objective) -> float:
     plus[name] = (flat + h * direction).reshape(x.shape)
     minus[name] = (flat - h * direction).reshape(x.shape)
     return (objective(plus) - objective(minus)) / (2 * h)
+
+
+def compare_matrix(label: str, got, inner: Callable, name: str, inputs: dict,
+                   direction=None, tolerance: float = DEFAULT_TOLERANCE,
+                   skip: tuple = ()) -> VariableResult:
+    """Check a Jacobian or Hessian column by column, or a Hessian-vector product along its
+    direction, against central differences of ``inner`` (the function, for a Jacobian; its
+    generated gradient, for a Hessian) in the input ``name``."""
+    x = np.array(inputs[name], dtype=float)
+    h = STEP * max(1.0, float(np.max(np.abs(x))) if x.size else 1.0)
+    base = {k: v for k, v in inputs.items() if k not in skip}
+
+    def at(value) -> np.ndarray:
+        return np.asarray(inner(**{**base, name: value}), dtype=float).reshape(-1)
+
+    if direction is not None:
+        fd = (at(x + h * direction) - at(x - h * direction)) / (2 * h)
+        entries = fd.size
+    else:
+        columns = []
+        for j in range(x.size):
+            step = np.zeros(x.size)
+            step[j] = h
+            step = step.reshape(x.shape)
+            columns.append((at(x + step) - at(x - step)) / (2 * h))
+        fd = np.stack(columns, axis=1)
+        entries = fd.size
+    got = np.asarray(got, dtype=float)
+    if got.size != fd.size:
+        return VariableResult(label, float("inf"), float("inf"), 0, 0, False)
+    got = got.reshape(fd.shape)
+    abs_err = float(np.max(np.abs(got - fd))) if fd.size else 0.0
+    scale = max(float(np.max(np.abs(fd))) if fd.size else 0.0,
+                float(np.max(np.abs(got))) if got.size else 0.0, 1e-8)
+    rel = abs_err / scale
+    return VariableResult(label, abs_err, rel, entries, 0, bool(np.isfinite(rel) and
+                                                                rel <= tolerance))

@@ -61,6 +61,18 @@ def scaled(s: Node, a: Node) -> Node:
 # Rules
 # ---------------------------------------------------------------------------------------------
 
+def _is_gram(node: Node) -> bool:
+    """P @ P.T or P.T @ P (symmetric by construction), possibly scaled."""
+    sf = scalar_factor(node)
+    if sf is not None:
+        node = sf[1]
+    if not isinstance(node, MatMul):
+        return False
+    p, q = node.args
+    return isinstance(q, Transpose) and q.args[0] is p or \
+        isinstance(p, Transpose) and p.args[0] is q
+
+
 def _symmetric(node: Node) -> bool:
     """Known symmetric: an spd variable, the identity, a diagonal matrix, inv of a symmetric."""
     if isinstance(node, Var):
@@ -81,6 +93,8 @@ def transpose_rules(node: Transpose):
         return a
     if isinstance(a, MatMul):
         return MatMul.make(Transpose.make(a.args[1]), Transpose.make(a.args[0]))
+    if isinstance(a, (Add, Sub)) and all(_symmetric(x) or _is_gram(x) for x in a.args):
+        return a                      # a sum of symmetric terms: diag(s) - s @ s.T
     if isinstance(a, (Add, Sub)) and all(_is_atom(x) for x in a.args) and \
             any(isinstance(x, Transpose) for x in a.args):
         # (X + Y.T).T = X.T + Y cancels a transpose; otherwise a sum keeps its transpose
@@ -121,6 +135,11 @@ def matmul_rules(node: MatMul):
     cancelled = _cancel_inverses(a, b, node.shape)
     if cancelled is not None:
         return cancelled
+    if isinstance(a, Diag) and a.to_matrix:
+        if isinstance(b, (Sub, Add)) and any(isinstance(t, Eye) for t in b.args):
+            # diag(v) (I - Q) = diag(v) - diag(v) Q: the identity term frees the diagonal
+            left, right = (MatMul.make(a, t) for t in b.args)
+            return type(b).make(left, right)
     if isinstance(a, Neg):
         return Neg.make(MatMul.make(a.args[0], b))
     if isinstance(b, Neg):
@@ -551,15 +570,35 @@ def _without_end(node: Node, side: int):
 
 
 def _cancel_inverses(a: Node, b: Node, shape):
-    """(... P) @ (inv(P) ...) = (...) @ (...). Decreases: the number of factors."""
-    if not _inverse_pair(_end_factor(a, 1), _end_factor(b, 0)):
-        return None
+    """Where two product chains meet: (... P) @ (inv(P) ...) = (...) @ (...),
+    (... diag(u)) @ (diag(v) ...) = (...) @ diag(u * v) @ (...), diag(v) @ ones = v.
+
+    Decreases: the number of factors.
+    """
+    last, first = _end_factor(a, 1), _end_factor(b, 0)
     left, right = _without_end(a, 1), _without_end(b, 0)
-    if left is None and right is None:
+    if _inverse_pair(last, first):
+        middle = None
+    elif _is_diag(last) and _is_diag(first):
+        u, v = sorted((last.args[0], first.args[0]), key=lambda t: isinstance(t, (Add, Sub)))
+        middle = Diag.make(Mul.make(u, v))          # diag(s * (1 - s)), as books write it
+    elif _is_diag(last) and const_value(first) == 1 and first.cols == 1:
+        middle = last.args[0]                                # diag(v) @ ones = v
+    elif _is_diag(first) and const_value(last) == 1 and last.rows == 1:
+        middle = Transpose.make(first.args[0])               # ones.T @ diag(v) = v.T
+    else:
+        return None
+    parts = [p for p in (left, middle, right) if p is not None]
+    if not parts:
         return Eye.make(shape[0])
-    if left is None or right is None:
-        return right if left is None else left
-    return MatMul.make(left, right)
+    result = parts[0]
+    for p in parts[1:]:
+        result = MatMul.make(result, p)
+    return result
+
+
+def _is_diag(node: Node) -> bool:
+    return isinstance(node, Diag) and node.to_matrix
 
 
 def det_rules(node: Node):

@@ -32,7 +32,7 @@ from .dims import format_shape, is_one
 from .errors import UnsupportedError
 from .printing.base import MAX_EXPANDED, expanded_size
 from .printing.latex import latex_name, to_latex
-from .printing.notes import (Block, Chain, Equation, Ix, Mx, Name, Note, Partial, Via,
+from .printing.notes import (Block, Chain, Equation, Ix, Mx, Name, Note, Partial, Terms, Via,
                               formula_text, latex_text)
 from .printing.text import to_text
 from .rules import vjp_rule
@@ -285,13 +285,26 @@ class _Builder:
             values[IndexedBase("G")] = sympy.Integer(1)
         else:
             names[IndexedBase("G")] = IndexedBase(self.adjoint_key[id(s.node)])
+        target = s.node.args[s.position]
         for p, operand in enumerate(s.node.args):
             value = E.constant_value(operand)
             if id(operand) in self.key:
-                names[IndexedBase(f"X{p}")] = self.base(operand)
+                key = self.key[id(operand)]
+                if operand is target and p != s.position:
+                    key = self._held(key)
+                names[IndexedBase(f"X{p}")] = IndexedBase(key)
             elif value is not None:
                 values[IndexedBase(f"X{p}")] = value
         return names, values
+
+    def _held(self, key: str) -> str:
+        """The name of a second use of an operand, held fixed while the first is varied: Z_1′.
+        (The rule differentiates one operand position; the other use gets its own step.)"""
+        held = key + "′"
+        if held not in self.names:
+            name = self.names[key]
+            self.names[held] = Name(name.text + "′", name.latex + "'")
+        return held
 
     def user(self, expr, s: Step, inverse: dict):
         """A rule's SymPy record in the note's names and the actual dimensions."""
@@ -338,14 +351,17 @@ class _Builder:
         f = IndexedBase("_f")
         seeded = node is self.root and self.upstream is None       # the adjoint is 1
         equations = []
-        order = tuple(self.key[id(x)] for x in s.node.args if id(x) in self.key)
+        placed, _ = self._bases(s)
+        order = tuple(str(placed[b].label) for b in (IndexedBase(f"X{p}")
+                                                    for p in range(len(node.args)))
+                      if b in placed)
 
         # the upstream gradient, summed over the uses of the node, before it is used
         node_uses = self.uses.get(id(node), [])
         if not seeded and len(node_uses) > 1 and id(node) not in announced:
             announced.add(id(node))
-            vias = sympy.Add(*[Via(Partial(f, self.base(node)), self.base(self.record[u].node))
-                               for u in node_uses], evaluate=False)
+            vias = Terms(*[Via(Partial(f, self.base(node)), sympy.Integer(u + 1))
+                           for u in node_uses])
             total = self.named_contribution[node_uses[0]]
             for u in node_uses[1:]:
                 total = E.add(total, self.named_contribution[u])
@@ -393,7 +409,7 @@ class _Builder:
         rule_words = f"{rule.op}, operand {s.position} ({rule.kind})"
         op_uses = self.uses[id(operand)]
         if len(op_uses) > 1:
-            lhs = Ix(Via(Partial(f, self.base(operand)), self.base(node)))
+            lhs = Ix(Via(Partial(f, self.base(operand)), sympy.Integer(t + 1)))
             label = f"result, use {op_uses.index(t) + 1} of {len(op_uses)}"
             rhs = (Mx(named),)
         elif id(operand) in self.adjoint_key:
@@ -405,7 +421,14 @@ class _Builder:
 
         heading = (f"Step {t + 1}: ", Equation(Mx(self.show(node)), (Mx(self.definition(node)),)),
                    ", towards ", Mx(self.show(operand)))
-        return Block(heading, tuple(equations), rule_words, source=s)
+        remarks = []
+        if sum(a is operand for a in node.args) > 1:
+            held = IndexedBase(self._held(self.key[id(operand)]))
+            remarks.append((Ix(self.base(operand)), " is more than one operand here: this step "
+                            f"varies operand {s.position} and holds the other use, written ",
+                            Ix(held), ", fixed (its value is ", Ix(self.base(operand)),
+                            "); the other use has its own step, and the two add up."))
+        return Block(heading, tuple(equations), rule_words, tuple(remarks), source=s)
 
     # -- the result ----------------------------------------------------------------------------
     def _written_out(self, node: E.Node) -> str | None:
@@ -422,9 +445,8 @@ class _Builder:
             rhs = []
             uses = self.uses.get(id(w), [])
             if len(uses) > 1:
-                rhs.append(Ix(sympy.Add(*[Via(Partial(f, self.base(w)),
-                                              self.base(self.record[u].node)) for u in uses],
-                                        evaluate=False)))
+                rhs.append(Ix(Terms(*[Via(Partial(f, self.base(w)), sympy.Integer(u + 1))
+                                      for u in uses])))
                 total = self.named_contribution[uses[0]]
                 for u in uses[1:]:
                     total = E.add(total, self.named_contribution[u])

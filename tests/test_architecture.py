@@ -42,6 +42,7 @@ LAYERS = [
     ["printing.text"],
     ["printing.latex", "printing.numpy"],
     ["printing.notes"],    # derivation notes: text, LaTeX, MathML, Markdown, HTML
+    ["jacobian"],          # Jacobians, Hessians, Hessian-vector products in matrix form
     ["check"],
     ["parse"],
     ["steps"],             # the step-by-step derivation, from the sweep record

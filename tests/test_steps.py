@@ -104,7 +104,7 @@ def test_a_value_used_twice_gets_its_contributions_summed():
     res = mc.grad(x.T @ S @ x, x)
     text = res.steps().text()
     assert "result, use 1 of 2" in text and "result, use 2 of 2" in text
-    assert ("∂f/∂x = ∂f/∂x [through f] + ∂f/∂x [through Z_1] = Z_2.T + δ_1.T = (S + S.T) @ x"
+    assert ("∂f/∂x = ∂f/∂x [step 2] + ∂f/∂x [step 4] = Z_2.T + δ_1.T = (S + S.T) @ x"
             in text)
 
 
@@ -113,7 +113,9 @@ def test_an_intermediate_adjoint_is_summed_before_it_is_used():
     t = mc.tanh(X)
     text = mc.grad(mc.sum(t * t), X).steps().text()
     assert "upstream gradient" in text
-    assert "δ_1 = ∂f/∂Z_1 = ∂f/∂Z_1 [through Z_2] + ∂f/∂Z_1 [through Z_2] = " in text
+    assert "δ_1 = ∂f/∂Z_1 = ∂f/∂Z_1 [step 2] + ∂f/∂Z_1 [step 3] = δ_2 * Z_1 + δ_2 * Z_1" in text
+    assert "(Z_2)_ij = (Z_1)_ij (Z_1′)_ij" in text            # the use held fixed is marked
+    assert "∂(Z_2)_ij/∂(Z_1)_kl = δ_ik δ_jl (Z_1′)_ij" in text  # not 2 δ_ik δ_jl (Z_1)_ij
 
 
 PLACEHOLDERS = re.compile(r"\bX[0-9]\b|\b_n[0-9]+|\b_a[0-9]+|\bD[0-9]\b|\b_G\b|\bq[0-9]\b|\b_f\b")

@@ -66,13 +66,19 @@ class Partial(sympy.Function):
 
 
 class Via(sympy.Function):
-    """The part of a derivative that flows through one use: ``Via(Partial(f, x), Z)``."""
+    """The part of a derivative that one step contributes: ``Via(Partial(f, x), 3)`` is the
+    part of ∂f/∂x from step 3 (a value used twice gets a step per use)."""
 
     nargs = 2
 
 
 class Chain(sympy.Function):
     """A product written in the given order (SymPy would sort the factors): Σ_j G_kj (Bᵀ)_jl."""
+
+
+class Terms(sympy.Function):
+    """A sum written in the given order (SymPy would sort the terms): the parts of a gradient
+    in the order of the steps that made them."""
 
 
 @dataclass(frozen=True)
@@ -266,12 +272,14 @@ class IndexWriter:
         if isinstance(e, Partial):
             return self._partial(e), MUL
         if isinstance(e, Via):
-            part, via = self.write(e.args[0]), self.write(e.args[1])
+            part, step = self.write(e.args[0]), self.write(e.args[1])
             if self.latex:
-                return rf"\left.{part}\right|_{{{via}}}", MUL
-            return f"{part} [through {via}]", MUL
+                return rf"\left.{part}\right|_{{\text{{step }}{step}}}", MUL
+            return f"{part} [step {step}]", MUL
         if isinstance(e, Chain):
             return " ".join(self._wrap(self._w(a), MUL) for a in e.args), MUL
+        if isinstance(e, Terms):
+            return " + ".join(self._wrap(self._w(a), ADD + 1) for a in e.args), ADD
         if isinstance(e, sympy.Sum):
             return self._sum(e)
         if isinstance(e, sympy.Equality):
