@@ -7,10 +7,12 @@
 'A.T @ B.T'
 """
 
-from .api import (Derivation, Matrix, MatrixDerivative, Scalar, Vector, abs, cos, derive, det,
+from .api import (Derivation, Matrix, MatrixDerivative, Scalar, Vector, abs, backward, cos,
+                  derive, det,
                   diag, dim, exp, eye, grad, hessian, hvp, inv, jacobian, log, logdet, logsumexp,
                   mean, norm, norm1, ones, relu, sigmoid, sign, sin, softmax, softplus, sqrt, step,
                   sum, tanh, trace)
+from .backward import BackwardCode
 from .check import CheckReport
 from .errors import (CheckError, DomainError, MatcalcError, ParseError, ShapeError,
                      UnsupportedError)
@@ -28,5 +30,5 @@ __all__ = [
     "sum", "tanh", "trace", "det", "logdet", "inv", "norm", "norm1", "diag", "softmax",
     "logsumexp", "CheckReport", "CheckError", "DomainError", "MatcalcError",
     "ParseError", "ShapeError", "UnsupportedError", "Node", "parse", "to_latex", "to_mathml",
-    "to_text", "simplify", "__version__",
+    "to_text", "simplify", "__version__", "backward", "BackwardCode",
 ]

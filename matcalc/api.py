@@ -10,9 +10,12 @@ argument that defaults to ones (seed 003: "gradients = None").
 
 from __future__ import annotations
 
+import functools
+import inspect
 from typing import Callable, Sequence
 
 from . import expr as E
+from .backward import BackwardCode, backward_code
 from .check import (DEFAULT_TOLERANCE, CheckReport, choose_sizes, compare, compare_matrix,
                     draw_inputs, ensure_finite, objective)
 from .diff import Step, reverse_sweep
@@ -23,7 +26,7 @@ from .jacobian import hvp as hessian_vector_product
 from .parse import declare, parse
 from .printing.latex import latex_name, to_latex, to_mathml
 from .printing.notes import math_html
-from .printing.numpy import Output, numpy_source
+from .printing.numpy import Output, compile_module, numpy_source
 from .printing.text import to_text
 from .simplify import rewrite_forward, simplify_all
 from .steps import Steps, build_steps
@@ -172,6 +175,7 @@ class Derivation:
         if not all(isinstance(w, E.Var) or id(w) in present for w in wrt):
             stable = expression
         self.sweep = reverse_sweep(stable, list(wrt), seed)
+        self.differentiated = stable       # the form the sweep (and generated code) computes
         self.gradients = tuple(simplify_all(self.sweep.gradients))
 
     # -- results ---------------------------------------------------------------------------
@@ -283,13 +287,14 @@ class Derivation:
         tolerance = DEFAULT_TOLERANCE if tolerance is None else tolerance
         variables = [v for v in self.variables if v is not self.upstream]
         chosen = choose_sizes(E.dimensions([self.expression] + variables), sizes)
+        self._sizes = chosen       # generated code takes a dimension only a constant has
         inputs, warnings = draw_inputs(variables, chosen, seed, self.upstream, self._kinks())
         args = {v.name: inputs[v.name] for v in variables}
         weight = inputs.get(self.upstream.name) if self.upstream is not None else None
-        f = objective(self.value_function(), weight)
+        f = objective(_bind_sizes(self.value_function(), chosen), weight)
         ensure_finite(f, args)
         extra = {} if self.upstream is None else {self.upstream.name: weight}
-        grads = self.numpy_function()(**args, **extra)
+        grads = _bind_sizes(self.numpy_function(), chosen)(**args, **extra)
         grads = (grads,) if len(self.wrt) == 1 else grads
         results = []
         for w, label, g in zip(self.wrt, self.wrt_names(), grads):
@@ -300,9 +305,11 @@ class Derivation:
             name = _fresh_name("Z", {v.name for v in variables})
             slot = E.Var.make(name, w.shape, "matrix", check_name=False)
             replaced = E.substitute([self.expression], {w: slot})[0]
-            here = compile_source(numpy_source([Output(w)], variables, "value"), "value")(**args)
-            value_w = compile_source(numpy_source([Output(replaced, _kind_of(replaced))],
-                                                  variables + [slot], "value"), "value")
+            here = _bind_sizes(compile_source(numpy_source([Output(w)], variables, "value"),
+                                              "value"), chosen)(**args)
+            value_w = _bind_sizes(compile_source(
+                numpy_source([Output(replaced, _kind_of(replaced))], variables + [slot], "value"),
+                "value"), chosen)
             results.append(compare(label, name, g, {**args, name: here},
                                    objective(value_w, weight), tolerance, seed))
         report = CheckReport(all(r.ok for r in results), results, chosen, tolerance, seed,
@@ -320,7 +327,16 @@ class Derivation:
             return None
         variables = [v for v in self.variables if v is not self.upstream]
         f = compile_source(numpy_source([Output(n) for n in nodes], variables, "kinks"), "kinks")
+        f = _bind_sizes(f, getattr(self, "_sizes", {}))
         return _tuple_result(f, len(nodes))
+
+
+def _bind_sizes(f: Callable, sizes: dict) -> Callable:
+    """``f`` with the dimension sizes it takes as arguments filled in (a dimension that only a
+    constant uses cannot be read off the inputs, so generated code takes it as an argument)."""
+    params = inspect.signature(f).parameters
+    fixed = {name: size for name, size in sizes.items() if name in params}
+    return functools.partial(f, **fixed) if fixed else f
 
 
 def _safe_doc(text: str) -> str:
@@ -354,9 +370,7 @@ def compile_source(source: str, name: str) -> Callable:
     The source is matcalc's own output: user text reaches it only as validated identifiers
     (variable and dimension names) and exact numbers, never as code.
     """
-    namespace: dict = {}
-    exec(compile(source, f"<matcalc {name}>", "exec"), namespace)  # generated code only
-    return namespace[name]
+    return getattr(compile_module(source, name), name)
 
 
 def _checked_variables(expression: E.Node, wrt: list[E.Node]) -> list[E.Var]:
@@ -489,12 +503,13 @@ class MatrixDerivative(Derivation):
         variables = list(self.variables)
         x = self.wrt[0]
         chosen = choose_sizes(E.dimensions([self.expression] + variables), sizes)
+        self._sizes = chosen
         inputs, warnings = draw_inputs(variables, chosen, seed, None, self._kinks())
-        got = self.numpy_function()(**inputs)
+        got = _bind_sizes(self.numpy_function(), chosen)(**inputs)
         if self.kind == "jacobian":
-            inner = self.value_function()
+            inner = _bind_sizes(self.value_function(), chosen)
         else:
-            inner = derive(self.expression, x).numpy_function()
+            inner = _bind_sizes(derive(self.expression, x).numpy_function(), chosen)
         direction = inputs[self.direction.name] if self.direction is not None else None
         skip = (self.direction.name,) if self.direction is not None else ()
         result = compare_matrix(self.wrt_names()[0], got, inner, x.name, inputs, direction,
@@ -572,3 +587,34 @@ def grad(expression: E.Node, wrt) -> Derivation:
     '(1 - tanh(W @ x) ** 2) @ x.T'
     """
     return derive(expression, wrt)
+
+
+def backward(loss, wrt, shapes: dict | None = None, domains: dict | None = None,
+             names: dict | None = None) -> BackwardCode:
+    """Generated forward and backward passes computing ``loss`` and its gradients: one module.
+
+    ``loss``, ``wrt``, ``shapes`` and ``domains`` are as for ``derive``; ``names`` maps a name
+    to a subexpression (an expression, or text) the generated code should call by that name.
+    The result's ``source`` defines ``forward(inputs..., xp=None) -> (loss, kept)`` and
+    ``backward(kept, xp=None)`` returning every gradient; ``module()`` compiles it.
+
+    >>> code = backward("sum(tanh(W @ x + b))", wrt=["W", "b"],
+    ...                 shapes={"W": ("n", "d"), "x": ("d",), "b": ("n",)})
+    >>> code.outputs
+    ('dW', 'db')
+    >>> import numpy as np
+    >>> loss, kept = code.forward(W=np.ones((2, 3)), x=np.zeros(3), b=np.zeros(2))
+    >>> [g.shape for g in code.backward(kept)]
+    [(2, 3), (2,)]
+    """
+    res = derive(loss, wrt, shapes, domains)
+    chosen = {}
+    for name, node in (names or {}).items():
+        if isinstance(node, str):
+            if shapes is None:
+                raise MatcalcError("names given as text need shapes=")
+            node = parse(node, shapes, domains)
+        chosen[name] = node
+    return backward_code(res.expression, res.differentiated, res.wrt, res.gradients,
+                         res.sweep.adjoints, [v for v in res.variables if v is not res.upstream],
+                         res.upstream, single=res._single, names=chosen)

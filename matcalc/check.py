@@ -26,6 +26,7 @@ MAX_FULL_ENTRIES = 64
 STEP = 1e-6          # relative step: central differences in float64 err by ~1e-10 here
 KINK_MARGIN = 1e-4   # an input this close to a kink is redrawn
 DEFAULT_TOLERANCE = 1e-5
+NOISE = 1e-4         # tolerance x NOISE x max(1, |f|): an error below it is difference noise
 
 
 @dataclass
@@ -166,9 +167,15 @@ def ensure_finite(f: Callable[[dict], float], inputs: dict) -> None:
 
 def compare(label: str, name: str, gradient: np.ndarray, inputs: dict, f: Callable,
             tolerance: float, seed: int) -> VariableResult:
-    """Compare ``gradient`` with central differences of ``f`` in the input ``name``."""
+    """Compare ``gradient`` with central differences of ``f`` in the input ``name``.
+
+    Errors are relative to the larger gradient, but never to less than the noise of a central
+    difference (about 1e-10 of the function's size at this step): an exact zero gradient
+    passes, a wrong one of any visible size fails.
+    """
+    floor = NOISE * max(1.0, abs(f(inputs)))
     result = _compare(label, np.asarray(gradient, dtype=float), name, inputs, f,
-                      np.random.default_rng(seed + 1))
+                      np.random.default_rng(seed + 1), floor)
     result.ok = bool(np.isfinite(result.max_rel_error) and result.max_rel_error <= tolerance)
     return result
 
@@ -181,7 +188,8 @@ def _closest_to_kink(kinks, inputs) -> float | None:
     return float(min(values)) if values else None
 
 
-def _compare(label: str, g: np.ndarray, name: str, args: dict, objective, rng) -> VariableResult:
+def _compare(label: str, g: np.ndarray, name: str, args: dict, objective, rng,
+             floor: float) -> VariableResult:
     x = np.array(args[name], dtype=float)
     if g.shape != x.shape:
         return VariableResult(label, float("inf"), float("inf"), 0, 0, False)
@@ -205,7 +213,7 @@ def _compare(label: str, g: np.ndarray, name: str, args: dict, objective, rng) -
     fd, got = np.array(fd), np.array(got)
     abs_err = float(np.max(np.abs(fd - got))) if fd.size else 0.0
     scale = max(float(np.max(np.abs(fd))) if fd.size else 0.0,
-                float(np.max(np.abs(got))) if got.size else 0.0, 1e-8)
+                float(np.max(np.abs(got))) if got.size else 0.0, floor)
     return VariableResult(label, abs_err, abs_err / scale, len(chosen), directions, True)
 
 

@@ -296,9 +296,12 @@ def _einsum(facs, out, sizes, summed, note) -> Node:
                     letters[x] = next(pool)
                 sub += letters[x]
         subscripts.append(sub)
-    output = "".join(letters[x] for x in out if x != ZERO)
+    present = tuple(x if x in letters else ZERO for x in out)     # indices some factor has
+    output = "".join(letters[x] for x in present if x != ZERO)
     note("no matrix form: an explicit einsum")
     node = Einsum.make(subscripts, output, [n for n, _ in facs])
-    if out[0] == ZERO and out[1] != ZERO:
+    if present[0] == ZERO and present[1] != ZERO:
         node = Transpose.make(node)
+    if present != tuple(out):          # an output index no factor has: repeat along it
+        node = Broadcast.make(node, *(ONE if x == ZERO else sizes[x] for x in out))
     return node

@@ -684,7 +684,8 @@ def to_number(value) -> sympy.Expr:
             raise MatcalcError(f"{value} is not a finite number")
         if any(not (s.is_integer and s.is_positive) for s in value.free_symbols):
             raise MatcalcError(f"constant {value} may involve only numbers and dimensions")
-        return value
+        # one canonical form, whichever way a constant was reached: 1 + 1/n is (n + 1)/n
+        return sympy.cancel(sympy.together(value)) if value.free_symbols else value
     raise MatcalcError(f"{value!r} ({type(value).__name__}) is not a number or a matcalc expression")
 
 
@@ -745,8 +746,7 @@ def _fold(op: str, a: Node, b: Node):
     x, y = a.value, b.value
     if op == "/" and y == 0:
         raise MatcalcError("division by zero")
-    value = {"+": x + y, "-": x - y, "*": x * y, "/": x / y}[op]
-    return Const.make(sympy.simplify(value) if value.free_symbols else value)
+    return Const.make({"+": x + y, "-": x - y, "*": x * y, "/": x / y}[op])
 
 
 def add(a, b) -> Node:

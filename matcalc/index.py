@@ -288,7 +288,7 @@ def sum_inner_deltas(e: sympy.Expr) -> sympy.Expr:
 
 def _recognize_softmax(node, bases, e, fresh):
     """Write exp(A_ij) / (sum of exp) as softmax(A)_ij: exp(A_ij) = s_ij * S."""
-    a, A = node.args[0], bases[0]
+    A = bases[0]
     axis = node.axis
     sums = fresh.opaque("sumexp", lambda ops: _exp_sum_node(ops[0], axis))
     soft = fresh.opaque("softmax", lambda ops: Softmax.make(ops[0], axis))

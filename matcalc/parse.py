@@ -32,7 +32,7 @@ import sympy
 
 from . import expr as E
 from .dims import dim, dims_of
-from .errors import DomainError, MatcalcError, ParseError, ShapeError, UnsupportedError
+from .errors import DomainError, MatcalcError, ParseError, ShapeError
 from .functions import ELEMENTWISE
 
 #: Longest text accepted, in characters.

@@ -209,6 +209,8 @@ def mul_rules(node: Mul):
     inner = scalar_factor(rest)
     if inner is not None:
         return scaled(mul(s, inner[0]), inner[1])
+    if value is not None and const_value(rest) is not None:       # c * (d * ones) = (c d) ones
+        return Broadcast.make(Const.make(value * const_value(rest)), *node.shape)
     if isinstance(rest, Neg) and value is not None:
         return scaled(Const.make(-value), rest.args[0])
     return None
@@ -350,6 +352,8 @@ def _terms(node: Node) -> list[tuple[sympy.Expr, Node]]:
                 continue
             elif isinstance(n, Broadcast) and const_value(n) is not None:
                 out.append((sign * const_value(n), ones(*n.shape)))     # c as c * ones
+            elif isinstance(n, Const):
+                out.append((sign * n.value, Const.make(1)))             # constants add up
             else:
                 out.append((sign, n))
     return out

@@ -43,6 +43,7 @@ LAYERS = [
     ["printing.latex", "printing.numpy"],
     ["printing.notes"],    # derivation notes: text, LaTeX, MathML, Markdown, HTML
     ["jacobian"],          # Jacobians, Hessians, Hessian-vector products in matrix form
+    ["backward"],          # whole-model generated code: forward() and backward() in one module
     ["check"],
     ["parse"],
     ["steps"],             # the step-by-step derivation, from the sweep record
@@ -179,9 +180,9 @@ SYMPY_PARSERS = {"sympify", "parse_expr"}
 #: The only places allowed such a call, each with why it is safe.
 ALLOWED = {
     # runs source that matcalc generated itself; user text reaches it only as validated
-    # identifiers and exact numbers (see compile_source's docstring)
-    ("api", "compile_source", "exec"),
-    ("api", "compile_source", "compile"),
+    # identifiers and exact numbers (see compile_module's docstring)
+    ("printing.numpy", "compile_module", "exec"),
+    ("printing.numpy", "compile_module", "compile"),
     # sympify of a shape entry: a Dim (SymPy integer or symbol) made by matcalc.dims.dim,
     # never a string, so nothing is parsed
     ("expr", "Node._intern", "sympify"),
@@ -242,10 +243,10 @@ def test_no_evaluating_call_outside_the_allowed_places():
     assert found - ALLOWED == set()
 
 
-def test_the_only_exec_is_compile_source():
+def test_the_only_exec_is_compile_module():
     execs = [(module, where) for module, where, called, _ in evaluating_calls()
              if called == "exec"]
-    assert execs == [("api", "compile_source")]
+    assert execs == [("printing.numpy", "compile_module")]
 
 
 def test_sympify_is_never_applied_to_text():

@@ -6,8 +6,22 @@ computes every output, and returns each in the form of its variable (or a tuple 
 every value is a 2-D array (vectors are columns, scalars 1 x 1), so NumPy broadcasting does what
 matcalc's explicit broadcasts mean. A value used once is written inline; a value used twice or
 more is computed once and named (the tinygrad rule). Generated names never collide with the
-user's variable or dimension names. The only import is numpy. Sigmoid, softplus and relu are
-written in their numerically stable forms.
+user's variable or dimension names. The only import is numpy.
+
+The code is what a careful engineer writes by hand: sigmoid, softplus, relu, softmax and
+logsumexp in their numerically stable forms, ``slogdet`` for logdet, and in a matrix product
+chain ``diag(v) @ B`` as ``v * B`` (``B @ diag(v)`` as ``B * v.T``), ``ones @ B`` as a column
+sum, ``inv(A) @ B`` as ``solve(A, B)`` (when the inverse is not needed elsewhere), three or more
+factors as ``linalg.multi_dot`` (which picks the cheapest order at run time), ``G * step(h)`` as
+``where(h > 0, G, 0.0)`` and ``trace(A @ B)`` as ``sum(A * B.T)``.
+
+With ``portable=True`` the printer writes for an array namespace given at run time (``xp``,
+NumPy by default): only functions that NumPy, PyTorch and JAX share, with the array-API
+standard's spellings where they agree (``reshape(x, shape)``, ``sum(x, axis=(0, 1))``,
+``where``), and small helper functions in the generated module where they do not (relu, step,
+softplus, softmax, logsumexp, einsum, input conversion).
+
+``compile_module`` is the one place where generated source is executed.
 """
 
 from __future__ import annotations
@@ -15,11 +29,13 @@ from __future__ import annotations
 import builtins
 import keyword
 import re
+import types
 from dataclasses import dataclass
 
 import sympy
 
 from .. import expr as E
+from ..dims import is_one
 from .base import Printed, Printer, bare_broadcasts
 from .text import ADD, ATOM, MUL, POSTFIX, POW, UNARY
 
@@ -42,6 +58,58 @@ SOFTMAX = """def {name}(x, axis):
 LOGSUMEXP = """def {name}(x, axis):
     top = {np}.max(x, axis=axis, keepdims=True)
     return top + {np}.log({np}.sum({np}.exp(x - top), axis=axis, keepdims=True))
+"""
+
+# -- helpers of portable code: each takes the array namespace xp first -------------------------
+# (torch's maximum and logaddexp take no Python numbers, its max returns indices too, its
+# einsum takes no optimize=, its result_type two arguments; the array-API standard has no amax)
+PORTABLE_FUNCTIONS = {
+    "relu": """def {name}(xp, x):
+    \"\"\"max(x, 0), elementwise.\"\"\"
+    return xp.where(x > 0, x, 0.0)
+""",
+    "step": """def {name}(xp, x):
+    \"\"\"1 where x > 0, else 0 (the derivative of relu), in x's type.\"\"\"
+    return xp.where(x > 0, xp.ones_like(x), xp.zeros_like(x))
+""",
+    "softplus": """def {name}(xp, x):
+    \"\"\"log(1 + exp(x)) without overflow: max(x, 0) + log1p(exp(-|x|)).\"\"\"
+    return xp.where(x > 0, x, 0.0) + xp.log1p(xp.exp(-xp.abs(x)))
+""",
+}
+PORTABLE_SOFTMAX = """def {name}(xp, x, axis):
+    \"\"\"exp(x) / sum(exp(x)) along axis (all entries when None), shifted by the maximum.\"\"\"
+    axes = (0, 1) if axis is None else axis
+    top = getattr(xp, "amax", xp.max)(x, axis=axes, keepdims=True)   # torch's max has indices
+    e = xp.exp(x - top)
+    return e / xp.sum(e, axis=axes, keepdims=True)
+"""
+PORTABLE_LOGSUMEXP = """def {name}(xp, x, axis):
+    \"\"\"log(sum(exp(x))) along axis (all entries when None), shifted by the maximum.\"\"\"
+    axes = (0, 1) if axis is None else axis
+    top = getattr(xp, "amax", xp.max)(x, axis=axes, keepdims=True)   # torch's max has indices
+    return top + xp.log(xp.sum(xp.exp(x - top), axis=axes, keepdims=True))
+"""
+PORTABLE_EINSUM = """def {name}(xp, subscripts, *operands):
+    \"\"\"einsum, in the cheapest order (NumPy's optimize=True; torch orders by itself).\"\"\"
+    if xp is {numpy}:
+        return {numpy}.einsum(subscripts, *operands, optimize=True)
+    return xp.einsum(subscripts, *operands)
+"""
+PORTABLE_AS_FLOAT = """def {name}(xp, value):
+    \"\"\"value as an array of xp; float32 stays float32, anything else becomes float64.\"\"\"
+    value = xp.asarray(value)
+    if value.dtype in (xp.float32, xp.float64):
+        return value
+    return xp.asarray(value, dtype=xp.float64)
+"""
+PORTABLE_DTYPE = """def {name}(*arrays):
+    \"\"\"The floating type the arrays promote to (as adding them would; torch's result_type
+    takes two arguments only).\"\"\"
+    total = arrays[0][:0, :0]
+    for a in arrays[1:]:
+        total = total + a[:0, :0]
+    return total.dtype
 """
 
 
@@ -71,19 +139,49 @@ class Output:
     kind: str = "matrix"
 
 
+@dataclass(frozen=True)
+class _Factor:
+    """One factor of a matrix product chain: printed text, precedence, shape, and its node
+    (None once the factor has been rewritten, e.g. ``v * B`` for ``diag(v) @ B``)."""
+
+    text: str
+    prec: int
+    shape: tuple
+    node: E.Node | None
+    view: bool = False        # a read-only broadcast view
+
+
 class NumpyPrinter(Printer):
-    """Print nodes as NumPy expressions, naming shared intermediates as assignment statements."""
+    """Print nodes as NumPy expressions, naming shared intermediates as assignment statements.
+
+    ``np`` is the name of the array namespace in the generated code; ``hints`` maps node ids to
+    the name wanted for that node when it is named (default ``t``); ``helpers`` (name -> source)
+    may be shared between printers writing one module.
+    """
 
     name = "NumPy"
     expands = False
     MAX_INLINE_DEPTH = 40     # deeper inline expressions are split, for Python's own parser
 
-    def __init__(self, np: str, local: dict, named: set, names: Names):
+    def __init__(self, np: str, local: dict, named: set, names: Names, portable: bool = False,
+                 hints: dict | None = None, helpers: dict | None = None,
+                 numpy_name: str = "numpy", dtype: str | None = None,
+                 math_name: str | None = None):
         self.np, self.local, self.named, self.names = np, local, named, names
+        self.portable = portable
+        self.hints = hints or {}
+        self.numpy_name = numpy_name         # the module's name for numpy (portable code)
         self.lines: list[str] = []
-        self.helpers: dict[str, str] = {}      # helper name -> its source (softmax, logsumexp)
-        self.dtype = names.get("dtype")        # the inputs' floating type, for new arrays
+        self.helpers: dict[str, str] = {} if helpers is None else helpers
+        self.dtype = dtype or names.get("dtype")     # the inputs' floating type, for new arrays
         self.uses_dtype = False
+        self.math = math_name                  # the name of the math module (portable code)
+        self.uses_math = False
+        self.chains: dict[int, list[_Factor]] = {}
+        # for a node printed as "X.T": X and its precedence, so a transpose of it prints X
+        self.untransposed: dict[int, tuple[str, int]] = {}
+        self.views: set[int] = set()           # nodes printed as read-only broadcast views
+        self.flat: dict[int, str] = {}         # vectors printed as a 1-D text made a column
 
     def print_all(self, roots):
         done: dict[int, Printed] = {}
@@ -98,7 +196,7 @@ class NumpyPrinter(Printer):
                 self.named.add(id(n))
             if id(n) in self.named:
                 depth[id(n)] = 0
-                var = self.names.get("t")
+                var = self.names.get(self.hints.get(id(n), "t"))
                 self.lines.append(f"{var} = {text}")
                 text, prec = var, ATOM
             done[id(n)] = Printed(n, text, prec)
@@ -113,8 +211,17 @@ class NumpyPrinter(Printer):
             return str(value), (UNARY if value < 0 else ATOM)
         if value.is_Rational:
             return f"{value.p} / {value.q}", MUL      # -1 / 2 is (-1) / 2: outermost operator /
-        # sqrt(d), exp(2): SymPy writes them with the math module; NumPy has the same names
-        text = sympy.pycode(value, fully_qualified_modules=True).replace("math.", f"{self.np}.")
+        # sqrt(d), exp(2): SymPy writes them with the math module; NumPy has the same names.
+        # Portable code keeps them Python numbers (torch.sqrt takes no int).
+        text = sympy.pycode(value, fully_qualified_modules=True)
+        if self.portable:
+            if "math." in text:
+                if self.math is None:
+                    self.math = self.names.get("math")
+                self.uses_math = True
+                text = text.replace("math.", f"{self.math}.")
+        else:
+            text = text.replace("math.", f"{self.np}.")
         return text, (ATOM if value.is_Symbol else ADD)
 
     def typed(self) -> str:
@@ -131,11 +238,26 @@ class NumpyPrinter(Printer):
     def helper(self, wanted: str, template: str) -> str:
         """The name of a helper function the generated module defines once."""
         for name, source in self.helpers.items():
-            if source == template.format(name=name, np=self.np):
+            if source == self._helper_source(template, name):
                 return name
         name = self.names.get(wanted)
-        self.helpers[name] = template.format(name=name, np=self.np)
+        self.helpers[name] = self._helper_source(template, name)
         return name
+
+    def _helper_source(self, template: str, name: str) -> str:
+        return template.format(name=name, np=self.np, numpy=self.numpy_name)
+
+    def call(self, wanted: str, template: str, *arguments: str) -> str:
+        """A call of a helper; portable helpers take the namespace first."""
+        name = self.helper(wanted, template)
+        first = [self.np] if self.portable else []
+        return f"{name}({', '.join(first + list(arguments))})"
+
+    def reshape(self, text: str, shape: str) -> str:
+        """``text`` reshaped: NumPy's method, or the standard's function in portable code."""
+        if self.portable:
+            return f"{self.np}.reshape({text}, {shape})"
+        return f"{text}.reshape{shape}" if shape.startswith("(") else f"{text}.reshape({shape})"
 
     def _print_Var(self, node, args):
         return self.local[node.name], ATOM
@@ -149,26 +271,241 @@ class NumpyPrinter(Printer):
     def dim(self, d) -> str:
         return self.number(d)[0]
 
+    # -- matrix products ---------------------------------------------------------------------
     def _matrix_operand(self, arg: Printed) -> str:
         if isinstance(arg.node, E.Const):
             return self.array(arg)
         return self.wrap(arg, MUL + 1) if not isinstance(arg.node, E.MatMul) else arg.text
 
     def _print_MatMul(self, node, args):
-        a, b = args
-        left = a.text if (a.prec > MUL or isinstance(a.node, E.MatMul)) and \
-            not isinstance(a.node, E.Const) else self._matrix_operand(a)
-        return f"{left} @ {self._matrix_operand(b) if b.prec <= MUL or isinstance(b.node, E.Const) else b.text}", MUL
+        factors = self._flatten(args[0]) + self._flatten(args[1])
+        self.chains[id(node)] = factors
+        factors = self._merge_diagonals(factors)
+        factors = self._solve_inverses(factors)
+        factors = self._sum_against_ones(factors)
+        if len(factors) == 1:
+            if factors[0].view:
+                self.views.add(id(node))
+            return factors[0].text, factors[0].prec
+        texts = [self._factor_text(f) for f in factors]
+        if len(factors) == 2:
+            return f"{self._wrapped(factors[0], texts[0])} @ " \
+                   f"{self._wrapped(factors[1], texts[1])}", MUL
+        # three or more: NumPy picks the cheapest order from the actual shapes
+        return f"{self.np}.linalg.multi_dot([{', '.join(texts)}])", POSTFIX
 
+    def _flatten(self, arg: Printed) -> list[_Factor]:
+        """The factors of an operand: those of an inline product, or the operand itself."""
+        if isinstance(arg.node, E.MatMul) and id(arg.node) not in self.named:
+            return list(self.chains[id(arg.node)])
+        return [_Factor(arg.text, arg.prec, arg.node.shape, arg.node)]
+
+    def _factor_text(self, f: _Factor) -> str:
+        if isinstance(f.node, E.Const):
+            return self.array(Printed(f.node, f.text, f.prec))
+        return f.text
+
+    @staticmethod
+    def _wrapped(f: _Factor, text: str) -> str:
+        return text if f.prec > MUL or isinstance(f.node, E.Const) else f"({text})"
+
+    def _diag_vector(self, f: _Factor) -> Printed | None:
+        """For a factor diag(v) (v a column), v printed; else None."""
+        if isinstance(f.node, E.Diag) and f.node.to_matrix:
+            return self.done[id(f.node.args[0])]
+        return None
+
+    def _merge_diagonals(self, factors: list[_Factor]) -> list[_Factor]:
+        """diag(v) @ B -> v * B and B @ diag(v) -> B * v.T: a broadcast, no n x n matrix."""
+        vectors = [self._diag_vector(f) for f in factors]
+        if not any(vectors):
+            return factors
+        # neighbouring diagonals first: diag(u) @ diag(v) = diag(u * v)
+        merged: list = []
+        for f, v in zip(factors, vectors):
+            if v is not None and merged and merged[-1][1] is not None:
+                u = merged[-1][1]
+                both = Printed(f.node, f"{self.wrap(u, MUL)} * {self.wrap(v, MUL + 1)}", MUL)
+                merged[-1] = (f, both)
+            else:
+                merged.append((f, v))
+        out: list[_Factor] = []
+        pending = None           # a diagonal waiting for the factor on its right
+        for f, v in merged:
+            if v is None and pending is not None:
+                text = f"{self.wrap(pending, MUL)} * {self._wrapped_text(f, MUL + 1)}"
+                out.append(_Factor(text, MUL, f.shape, None))
+                pending = None
+            elif v is None:
+                out.append(f)
+            else:
+                pending = v
+        if pending is not None:
+            if out:
+                last = out.pop()
+                text = f"{self._wrapped_text(last, MUL)} * {self.wrap(pending, POSTFIX)}.T"
+                out.append(_Factor(text, MUL, last.shape, None))
+            else:          # a product of diagonals only
+                text = f"{self.np}.diagflat({self.array(pending)})"
+                out.append(_Factor(text, POSTFIX, (factors[0].shape[0],) * 2, None))
+        return out
+
+    def _wrapped_text(self, f: _Factor, min_prec: int) -> str:
+        text = self._factor_text(f)
+        return text if f.prec >= min_prec or isinstance(f.node, E.Const) else f"({text})"
+
+    def _inverse(self, f: _Factor) -> tuple[Printed, bool] | None:
+        """For an inline factor inv(A) or inv(A).T: (A printed, transposed); else None."""
+        node = f.node
+        if node is None or id(node) in self.named:
+            return None
+        transposed = isinstance(node, E.Transpose)
+        if transposed:
+            node = node.args[0]
+            if id(node) in self.named:
+                return None
+        if isinstance(node, E.Inv):
+            return self.done[id(node.args[0])], transposed
+        return None
+
+    def _transpose_of(self, f: _Factor, min_prec: int) -> str:
+        """The text of a factor's transpose (X for a factor X.T), for a context of ``min_prec``."""
+        if f.node is not None and id(f.node) in self.untransposed and \
+                id(f.node) not in self.named:
+            text, prec = self.untransposed[id(f.node)]
+            return text if prec >= min_prec else f"({text})"
+        return f"{self._wrapped_text(f, POSTFIX)}.T"
+
+    def _transposed(self, a: Printed) -> str:
+        if isinstance(a.node, E.Const):
+            return self.array(a)                 # 1 x 1: its own transpose
+        return f"{self.wrap(a, POSTFIX)}.T"
+
+    def _solve_inverses(self, factors: list[_Factor]) -> list[_Factor]:
+        """inv(A) @ B -> solve(A, B), B @ inv(A) -> solve(A.T, B.T).T: no inverse is formed."""
+        out = list(factors)
+        i = 0
+        while i < len(out) and len(out) > 1:
+            found = self._inverse(out[i])
+            if found is None:
+                i += 1
+                continue
+            a, transposed = found
+            a_text = self._transposed(a) if transposed else self.array(a)
+            solve = f"{self.np}.linalg.solve"
+            if i + 1 < len(out):
+                other = out[i + 1]
+                text = f"{solve}({a_text}, {self._factor_text(other)})"
+                out[i:i + 2] = [_Factor(text, POSTFIX, (out[i].shape[0], other.shape[1]), None)]
+            else:
+                other = out[i - 1]
+                a_t = self.array(a) if transposed else self._transposed(a)
+                text = f"{solve}({a_t}, {self._transpose_of(other, 0)}).T"
+                out[i - 1:i + 1] = [_Factor(text, POSTFIX, (other.shape[0], out[i].shape[1]),
+                                            None)]
+                i -= 1
+        return out
+
+    def _broadcast_parts(self, f: _Factor):
+        """For a broadcast factor (or its transpose, ``ones(n).T``): (what is repeated,
+        printed, and its kind: "scalar", "column" or "row"); else None."""
+        node, transposed = f.node, False
+        if isinstance(node, E.Transpose) and id(node) not in self.named:
+            node, transposed = node.args[0], True
+        if not isinstance(node, E.Broadcast):
+            return None
+        inner = node.args[0]
+        x = self.done[id(inner)]
+        if inner.is_scalar:
+            return x, "scalar"
+        kind = "column" if is_one(inner.cols) else "row"
+        if transposed:
+            kind = "row" if kind == "column" else "column"
+            x = Printed(inner, f"{self.wrap(x, POSTFIX)}.T", POSTFIX)
+        return x, kind
+
+    def _sum_against_ones(self, factors: list[_Factor]) -> list[_Factor]:
+        """A repeated (broadcast) factor against a matrix is a sum, not a product with a ones
+        matrix: ones(r, k) @ B is B's column sums repeated r times."""
+        out = list(factors)
+        while len(out) > 1:
+            parts = [self._broadcast_parts(f) for f in out]
+            if not any(parts):
+                break
+            # a repeated factor beside an ordinary one first: ones(n) @ (ones(1, m) @ X.T)
+            # sums X.T, then repeats that row
+            pairs = [(i, i + 1) for i in range(len(out) - 1) if parts[i] and not parts[i + 1]]
+            pairs += [(i - 1, i) for i in range(1, len(out)) if parts[i] and not parts[i - 1]]
+            i, j = pairs[0] if pairs else (0, 1)
+            if parts[i]:
+                out[i:j + 1] = [self._ones_left(out[i], parts[i], out[j])]
+            else:
+                out[i:j + 1] = [self._ones_right(out[i], out[j], parts[j])]
+        return out
+
+    def _scaled(self, scale: Printed, text: str) -> tuple[str, int]:
+        """``scale * text`` for a scalar scale (text a call), and its precedence."""
+        if isinstance(scale.node, E.Const) and scale.node.value == 1:
+            return text, POSTFIX
+        return f"{self.wrap(scale, MUL)} * {text}", MUL
+
+    def _view(self, text: str, rows, cols) -> _Factor:
+        """A read-only view repeating ``text`` (a row or a column) to rows x cols."""
+        return _Factor(f"{self.np}.broadcast_to({text}, ({self.dim(rows)}, {self.dim(cols)}))",
+                       POSTFIX, (rows, cols), None, view=True)
+
+    def _ones_left(self, f: _Factor, parts, right: _Factor) -> _Factor:
+        """(x repeated to r x k) @ R, with R k x m."""
+        x, kind = parts
+        rows, cols = f.shape[0], right.shape[1]
+        column_sums = f"{self.np}.sum({self._factor_text(right)}, axis=0, keepdims=True)"
+        if is_one(right.shape[0]):                 # a row: its own column sums
+            column_sums = self._wrapped_text(right, POSTFIX)
+        if kind == "row":                          # 1_r (x @ R)
+            return self._view(f"{self.wrap(x, MUL)} @ {self._wrapped_text(right, MUL + 1)}",
+                              rows, cols)
+        if kind == "column":                       # x (1_k.T R): a column times a row
+            return _Factor(f"{self.wrap(x, MUL)} * {column_sums}", MUL, (rows, cols), None)
+        text, prec = self._scaled(x, column_sums)  # a scalar x: x 1_r (1_k.T R)
+        if is_one(rows):
+            return _Factor(text, prec, (rows, cols), None)
+        return self._view(text, rows, cols)
+
+    def _ones_right(self, left: _Factor, f: _Factor, parts) -> _Factor:
+        """L @ (x repeated to k x s), with L r x k."""
+        x, kind = parts
+        rows, cols = left.shape[0], f.shape[1]
+        row_sums = f"{self.np}.sum({self._factor_text(left)}, axis=1, keepdims=True)"
+        if is_one(left.shape[1]):                  # a column: its own row sums
+            row_sums = self._wrapped_text(left, POSTFIX)
+        if kind == "column":                       # (L @ x) 1_s.T
+            return self._view(f"{self._wrapped_text(left, MUL)} @ {self.wrap(x, MUL + 1)}",
+                              rows, cols)
+        if kind == "row":                          # (L 1_k) x
+            return _Factor(f"{row_sums} * {self.wrap(x, MUL + 1)}", MUL, (rows, cols), None)
+        text, prec = self._scaled(x, row_sums)
+        if is_one(cols):
+            return _Factor(text, prec, (rows, cols), None)
+        return self._view(text, rows, cols)
+
+    # -- elementwise -------------------------------------------------------------------------
     def _print_Transpose(self, node, args):
-        if isinstance(node.args[0], E.Const):      # a number is its own transpose
+        inner = node.args[0]
+        if isinstance(inner, E.Const):      # a number is its own transpose
             return args[0].text, args[0].prec
+        if id(inner) in self.untransposed and id(inner) not in self.named:
+            # (X.T).T is X: sum(X, axis=0).T is the row of column sums NumPy gives directly
+            return self.untransposed[id(inner)]
+        self.untransposed[id(node)] = (args[0].text, args[0].prec)
         return f"{self.wrap(args[0], POSTFIX)}.T", POSTFIX
 
     def _binary(self, args, symbol, prec):
         bare = bare_broadcasts(self.current)
         a, b = (self.done[id(x.node.args[0])] if drop else x for x, drop in zip(args, bare))
-        return f"{self.wrap(a, prec)} {symbol} {self.wrap(b, prec + 1)}", prec
+        # (A @ B) * C: Python reads A @ B * C the same way, a reader may not
+        product = prec == MUL and a.prec == MUL and isinstance(a.node, E.MatMul)
+        left = f"({a.text})" if product else self.wrap(a, prec)
+        return f"{left} {symbol} {self.wrap(b, prec + 1)}", prec
 
     def _print_Add(self, node, args):
         return self._binary(args, "+", ADD)
@@ -177,6 +514,18 @@ class NumpyPrinter(Printer):
         return self._binary(args, "-", ADD)
 
     def _print_Mul(self, node, args):
+        for position, operand in enumerate(node.args):
+            if isinstance(operand, E.Apply) and operand.name == "step" and \
+                    id(operand) not in self.named and \
+                    E.constant_value(node.args[1 - position]) is None:
+                # G * step(h): keep G where h > 0 (no 0/1 array, no heaviside)
+                other = args[1 - position]
+                if isinstance(other.node, E.Broadcast) and \
+                        bare_broadcasts(node)[1 - position]:
+                    other = self.done[id(other.node.args[0])]
+                h = self.done[id(operand.args[0])]
+                return f"{self.np}.where({self.wrap(h, ADD + 1)} > 0, {other.text}, 0.0)", \
+                    POSTFIX
         return self._binary(args, "*", MUL)
 
     def _print_Div(self, node, args):
@@ -193,6 +542,8 @@ class NumpyPrinter(Printer):
         return f"{self.wrap(args[0], POW + 1)} ** {exponent}", POW
 
     def _print_Apply(self, node, args):
+        if self.portable and node.name in PORTABLE_FUNCTIONS:
+            return self.call(node.name, PORTABLE_FUNCTIONS[node.name], args[0].text), POSTFIX
         # {x} sits inside call parentheses; {xw} beside an operator, so it is parenthesised
         template = FUNCTIONS[node.name]
         text = template.format(np=self.np, x=args[0].text, xw=self.wrap(args[0], MUL + 1))
@@ -207,27 +558,42 @@ class NumpyPrinter(Printer):
             return f"{self.np}.ones(({rows}, {cols}), {self.typed()})", POSTFIX
         if value is not None:
             return f"{self.np}.full(({rows}, {cols}), {args[0].text}, {self.typed()})", POSTFIX
+        self.views.add(id(node))
         return f"{self.np}.broadcast_to({args[0].text}, ({rows}, {cols}))", POSTFIX
+
+    # -- reductions and matrix functions --------------------------------------------------------
+    def _all_axes(self) -> str:
+        return "axis=(0, 1), " if self.portable else ""
 
     def _print_Sum(self, node, args):
         a = self.array(args[0])
         if node.axis is None:
-            return f"{self.np}.sum({a}, keepdims=True)", POSTFIX
+            return f"{self.np}.sum({a}, {self._all_axes()}keepdims=True)", POSTFIX
         if node.axis == 0:
-            return f"{self.np}.sum({a}, axis=0, keepdims=True).T", POSTFIX
+            row = f"{self.np}.sum({a}, axis=0, keepdims=True)"
+            self.untransposed[id(node)] = (row, POSTFIX)
+            return f"{row}.T", POSTFIX
         return f"{self.np}.sum({a}, axis=1, keepdims=True)", POSTFIX
 
     def _print_Trace(self, node, args):
-        if isinstance(node.args[0], E.Const):
+        inner = node.args[0]
+        if isinstance(inner, E.Const):
             return args[0].text, args[0].prec
-        return f"{self.np}.trace({args[0].text}).reshape(1, 1)", POSTFIX
+        chain = self.chains.get(id(inner)) if id(inner) not in self.named else None
+        if chain is not None and len(chain) == 2 and all(f.node is not None for f in chain):
+            # trace(A @ B) = sum(A * B.T): no product matrix
+            a, b = chain
+            text = f"{self._wrapped_text(a, MUL)} * {self._transpose_of(b, MUL + 1)}"
+            return f"{self.np}.sum({text}, {self._all_axes()}keepdims=True)", POSTFIX
+        return self.reshape(f"{self.np}.trace({args[0].text})", "(1, 1)"), POSTFIX
 
     def _print_Det(self, node, args):
-        return f"{self.np}.linalg.det({self.array(args[0])}).reshape(1, 1)", POSTFIX
+        return self.reshape(f"{self.np}.linalg.det({self.array(args[0])})", "(1, 1)"), POSTFIX
 
     def _print_LogDet(self, node, args):
         # log |det X| without forming det X (which over- or underflows for large n)
-        return f"{self.np}.linalg.slogdet({self.array(args[0])})[1].reshape(1, 1)", POSTFIX
+        return self.reshape(f"{self.np}.linalg.slogdet({self.array(args[0])})[1]", "(1, 1)"), \
+            POSTFIX
 
     def _print_Inv(self, node, args):
         return f"{self.np}.linalg.inv({self.array(args[0])})", POSTFIX
@@ -236,32 +602,55 @@ class NumpyPrinter(Printer):
         a = self.array(args[0])
         if node.to_matrix:
             return f"{self.np}.diagflat({a})", POSTFIX
-        return f"{self.np}.diagonal({a}).reshape(-1, 1)", POSTFIX
+        inner = node.args[0]
+        chain = self.chains.get(id(inner)) if id(inner) not in self.named else None
+        if chain is not None and len(chain) == 2 and all(f.node is not None for f in chain):
+            # diag(A @ B) = row sums of A * B.T: no product matrix
+            p, q = chain
+            return f"{self.np}.sum({self._wrapped_text(p, MUL)} * " \
+                   f"{self._transpose_of(q, MUL + 1)}, axis=1, keepdims=True)", POSTFIX
+        self.views.add(id(node))               # NumPy's diagonal is a read-only view
+        self.flat[id(node)] = f"{self.np}.diagonal({a})"
+        return self.reshape(self.flat[id(node)], "(-1, 1)"), POSTFIX
 
     def _print_Norm(self, node, args):
-        return f"{self.np}.linalg.norm({self.array(args[0])}).reshape(1, 1)", POSTFIX
+        return self.reshape(f"{self.np}.linalg.norm({self.array(args[0])})", "(1, 1)"), POSTFIX
 
     def _print_Norm1(self, node, args):
-        return f"{self.np}.sum({self.np}.abs({self.array(args[0])}), keepdims=True)", POSTFIX
+        return f"{self.np}.sum({self.np}.abs({self.array(args[0])}), " \
+               f"{self._all_axes()}keepdims=True)", POSTFIX
 
     def _print_Softmax(self, node, args):
+        if self.portable:
+            return self.call("softmax", PORTABLE_SOFTMAX, self.array(args[0]), str(node.axis)), \
+                POSTFIX
         name = self.helper("softmax", SOFTMAX)
         return f"{name}({self.array(args[0])}, {node.axis})", POSTFIX
 
     def _print_LogSumExp(self, node, args):
-        name = self.helper("logsumexp", LOGSUMEXP)
-        text = f"{name}({self.array(args[0])}, {node.axis})"
-        return (text + ".T" if node.axis == 0 else text), POSTFIX
+        if self.portable:
+            text = self.call("logsumexp", PORTABLE_LOGSUMEXP, self.array(args[0]),
+                             str(node.axis))
+        else:
+            name = self.helper("logsumexp", LOGSUMEXP)
+            text = f"{name}({self.array(args[0])}, {node.axis})"
+        if node.axis == 0:
+            self.untransposed[id(node)] = (text, POSTFIX)
+            return text + ".T", POSTFIX
+        return text, POSTFIX
 
     def _print_Einsum(self, node, args):
         operands = ", ".join(self.array(a) for a in args)
-        text = f'{self.np}.einsum("{node.spec}", {operands}, optimize=True)'
+        if self.portable:
+            text = self.call("einsum", PORTABLE_EINSUM, f'"{node.spec}"', operands)
+        else:
+            text = f'{self.np}.einsum("{node.spec}", {operands}, optimize=True)'
         if len(node.params[1]) < 2:
-            text += ".reshape(-1, 1)" if node.params[1] else ".reshape(1, 1)"
+            text = self.reshape(text, "(-1, 1)" if node.params[1] else "(1, 1)")
         return text, POSTFIX
 
 
-def _shared(outputs: list[E.Node]) -> set:
+def shared_nodes(outputs: list[E.Node]) -> set:
     """Ids of the nodes worth naming: used more than once, and not free to recompute."""
     uses: dict[int, int] = {}
     for node in E.postorder(outputs):
@@ -270,28 +659,43 @@ def _shared(outputs: list[E.Node]) -> set:
     for o in outputs:
         uses[id(o)] = uses.get(id(o), 0) + 1
     cheap = (E.Var, E.Const, E.Eye, E.Broadcast, E.Transpose)
-    return {id(n) for n in E.postorder(outputs) if uses.get(id(n), 0) > 1 and not isinstance(n, cheap)}
+    # an inverse used twice is two solves: cheaper (2 x 2/3 n^3 against 2 n^3) and more exact
+    return {id(n) for n in E.postorder(outputs) if uses.get(id(n), 0) > 1 and
+            not isinstance(n, cheap) and not is_diagonal_matrix(n) and
+            not (isinstance(n, E.Inv) and uses[id(n)] <= 2)}
+
+
+def is_diagonal_matrix(node: E.Node) -> bool:
+    """diag(v) of a vector: never named, since a product with it is a broadcast of v."""
+    return isinstance(node, E.Diag) and node.to_matrix
+
+
+_shared = shared_nodes
 
 
 def numpy_source(outputs: list[Output], inputs: list[E.Var], name: str = "f", doc: str = "",
-                 optional: dict | None = None) -> str:
+                 optional: dict | None = None, portable: bool = False) -> str:
     """Source of ``def name(inputs...)`` returning the outputs (a tuple when more than one).
 
     ``optional`` maps an input variable to the default its argument takes when None ("ones").
+    With ``portable``, the function takes ``xp=None`` last, an array namespace (NumPy when
+    None), and uses it for every array operation.
     """
     optional = optional or {}
     nodes = [o.node for o in outputs]
     user_names = [v.name for v in inputs]
-    all_dims = E.dimensions(nodes + list(inputs))
+    all_dims = dimensions(nodes + list(inputs))
     names = Names(user_names + [d.name for d in all_dims])
-    np = names.get("np")
+    numpy_name = names.get("numpy") if portable else None
+    np = names.get("xp" if portable else "np")
     local = {v: v for v in user_names}
     local.update({d.name: d.name for d in all_dims})
 
     given = [v for v in inputs if v not in optional]
-    printer = NumpyPrinter(np, local, _shared(nodes), names)
+    printer = NumpyPrinter(np, local, _shared(nodes), names, portable=portable,
+                           numpy_name=numpy_name or "numpy")
     printed = printer.print_all(nodes)
-    results = [_convert_output(p, o.kind, printer) for p, o in zip(printed, outputs)]
+    results = [convert_output(p, o.kind, printer) for p, o in zip(printed, outputs)]
     compute = printer.lines + ["return " + (results[0] if len(results) == 1
                                             else "(" + ", ".join(results) + ")")]
     defaults = []
@@ -299,28 +703,79 @@ def numpy_source(outputs: list[Output], inputs: list[E.Var], name: str = "f", do
         shape = ", ".join(str(d) for d in v.shape)
         defaults += [f"if {v.name} is None:",
                      f"    {v.name} = {np}.ones(({shape}), {printer.typed()})", "else:"]
-        defaults += ["    " + line for line in _convert_input(v, np)]
+        defaults += ["    " + line for line in convert_input(v, printer)]
     # bind only the dimensions the code refers to, from the first input that has each
     used = "\n".join(compute + defaults)
-    needed = [d for d in all_dims if re.search(rf"\b{re.escape(d.name)}\b", used)]
-    body = [line for v in given for line in _convert_input(v, np)]
-    if printer.uses_dtype:
-        body.append(f"{printer.dtype} = {np}.result_type({', '.join([v.name for v in given] + ['0.0'])})")
-    bound = _bind_dims(needed, given, body)
+    names_used = identifiers(used)
+    needed = [d for d in all_dims if d.name in names_used]
+    body = [line for v in given for line in convert_input(v, printer)]
+    if uses_name(printer.dtype, used):     # (a ones() that broadcasting made bare is not used)
+        body.append(dtype_statement(printer, [v.name for v in given]))
+    bound = bind_dims(needed, given, body)
     unbound = [d for d in needed if d not in bound]
     # a dimension no required input has (it sizes only a constant) is an argument of its own
     signature = [v.name for v in given] + [d.name for d in unbound] + \
-        [f"{v.name}=None" for v in optional]
+        [f"{v.name}=None" for v in optional] + ([f"{np}=None"] if portable else [])
     lines = [f"def {name}({', '.join(signature)}):"]
     if doc:
         lines.append(f'    """{doc}"""')
+    if portable:
+        lines.append(f"    {np} = {numpy_name} if {np} is None else {np}")
     lines += ["    " + line for line in body + defaults + compute]
-    helpers = "".join(source + "\n\n" for source in printer.helpers.values())
-    return f"import numpy as {np}\n\n\n" + helpers + "\n".join(lines) + "\n"
+    helpers = "".join(source + "\n\n" for source in used_helpers(printer.helpers, lines))
+    if not portable:
+        return f"import numpy as {np}\n\n\n" + helpers + "\n".join(lines) + "\n"
+    imports = f"import numpy as {numpy_name}" if numpy_name != "numpy" else "import numpy"
+    if printer.uses_math:
+        imports += f"\nimport math as {printer.math}" if printer.math != "math" else \
+            "\nimport math"
+    return imports + "\n\n\n" + helpers + "\n".join(lines) + "\n"
 
 
-def _convert_input(v: E.Var, np: str) -> list[str]:
-    name = v.name
+def used_helpers(helpers: dict, lines: list[str]) -> list[str]:
+    """The sources of the helpers the code calls (a helper printed for a value that was then
+    written another way, such as step in where(h > 0, G, 0.0), is left out)."""
+    used = identifiers("\n".join(lines))
+    return [source for name, source in helpers.items() if name in used]
+
+
+def uses_name(name: str, code: str) -> bool:
+    """Whether generated ``code`` refers to the identifier ``name``."""
+    return re.search(rf"\b{re.escape(name)}\b", code) is not None
+
+
+def identifiers(code: str) -> set[str]:
+    """Every identifier in ``code`` (one pass: for asking about many names)."""
+    return set(re.findall(r"[A-Za-z_]\w*", code))
+
+
+def dimensions(roots) -> list[sympy.Symbol]:
+    """The symbolic dimensions used in ``roots``, in first-use order (as ``expr.dimensions``,
+    in time linear in the number of nodes and dimensions)."""
+    found: list[sympy.Symbol] = []
+    seen: set = set()
+    for node in E.postorder(roots):
+        exprs = list(node.shape)
+        if isinstance(node, E.Const):
+            exprs.append(node.value)
+        for e in exprs:
+            for s in sorted(e.free_symbols, key=lambda s: s.name):
+                if s not in seen:
+                    seen.add(s)
+                    found.append(s)
+    return found
+
+
+def convert_input(v: E.Var, printer: NumpyPrinter) -> list[str]:
+    """The statement turning argument ``v`` into a 2-D floating array."""
+    name, np = v.name, printer.np
+    if printer.portable:
+        text = printer.call("as_float", PORTABLE_AS_FLOAT, name)
+        if v.kind == "vector":
+            text = printer.reshape(text, "(-1, 1)")
+        elif v.kind == "scalar":
+            text = printer.reshape(text, "(1, 1)")
+        return [f"{name} = {text}"]
     # float32 stays float32; integers and Python numbers become float64
     text = f"{np}.asarray({name})"
     text = f"{np}.asarray({name}, dtype={np}.result_type({text}, 0.0))"
@@ -331,7 +786,18 @@ def _convert_input(v: E.Var, np: str) -> list[str]:
     return [f"{name} = {text}"]
 
 
-def _bind_dims(dims, inputs, body) -> set:
+def dtype_statement(printer: NumpyPrinter, arrays: list[str]) -> str:
+    """``dtype = ...``: the floating type of the given (converted) arrays."""
+    if printer.portable:
+        if not arrays:
+            return f"{printer.dtype} = {printer.np}.float64"
+        return f"{printer.dtype} = {printer.helper('common_dtype', PORTABLE_DTYPE)}" \
+               f"({', '.join(arrays)})"
+    return f"{printer.dtype} = {printer.np}.result_type({', '.join(arrays + ['0.0'])})"
+
+
+def bind_dims(dims, inputs, body) -> set:
+    """Append ``d = v.shape[k]`` to ``body`` for each dimension some input has; the bound set."""
     bound = set()
     for d in dims:
         for v in inputs:
@@ -342,15 +808,42 @@ def _bind_dims(dims, inputs, body) -> set:
     return bound
 
 
-def _convert_output(p: Printed, kind: str, printer: NumpyPrinter) -> str:
+_bind_dims = bind_dims
+
+
+def convert_output(p: Printed, kind: str, printer: NumpyPrinter) -> str:
+    """The printed value in the form of its variable: a number, a 1-D array or a fresh matrix."""
     np = printer.np
     text = p.text
     if kind == "matrix" and isinstance(p.node, E.Const):
         return printer.array(p)                # a matrix-form result is always an array
+    # a fresh, writable array, not a view of an input or a read-only broadcast or diagonal
+    fresh = isinstance(p.node, (E.Broadcast, E.Var)) or id(p.node) in printer.views
+    flat = printer.flat.get(id(p.node)) if kind == "vector" and p.prec != ATOM else None
+    if flat is not None:
+        return f"{np}.asarray({flat}, copy=True)" if printer.portable else f"{flat}.copy()"
+    if printer.portable:
+        if kind == "scalar":
+            return f"{np}.reshape({text}, ())[()]"     # a NumPy float; a 0-d array elsewhere
+        if kind == "vector":
+            text = f"{np}.reshape({text}, (-1,))"
+        return f"{np}.asarray({text}, copy=True)" if fresh else text
     if kind == "scalar":
         return f"({np}.reshape({text}, ()) + 0.0).item()"   # a Python float; no builtin name used
     if kind == "vector":
-        return f"{np}.reshape({text}, -1)"
-    if isinstance(p.node, E.Broadcast) or isinstance(p.node, E.Var):
-        return f"{np}.array({text})"     # a fresh, writable array, not a view of an input
-    return text
+        text = f"{np}.reshape({text}, -1)"
+    return f"{np}.array({text})" if fresh else text
+
+
+_convert_output = convert_output
+
+
+def compile_module(source: str, label: str) -> types.ModuleType:
+    """Execute generated source as a new module (named ``label``) and return it.
+
+    This is the only place matcalc runs code: its own generated source, in which user text
+    appears only as validated identifiers (variable and dimension names) and exact numbers.
+    """
+    module = types.ModuleType(label)
+    exec(compile(source, f"<matcalc {label}>", "exec"), module.__dict__)  # generated code only
+    return module

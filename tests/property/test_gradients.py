@@ -1,0 +1,174 @@
+"""Never a wrong gradient: random expressions against finite differences of their own ground truth.
+
+For a drawn expression (a DAG with shared subexpressions, scalar or not), ``mc.grad`` with respect
+to all its variables (and sometimes a subexpression too) either refuses with
+``UnsupportedError`` or yields generated code whose every entry matches central differences of
+the strategy's independent NumPy closure, taken against a random upstream G when the expression
+is not a scalar. The derivation's own ``check()`` must pass too, or refuse for a stated reason.
+Any other exception fails the test.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import assume, event, given, reject, settings
+from hypothesis import strategies as st
+
+import matcalc as mc
+
+
+from strategies import VARIABLES, Evaluation, argument, call_generated, cases, examples, kind_of
+
+KINK_MARGIN = 1e-3      # draws with a relu/abs/sign/step argument this close to 0 are skipped
+RTOL = 1e-5
+STEPS = (1e-4, 1e-3, 1e-5)   # finite-difference steps; an entry must agree at one of them
+
+
+def kinks_clear(kinks: list) -> bool:
+    return all(np.min(np.abs(x)) >= KINK_MARGIN for _, x in kinks)
+
+
+def signs(kinks: list) -> list:
+    return [np.sign(x) for _, x in kinks]
+
+
+class Objective:
+    """sum(G * f) of the ground truth, as a function of one input (a variable or a node)."""
+
+    def __init__(self, case, values: dict, weight: np.ndarray, target):
+        self.case, self.values, self.weight, self.target = case, values, weight, target
+        self.is_variable = target in {v.node for v in case.variables}
+        if self.is_variable:
+            self.x0 = values[target.name]
+            self.center_signs = signs(case.evaluate(values)[1])
+        else:
+            # the subexpression's own value, then the expression with it as an input
+            item = next(item for item in case.pool if item.node is target)
+            self.x0 = Evaluation(values, case.sizes)(item)
+            self.center_signs = signs(case.evaluate(values, {target: self.x0})[1])
+
+    def __call__(self, x: np.ndarray) -> float:
+        if self.is_variable:
+            value, kinks = self.case.evaluate({**self.values, self.target.name: x})
+        else:
+            value, kinks = self.case.evaluate(self.values, {self.target: x})
+        crossed = signs(kinks)
+        if any(not np.array_equal(a, b) for a, b in zip(crossed, self.center_signs)):
+            reject()            # the stencil crosses a kink: differences mean nothing here
+        return float(np.sum(self.weight * value))
+
+    def derivative(self, index: tuple, h: float) -> float:
+        """A fourth-order central difference in one entry."""
+        def at(t):
+            x = self.x0.copy()
+            x[index] += t
+            return self(x)
+        return (at(-2 * h) - 8 * at(-h) + 8 * at(h) - at(2 * h)) / (12 * h)
+
+
+def assert_matches_finite_differences(label: str, got: np.ndarray, objective: Objective) -> None:
+    shape = objective.x0.shape
+    got = np.asarray(got, dtype=float).reshape(shape)
+    assert np.all(np.isfinite(got)), f"d/d{label}: generated code gave non-finite values {got}"
+    fd = {h: np.zeros(shape) for h in STEPS}
+    for index in np.ndindex(*shape):
+        fd[STEPS[0]][index] = objective.derivative(index, STEPS[0])
+    scale = max(float(np.max(np.abs(fd[STEPS[0]]))), 1e-3)
+    bad = []
+    for index in np.ndindex(*shape):
+        ok = False
+        for h in STEPS:
+            if h != STEPS[0]:
+                fd[h][index] = objective.derivative(index, h)
+            if abs(got[index] - fd[h][index]) <= RTOL * abs(fd[h][index]) + 1e-7 * scale:
+                ok = True
+                break
+        if not ok:
+            bad.append((index, got[index], fd[STEPS[0]][index]))
+    assert not bad, (f"d/d{label} disagrees with finite differences at (index, generated, "
+                     f"numeric): {bad[:5]}")
+
+
+def derive(case, data):
+    """The derivation for all variables and, sometimes, one subexpression (None if refused)."""
+    targets = [v.node for v in case.variables]
+    subexpressions = case.subexpressions()
+    if subexpressions and data.draw(st.booleans(), label="with a subexpression"):
+        targets.append(data.draw(st.sampled_from(subexpressions), label="subexpression").node)
+    try:
+        return mc.grad(case.node, targets), targets
+    except mc.UnsupportedError as err:
+        event(f"refused: {type(err).__name__}")
+        return None, targets
+
+
+@settings(max_examples=examples(200))
+@given(case=cases(), data=st.data())
+def test_every_gradient_entry_matches_finite_differences(case, data):
+    values = case.values()
+    value, kinks = case.evaluate(values)
+    assume(kinks_clear(kinks))
+    res, targets = derive(case, data)
+    if res is None:
+        return
+    rng = np.random.default_rng(case.seed + 1)
+    weight = np.ones(value.shape) if case.node.is_scalar else rng.uniform(-1, 1, value.shape)
+    extra = {} if res.upstream is None else \
+        {res.upstream.name: argument(weight, kind_of(case.node))}
+    grads = call_generated(res.numpy_function(), values, case.sizes, extra)
+    grads = (grads,) if len(targets) == 1 else grads
+    assert len(grads) == len(targets)
+    for target, label, g in zip(targets, res.wrt_names(), grads):
+        if target in {v.node for v in case.variables}:
+            # generated gradients come in the form of their variable
+            kind = VARIABLES[target.name].kind
+            if kind == "scalar":
+                assert isinstance(g, float), f"d/d{label} should be a float, not {type(g)}"
+            else:
+                value_shape = values[target.name].shape
+                want = value_shape if kind == "matrix" else (value_shape[0],)
+                assert np.shape(g) == want, f"d/d{label} has shape {np.shape(g)}, not {want}"
+        objective = Objective(case, values, weight, target)
+        assert_matches_finite_differences(label, g, objective)
+    with_subexpression = len(targets) > len(case.variables)
+    event("targets: variables" + (" and a subexpression" if with_subexpression else ""))
+    event(f"expression: {'scalar' if case.node.is_scalar else 'non-scalar, with G'}")
+
+
+@settings(max_examples=examples(100))
+@given(case=cases(), data=st.data())
+def test_the_numeric_check_passes_or_refuses_for_a_reason(case, data):
+    res, targets = derive(case, data)
+    if res is None:
+        return
+    try:
+        report = res.check()
+    except mc.DomainError:
+        event("check: DomainError")
+        return
+    except mc.CheckError as err:
+        report = err.report
+        assert report is not None, str(err)
+        # only when the check could not keep its inputs away from a kink: its warning says so
+        assert report.warnings, str(err)
+        event("check: failed beside a kink, with a warning")
+        return
+    assert report.ok
+    event("check: passed")
+
+
+def test_check_with_a_dimension_only_used_as_a_number():
+    A = mc.Matrix("A", "n", "n")
+    mc.grad(mc.sum(A) / mc.dim("m"), A).check()
+
+
+def test_check_of_a_scalar_subexpression_with_a_constant_gradient():
+    a, b = mc.Scalar("a"), mc.Scalar("b")
+    mc.grad(a + b - (a + b), [a + b]).check()
+
+
+def test_check_accepts_an_exact_zero_gradient():
+    shapes = {"X": ("n", "n"), "Y": ("n", "n")}
+    res = mc.derive("trace(X @ Y) - trace(Y @ X)", wrt="X", shapes=shapes)
+    assert str(res.gradient) == "zeros(n, n)"
+    res.check()
