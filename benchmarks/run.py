@@ -93,7 +93,8 @@ def mlp_text(layers: int, activation: str = "tanh"):
         shapes[f"W{k}"] = (dims[k], dims[k - 1])
         shapes[f"b{k}"] = (dims[k],)
         wrt += [f"W{k}", f"b{k}"]
-        e = f"{activation}(W{k} @ {e} + b{k})" if activation else f"W{k} @ {e}"
+        e = f"{activation}(W{k} @ {e} + b{k})" if activation else \
+            f"W{k} @ ({e})" if k > 1 else f"W{k} @ {e}"          # W2 @ (W1 @ X), as SymPy's
     if not activation:
         wrt = [w for w in wrt if w.startswith("W")]
         shapes = {k: v for k, v in shapes.items() if not k.startswith("b")}

@@ -12,7 +12,7 @@ from .api import (Derivation, Matrix, MatrixDerivative, Scalar, Vector, abs, bac
                   diag, dim, exp, eye, grad, hessian, hvp, inv, jacobian, log, logdet, logsumexp,
                   mean, norm, norm1, ones, relu, sigmoid, sign, sin, softmax, softplus, sqrt, step,
                   sum, tanh, trace)
-from .backward import BackwardCode
+from .passes import BackwardCode
 from .check import CheckReport
 from .errors import (CheckError, DomainError, MatcalcError, ParseError, ShapeError,
                      UnsupportedError)

@@ -15,7 +15,7 @@ import inspect
 from typing import Callable, Sequence
 
 from . import expr as E
-from .backward import BackwardCode, backward_code
+from .passes import BackwardCode, backward_code
 from .check import (DEFAULT_TOLERANCE, CheckReport, choose_sizes, compare, compare_matrix,
                     draw_inputs, ensure_finite, objective)
 from .diff import Step, reverse_sweep
@@ -168,12 +168,13 @@ class Derivation:
         self.variables = tuple(used + unused)      # the generated code takes every wrt variable
         self.upstream = None if expression.is_scalar else _upstream_var(expression, self.variables)
         seed = E.Const.make(1) if self.upstream is None else self.upstream
-        # Differentiate the stable form (log(softmax(z)) as z - logsumexp(z)) unless a
-        # subexpression asked for would disappear in it.
-        stable = rewrite_forward(expression)
-        present = {id(n) for n in E.postorder([stable])}
-        if not all(isinstance(w, E.Var) or id(w) in present for w in wrt):
-            stable = expression
+        # Differentiate the stable form (log(softmax(z)) as z - logsumexp(z)) when every
+        # target is a variable: the rewrite keeps the function of the variables, but it can
+        # remove some of the paths through a subexpression (log(exp(A)) -> A drops one use of
+        # exp(A)), which would change the gradient with respect to that subexpression.
+        stable = expression
+        if all(isinstance(w, E.Var) for w in wrt):
+            stable = rewrite_forward(expression)
         self.sweep = reverse_sweep(stable, list(wrt), seed)
         self.differentiated = stable       # the form the sweep (and generated code) computes
         self.gradients = tuple(simplify_all(self.sweep.gradients))

@@ -703,6 +703,11 @@ def _broadcast_pair(op: str, a: Node, b: Node) -> tuple[Node, Node]:
         return Broadcast.make(a, *b.shape), b
     if _broadcasts_to(b, a.shape):
         return a, Broadcast.make(b, *a.shape)
+    for col, row in ((a, b), (b, a)):           # a column against a row: both repeat (NumPy)
+        if is_one(col.cols) and is_one(row.rows) and not col.is_scalar and not row.is_scalar:
+            shape = (col.rows, row.cols)
+            pair = (Broadcast.make(a, *shape), Broadcast.make(b, *shape))
+            return pair
     raise _shape_error(op, a, b, "they neither match nor broadcast (a scalar, an n×1 column or "
                                  "a 1×m row broadcasts against an n×m matrix)")
 

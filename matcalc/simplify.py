@@ -689,13 +689,15 @@ def simplify_all(roots: list[Node], log: list | None = None) -> list[Node]:
             args = tuple(memo[id(a)] for a in n.args)
             m = n if all(x is y for x, y in zip(args, n.args)) else n.remake(args, {})
             rule = RULES.get(type(m))
-            if rule is sum_chain_rules and id(n) in inner:
+            restricted = rule is sum_chain_rules and id(n) in inner
+            if restricted:
                 rule = _sign_rules       # like terms are collected once, at the top of the chain
             r = rule(m) if rule is not None else None
             keep.append(m)
             if r is None or r is m:
                 memo[id(n)] = m
-                memo[id(m)] = m
+                if not restricted:       # m is fully simplified only if every rule had its say
+                    memo[id(m)] = m
                 stack.pop()
                 continue
             count += 1

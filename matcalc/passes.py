@@ -228,6 +228,7 @@ def backward_code(expression: E.Node, root: E.Node, wrt: Sequence[E.Node],
     # -- what backward needs from forward -------------------------------------------------
     forward_nodes = E.postorder([root])
     in_forward = {id(n) for n in forward_nodes}
+    gradients = transposed_forward_products(gradients, in_forward)
     kept_ids: set[int] = set()
     seen: set[int] = set()
     stack = list(gradients)
@@ -353,6 +354,32 @@ def backward_code(expression: E.Node, root: E.Node, wrt: Sequence[E.Node],
     source = f'"""{doc}"""\n\n' + "\n".join(imports) + "\n\n\n" + helper_text + \
         "\n".join(fwd_lines) + "\n\n\n" + "\n".join(bwd_lines) + "\n"
     return BackwardCode(source, tuple(signature), tuple(all_kept), tuple(returned), single)
+
+
+def transposed_forward_products(roots: list, in_forward: set) -> list:
+    """``roots`` with each product that is the transpose of a forward value written as that
+    transpose: simplification turns (W2 @ (W1 @ X)).T into X.T @ W1.T @ W2.T, which backward
+    would compute again; as z2.T it takes forward's z2.
+
+    >>> from matcalc.expr import Var
+    >>> W = Var.make("W", ("n", "d")); X = Var.make("X", ("d", "m"))
+    >>> z = W @ X
+    >>> [to_text(r) for r in transposed_forward_products([X.T @ W.T], {id(z)})]
+    ['(W @ X).T']
+    """
+    flipped: dict[int, E.Node] = {}           # node id -> the node equal to its transpose
+    replace: dict = {}
+    for n in E.postorder(roots):
+        if isinstance(n, E.Transpose):
+            flipped[id(n)] = n.args[0]
+        elif isinstance(n, E.MatMul):
+            a, b = n.args
+            flipped[id(n)] = E.MatMul.make(flipped[id(b)], flipped[id(a)])
+            if id(flipped[id(n)]) in in_forward:
+                replace[n] = E.Transpose.make(flipped[id(n)])
+        else:
+            flipped[id(n)] = E.Transpose.make(n)
+    return E.substitute(roots, replace) if replace else list(roots)
 
 
 def _kind(node: E.Node) -> str:
