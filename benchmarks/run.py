@@ -311,7 +311,8 @@ def sympy_section(args) -> str:
            f"CPU time for the same network, module source included)\n"]
     for model, label in (("tanh", "tanh network, squared error / m (the models above)"),
                          ("tanh-sum", "tanh network, loss sum(A_L) (no squared error)"),
-                         ("linear", "deep linear network W_L @ ... @ W1 @ X, squared error / m")):
+                         ("linear", "deep linear network W_L @ (... @ (W1 @ X)), "
+                                    "squared error / m")):
         rows = []
         for L in counts:
             status, seconds, ok, total = _sympy_attempt(model, L, args.sympy_limit)

@@ -879,13 +879,12 @@ def variables(roots: Iterable[Node]) -> list[Var]:
 
 def dimensions(roots: Iterable[Node]) -> list[sympy.Symbol]:
     """The symbolic dimensions used anywhere in ``roots``, in first-use order."""
-    found: list[sympy.Symbol] = []
+    found: dict[sympy.Symbol, None] = {}          # insertion-ordered, with constant-time lookup
     for node in postorder(roots):
         exprs = list(node.shape)
         if isinstance(node, Const):
             exprs.append(node.value)
         for e in exprs:
             for s in sorted(e.free_symbols, key=lambda s: s.name):
-                if s not in found:
-                    found.append(s)
-    return found
+                found.setdefault(s, None)
+    return list(found)

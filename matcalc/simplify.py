@@ -580,7 +580,6 @@ def _cancel_inverses(a: Node, b: Node, shape):
     Decreases: the number of factors.
     """
     last, first = _end_factor(a, 1), _end_factor(b, 0)
-    left, right = _without_end(a, 1), _without_end(b, 0)
     if _inverse_pair(last, first):
         middle = None
     elif _is_diag(last) and _is_diag(first):
@@ -592,6 +591,8 @@ def _cancel_inverses(a: Node, b: Node, shape):
         middle = Transpose.make(first.args[0])               # ones.T @ diag(v) = v.T
     else:
         return None
+    # the chains without their end factors are built only once something matched
+    left, right = _without_end(a, 1), _without_end(b, 0)
     parts = [p for p in (left, middle, right) if p is not None]
     if not parts:
         return Eye.make(shape[0])
