@@ -260,6 +260,10 @@ def pow_rules(node: Pow):
     a = node.args[0]
     if node.exponent == 1:
         return a
+    value = const_value(a)
+    if value is not None and not (value == 0 and not node.exponent.is_positive):
+        folded = Const.make(value ** node.exponent)              # 1 ** 2 = 1, (c ones) ** p
+        return folded if node.is_scalar else Broadcast.make(folded, *node.shape)
     if node.exponent == 0:
         return ones(*node.shape)
     return None

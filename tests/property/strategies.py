@@ -651,12 +651,6 @@ class Case:
             out.append(item)
         return out
 
-    def unbound_dims(self) -> set:
-        """Dimensions used as numbers (or by ones / eye) that no variable of the expression has
-        in its shape: generated code takes them as arguments."""
-        have = {d for v in self.variables for d in (v.rows, v.cols)}
-        return set(self.item.const_dims) - have
-
     def __repr__(self) -> str:      # what hypothesis prints for a falsifying example
         sizes = ", ".join(f"{k}={v}" for k, v in self.sizes.items())
         return f"Case({mc.to_text(self.node)!r}; {sizes}; seed={self.seed})"

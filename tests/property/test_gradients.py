@@ -204,3 +204,14 @@ def test_check_accepts_an_exact_zero_gradient():
     res = mc.derive("trace(X @ Y) - trace(Y @ X)", wrt="X", shapes=shapes)
     assert str(res.gradient) == "zeros(n, n)"
     res.check()
+
+
+def test_gradient_code_after_a_quotient_cancels():
+    x, s = mc.Scalar("x"), mc.Scalar("s", domain="positive")
+    res = mc.grad(x * mc.sum((s / s) ** 2, axis=1), x)
+    assert res.numpy_function()(x=0.5, s=1.5) == 1.0
+
+
+def test_check_of_a_scalar_subexpression_after_a_quotient_cancels():
+    s = mc.Scalar("s", domain="positive")
+    mc.grad((s / s) ** 2 @ (s / s) ** 2, [s / s]).check()
