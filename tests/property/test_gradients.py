@@ -12,6 +12,7 @@ a warning). Any other exception fails the test.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import assume, event, given, reject, settings
 from hypothesis import strategies as st
 
@@ -215,3 +216,12 @@ def test_gradient_code_after_a_quotient_cancels():
 def test_check_of_a_scalar_subexpression_after_a_quotient_cancels():
     s = mc.Scalar("s", domain="positive")
     mc.grad((s / s) ** 2 @ (s / s) ** 2, [s / s]).check()
+
+
+@pytest.mark.xfail(strict=True, raises=mc.CheckError,
+                   reason="bug R13: the gradient 4 * (sin(0) * cos(0)) of a scalar subexpression "
+                          "stays unfolded and comes back as a bare number, not a 1x1 array")
+def test_check_of_a_scalar_subexpression_with_a_gradient_of_constant_functions():
+    A = mc.Matrix("A", "n", "n")
+    z = mc.sum(A) - mc.sum(A)
+    mc.grad(mc.sin(2 * z) ** 2, [z]).check()

@@ -103,6 +103,14 @@ def test_a_gradient_with_a_high_power_of_a_dimension_parses_back_to_itself():
     assert mc.parse(str(g), {"x": ("n",)}) is g
 
 
+@pytest.mark.xfail(strict=True, reason="bug R14: simplify folds log(sum(ones(n, n))) into the "
+                                       "constant log(n**2), which parses back as 2*log(n)")
+def test_a_gradient_with_a_logarithm_of_a_dimension_parses_back_to_itself():
+    A = mc.Matrix("A", "n", "n")
+    g = mc.grad(mc.log(mc.sum(mc.ones("n", "n"))) * mc.sum(A), A).gradient
+    assert mc.parse(str(g), {"A": ("n", "n")}) is g
+
+
 # -- (b) simplification -----------------------------------------------------------------------
 
 def simplification_roots(case):
