@@ -211,10 +211,17 @@ def _compare(label: str, g: np.ndarray, name: str, args: dict, objective, rng,
             got.append(float(g.reshape(-1) @ direction))
             directions += 1
     fd, got = np.array(fd), np.array(got)
-    abs_err = float(np.max(np.abs(fd - got))) if fd.size else 0.0
+    abs_err, rel = _errors(got, fd, floor)
+    return VariableResult(label, abs_err, rel, len(chosen), directions, True)
+
+
+def _errors(got: np.ndarray, fd: np.ndarray, floor: float) -> tuple[float, float]:
+    """The worst absolute difference, and it relative to the larger of the two arrays (never
+    to less than ``floor``)."""
+    abs_err = float(np.max(np.abs(got - fd))) if fd.size else 0.0
     scale = max(float(np.max(np.abs(fd))) if fd.size else 0.0,
                 float(np.max(np.abs(got))) if got.size else 0.0, floor)
-    return VariableResult(label, abs_err, abs_err / scale, len(chosen), directions, True)
+    return abs_err, abs_err / scale
 
 
 def _central(name, x, direction, args, objective) -> float:
@@ -256,9 +263,6 @@ def compare_matrix(label: str, got, inner: Callable, name: str, inputs: dict,
     if got.size != fd.size:
         return VariableResult(label, float("inf"), float("inf"), 0, 0, False)
     got = got.reshape(fd.shape)
-    abs_err = float(np.max(np.abs(got - fd))) if fd.size else 0.0
-    scale = max(float(np.max(np.abs(fd))) if fd.size else 0.0,
-                float(np.max(np.abs(got))) if got.size else 0.0, 1e-8)
-    rel = abs_err / scale
+    abs_err, rel = _errors(got, fd, 1e-8)
     return VariableResult(label, abs_err, rel, entries, 0, bool(np.isfinite(rel) and
                                                                 rel <= tolerance))
