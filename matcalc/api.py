@@ -191,7 +191,10 @@ class Derivation:
         return list(self.sweep.steps)
 
     def wrt_names(self) -> list[str]:
-        return [w.name if isinstance(w, E.Var) else to_text(w) for w in self.wrt]
+        """How each target reads after d/d: a name, or a subexpression (in parentheses when it
+        is not a single call, as in d/d(sum(A) - sum(A)))."""
+        names = [w.name if isinstance(w, E.Var) else to_text(w) for w in self.wrt]
+        return [f"({n})" if " " in n else n for n in names]
 
     def text(self) -> str:
         """The result as matcalc text, one ``d/dX = ...`` line per variable."""

@@ -47,7 +47,11 @@ MAX_CONSTANT_DIGITS = 1_000
 #: simplify, which is slow), and the size and powers such a constant may have.
 MAX_DIMENSION_OPERATIONS = 50
 MAX_DIMENSION_OPS = 16
-MAX_DIMENSION_POWER = 4
+#: Largest integer power of a dimension or a product of dimensions (n ** 5, (m * n) ** -2): cheap
+#: for SymPy, and printed gradients may carry them. Powers of sums such as (n + 1) ** 3 expand,
+#: so they stay small.
+MAX_DIMENSION_POWER = 64
+MAX_POLYNOMIAL_POWER = 4
 
 ELEMENTWISE_FUNCTIONS = tuple(ELEMENTWISE)
 MATRIX_FUNCTIONS = ("det", "logdet", "inv", "norm", "norm1", "diag", "softmax", "logsumexp")
@@ -623,9 +627,11 @@ class _Reader:
     def check_constant_power(self, node: ast.BinOp, base: sympy.Expr, p: sympy.Rational):
         """Refuse before computing a power of a constant that would be huge or irrational."""
         if base.free_symbols:
-            if not (p.is_Integer and abs(p) <= MAX_DIMENSION_POWER):
-                raise self.error(f"a power of a dimension must have an integer exponent between "
-                                 f"-{MAX_DIMENSION_POWER} and {MAX_DIMENSION_POWER}", node)
+            limit = MAX_DIMENSION_POWER if base.is_Mul or base.is_Pow or base.is_Symbol else (
+                MAX_POLYNOMIAL_POWER)
+            if not (p.is_Integer and abs(p) <= limit):
+                raise self.error(f"a power of {_short_repr.repr(str(base))} must have an integer "
+                                 f"exponent between -{limit} and {limit}", node)
             return
         if not base.is_Rational:
             return

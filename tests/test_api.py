@@ -65,7 +65,7 @@ def test_gradient_with_respect_to_a_subexpression_is_checked_too():
     z = W @ x + b
     res = mc.grad(mc.sum(mc.sigmoid(z) ** 2), [z, W])
     report = res.check()
-    assert [r.name for r in report.results] == ["W @ x + b", "W"]
+    assert [r.name for r in report.results] == ["(W @ x + b)", "W"]
 
 
 def test_a_variable_the_expression_does_not_use_has_a_zero_gradient():

@@ -815,8 +815,9 @@ def convert_output(p: Printed, kind: str, printer: NumpyPrinter) -> str:
     """The printed value in the form of its variable: a number, a 1-D array or a fresh matrix."""
     np = printer.np
     text = p.text
-    if kind == "matrix" and isinstance(p.node, E.Const):
-        return printer.array(p)                # a matrix-form result is always an array
+    if kind == "matrix" and p.node.is_scalar:
+        # a matrix-form result is always an array; a 1 x 1 expression may print as a number
+        return f"{np}.full((1, 1), {text}, {printer.typed()})"
     # a fresh, writable array, not a view of an input or a read-only broadcast or diagonal
     fresh = isinstance(p.node, (E.Broadcast, E.Var)) or id(p.node) in printer.views
     flat = printer.flat.get(id(p.node)) if kind == "vector" and p.prec != ATOM else None
