@@ -1,38 +1,59 @@
 """Hessians: matcalc's generated code against JAX, PyTorch and the hand-written closed form.
 
-Run:  python benchmarks/hessians.py            (JAX and PyTorch are optional: pip install jax,
-                                                 pip install torch==2.13.0 — the CPU build)
+Run:  python benchmarks/hessians.py [--repeats R] [--threads T]
+      (JAX and PyTorch are optional: pip install jax, pip install torch==2.13.0 — the CPU build)
 
 Cases (issue 6): the Hessian of x^T A x at n = 2048, and of the logistic-regression loss
 sum(softplus(X w)) - y^T X w at 2048 x 256, in float64 and float32. Every contender computes the
-full Hessian; results are compared for agreement before timing. Times are medians of repeated
-runs (after a warm-up, which includes JAX's compilation); ratios are against matcalc's time in
-the same run. The machine is noisy: read the medians and ratios, not single runs.
+full Hessian; results are compared for agreement before timing. Times are medians of R runs
+(21 by default, after a warm-up, which includes JAX's compilation), the contenders interleaved in
+a shuffled order each round so that load from elsewhere falls on all of them alike; ratios are
+against matcalc's time in the same rounds. Threads are the libraries' defaults unless --threads
+pins BLAS and PyTorch to T threads (and XLA to one when T = 1); NumPy's elementwise code is
+single-threaded either way. The machine is noisy: read the medians and ratios, not single runs.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
+import random
 import statistics
 import sys
 import time
 
-import numpy as np
+ARGS = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+ARGS.add_argument("--repeats", type=int, default=21, help="timed rounds (default 21)")
+ARGS.add_argument("--threads", type=int, default=None,
+                  help="pin BLAS and PyTorch (XLA too, for 1) to this many threads")
+OPTIONS = ARGS.parse_args() if __name__ == "__main__" else ARGS.parse_args([])
+if OPTIONS.threads is not None:      # read by the libraries when they load: set before importing
+    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[variable] = str(OPTIONS.threads)
+    if OPTIONS.threads == 1:         # XLA's CPU client has no thread count, only this switch
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                                   " --xla_cpu_multi_thread_eigen=false").strip()
+
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import matcalc as mc  # noqa: E402
 
-REPEATS = 7
 
-
-def median_time(f, repeats: int = REPEATS) -> float:
-    f()                                   # warm-up (and JIT compilation)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
+def median_times(contenders: dict, repeats: int) -> dict:
+    """Median time of each contender over ``repeats`` rounds, each round running every contender
+    once in a shuffled (seeded) order, after one warm-up call each (and JIT compilation)."""
+    for f in contenders.values():
         f()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    times: dict[str, list[float]] = {name: [] for name in contenders}
+    order, shuffle = list(contenders), random.Random(0).shuffle
+    for _ in range(repeats):
+        shuffle(order)
+        for name in order:
+            start = time.perf_counter()
+            contenders[name]()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def optional(name):
@@ -42,6 +63,8 @@ def optional(name):
         return None
     if name == "jax":
         module.config.update("jax_enable_x64", True)    # float64 stays float64 (float32 too)
+    if name == "torch" and OPTIONS.threads is not None:
+        module.set_num_threads(OPTIONS.threads)
     return module
 
 
@@ -106,7 +129,7 @@ def agree(results: dict, dtype) -> None:
 
 def run_case(title: str, contenders: dict, dtype) -> None:
     agree({name: f() for name, f in contenders.items()}, dtype)
-    times = {name: median_time(f) for name, f in contenders.items()}
+    times = median_times(contenders, OPTIONS.repeats)
     base = times["matcalc (generated)"]
     print(f"\n{title}")
     print(f"  {'contender':28s} {'median':>12s} {'÷ matcalc':>10s}")
@@ -115,7 +138,9 @@ def run_case(title: str, contenders: dict, dtype) -> None:
 
 
 def main() -> None:
-    print("Hessian benchmark (medians of", REPEATS, "runs; threads as the libraries default;",
+    threads = "library-default threads" if OPTIONS.threads is None else \
+        f"{OPTIONS.threads} thread(s) for BLAS, XLA and PyTorch"
+    print(f"Hessian benchmark (medians of {OPTIONS.repeats} interleaved rounds; {threads};",
           f"numpy {np.__version__})")
     for dtype in (np.float64, np.float32):
         name = np.dtype(dtype).name

@@ -7,7 +7,8 @@
 'A.T @ B.T'
 """
 
-from .api import (Derivation, Matrix, MatrixDerivative, Scalar, Vector, abs, backward, cos,
+from .api import (Derivation, Matrix, MatrixDerivative, Scalar, TensorDerivative, Vector, abs,
+                  backward, cos,
                   derive, det,
                   diag, dim, exp, eye, grad, hessian, hvp, inv, jacobian, log, logdet, logsumexp,
                   mean, norm, norm1, ones, relu, sigmoid, sign, sin, softmax, softplus, sqrt, step,
@@ -25,7 +26,7 @@ from .simplify import simplify
 __version__ = "0.1.0"
 
 __all__ = [
-    "Derivation", "MatrixDerivative", "jacobian", "hessian", "hvp", "Matrix", "Scalar", "Vector", "abs", "cos", "derive", "dim", "exp", "eye",
+    "Derivation", "MatrixDerivative", "TensorDerivative", "jacobian", "hessian", "hvp", "Matrix", "Scalar", "Vector", "abs", "cos", "derive", "dim", "exp", "eye",
     "grad", "log", "mean", "ones", "relu", "sigmoid", "sign", "sin", "softplus", "sqrt", "step",
     "sum", "tanh", "trace", "det", "logdet", "inv", "norm", "norm1", "diag", "softmax",
     "logsumexp", "CheckReport", "CheckError", "DomainError", "MatcalcError",

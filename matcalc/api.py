@@ -19,9 +19,9 @@ from .passes import BackwardCode, backward_code
 from .check import (DEFAULT_TOLERANCE, CheckReport, choose_sizes, compare, compare_matrix,
                     draw_inputs, ensure_finite, objective)
 from .diff import Step, reverse_sweep
-from .errors import CheckError, MatcalcError
+from .errors import CheckError, MatcalcError, UnsupportedError
 from .functions import ELEMENTWISE
-from .jacobian import hessian_matrix, jacobian_matrix
+from .jacobian import gradient_of, hessian_matrix, jacobian_matrix
 from .jacobian import hvp as hessian_vector_product
 from .parse import declare, parse
 from .printing.latex import latex_name, to_latex, to_mathml
@@ -29,7 +29,8 @@ from .printing.notes import math_html
 from .printing.numpy import Output, compile_module, numpy_source
 from .printing.text import to_text
 from .simplify import rewrite_forward, simplify_all
-from .steps import Steps, build_steps
+from .steps import Steps, build_steps, second_order_steps
+from .tensor import IndexTensor, jacobian_tensor
 
 UPSTREAM_NAME = "G"
 
@@ -485,6 +486,15 @@ class MatrixDerivative(Derivation):
         """The Jacobian, Hessian or Hessian-vector product in matrix form."""
         return self.gradients[0]
 
+    def steps(self) -> Steps:
+        """The whole derivation step by step, one part per reverse sweep: for a Hessian the
+        gradient, the sweep of its vector-Jacobian product, and H read off that product (a
+        Jacobian: the one sweep and J read off; a Hessian-vector product: the gradient, the
+        gradient of sum(g * v), the result). Written like ``Derivation.steps()``; see
+        docs/notes.md."""
+        return second_order_steps(self.kind, self.expression, self.wrt[0], self.gradients[0],
+                                  self.direction)
+
     def equations(self) -> list[str]:
         name = latex_name(self.wrt[0].name) if isinstance(self.wrt[0], E.Var) else "x"
         lhs = {"jacobian": rf"\frac{{\partial f}}{{\partial {name}}}",
@@ -546,26 +556,105 @@ def _second_order_target(expression, wrt, shapes, domains):
     return E.as_node(expression), wrt
 
 
+class TensorDerivative(MatrixDerivative):
+    """A Jacobian or Hessian with no matrix form, as an index (einsum) tensor.
+
+    f or x is a matrix, so it has three or four indices, ``T[i, j, k, l] = d f_ij / d x_kl``
+    (``H[i, j, k, l] = d^2 f / dX_ij dX_kl``; axes of size 1 dropped).
+
+    ``tensor`` (also ``gradient``) is the ``IndexTensor``: ``str()`` gives it as einsum text,
+    ``latex()`` in index notation, with the Kronecker form ``d vec(f) / d vec(x)^T`` when every
+    term splits (``kronecker_text()``). ``numpy_function()`` returns the array (``layout="vec"``:
+    the Kronecker matrix); ``check()`` compares it with finite differences as for a matrix.
+    """
+
+    @property
+    def tensor(self) -> IndexTensor:
+        return self.gradients[0]
+
+    def text(self) -> str:
+        return self.tensor.to_text()
+
+    def latex(self) -> str:
+        return self.tensor.to_latex()
+
+    def equations(self) -> list[str]:
+        return self.tensor.equations()
+
+    def __repr__(self) -> str:
+        dims = "×".join(str(d) for d in self.tensor.shape)
+        return (f"<{self.kind} of {to_text(self.expression)} wrt {self.wrt_names()[0]}: "
+                f"{dims} tensor>")
+
+    def numpy_source(self, name: str = "gradient", layout: str = "tensor") -> str:
+        """Source of a function returning the tensor as an array with axes (i, j, k, l)
+        (those of size 1 dropped), or, with ``layout="vec"``, the Kronecker-form matrix
+        d vec(f) / d vec(x)^T (column-major vec, as the Matrix Cookbook)."""
+        E.check_variable_name(name)
+        doc = (f"The {self.kind} of {to_text(self.expression)} with respect to "
+               f"{self.wrt_names()[0]}: {self.tensor.to_text() if layout == 'tensor' else ''}"
+               f"{self.tensor.kronecker_text() if layout == 'vec' else ''}.")
+        return self.tensor.numpy_source(list(self.variables), name, _safe_doc(doc), layout)
+
+    def numpy_function(self, layout: str = "tensor") -> Callable:
+        return compile_source(self.numpy_source(layout=layout), "gradient")
+
+
+def _vector_jacobian(node: E.Node, x: E.Node) -> E.Node:
+    """The matrix-form Jacobian of a vector of a vector: by peeling the vector-Jacobian
+    product (jacobian.py), or, where that finds no form, from the index form."""
+    try:
+        return jacobian_matrix(node, x)
+    except UnsupportedError:
+        return jacobian_tensor(node, x).as_matrix()
+
+
 def jacobian(f, x, shapes: dict | None = None, domains: dict | None = None) -> MatrixDerivative:
-    """The Jacobian of a vector f with respect to a vector x, m x n, in matrix form.
+    """The Jacobian of f with respect to x, in matrix form or as an index tensor.
+
+    m x n in matrix form for a vector f of a vector x; otherwise (f or x a matrix) a
+    ``TensorDerivative`` with T[i, j, k, l] = d f_ij / d x_kl.
 
     >>> A = Matrix("A", "m", "n"); x = Vector("x", "n")
     >>> str(jacobian(tanh(A @ x), x).matrix)
     'diag(1 - tanh(A @ x) ** 2) @ A'
+    >>> B = Matrix("B", "n", "q"); X = Matrix("X", "m", "n")
+    >>> J = jacobian(A.T @ X @ B, X)
+    >>> str(J), J.tensor.kronecker_text()
+    ('einsum("ki,lj->ijkl", A, B)', 'kron(B.T, A.T)')
     """
     node, x = _second_order_target(f, x, shapes, domains)
-    return MatrixDerivative("jacobian", node, x, jacobian_matrix(rewrite_forward(node), x))
+    stable = rewrite_forward(node)
+    if node.cols == 1 and x.cols == 1:
+        return MatrixDerivative("jacobian", node, x, _vector_jacobian(stable, x))
+    return TensorDerivative("jacobian", node, x, jacobian_tensor(stable, x))
 
 
 def hessian(f, x, shapes: dict | None = None, domains: dict | None = None) -> MatrixDerivative:
-    """The Hessian of a scalar f with respect to a vector x, n x n, in matrix form.
+    """The Hessian of a scalar f, in matrix form or as an index tensor.
+
+    n x n in matrix form for a vector x; a ``TensorDerivative`` with
+    H[i, j, k, l] = d^2 f / dX_ij dX_kl for a matrix X.
 
     >>> A = Matrix("A", "n", "n"); x = Vector("x", "n")
     >>> str(hessian(x.T @ A @ x, x).matrix)
     'A + A.T'
+    >>> X = Matrix("X", "n", "n")
+    >>> hessian(trace(X.T @ A @ X), X).tensor.kronecker_text()
+    'kron(eye(n), A + A.T)'
     """
     node, x = _second_order_target(f, x, shapes, domains)
-    return MatrixDerivative("hessian", node, x, hessian_matrix(node, x))
+    if x.cols == 1:
+        try:
+            return MatrixDerivative("hessian", node, x, hessian_matrix(node, x))
+        except UnsupportedError:
+            if not node.is_scalar:
+                raise
+            gradient = gradient_of(node, x)
+            return MatrixDerivative("hessian", node, x, jacobian_tensor(gradient, x).as_matrix())
+    label = x.name if isinstance(x, E.Var) else "X"
+    return TensorDerivative("hessian", node, x,
+                            jacobian_tensor(gradient_of(node, x), x, x_label=label, hessian=True))
 
 
 def hvp(f, x, shapes: dict | None = None, domains: dict | None = None,

@@ -1,7 +1,8 @@
 """The ``matcalc`` command line.
 
 Contract: ``matcalc grad EXPR --wrt X [--wrt Y] --shape X=n,m ...`` prints the gradient as text
-(which matcalc can parse back) and as LaTeX; ``--numpy`` adds the generated function, ``--check``
+(which matcalc can parse back) and as LaTeX (``matcalc jacobian`` and ``matcalc hessian`` take the
+same options and print a matrix form, or an einsum tensor with its Kronecker form); ``--numpy`` adds the generated function, ``--check``
 a numeric check against finite differences; ``--steps`` prints the derivation step by step
 instead, ``--format text|latex|mathml|markdown|html`` in another format, ``-o FILE`` into a file.
 Exit status: 0 ok, 1 the check failed, 2 bad input (any other ``MatcalcError``, or bad arguments).
@@ -14,7 +15,7 @@ import os
 import sys
 from typing import Sequence
 
-from .api import derive
+from .api import TensorDerivative, derive, hessian, jacobian
 from .errors import CheckError, MatcalcError
 from .printing.notes import RENDERINGS
 
@@ -62,6 +63,19 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("expression", help='e.g. "sum((tanh(W @ X + b) - Y)**2)"')
     g.add_argument("--wrt", action="append", required=True,
                    help="variable to differentiate by (repeat, or comma-separate, for several)")
+    _add_options(g)
+    for command, what in (("jacobian", "the Jacobian of a vector or matrix expression"),
+                          ("hessian", "the Hessian of a scalar expression")):
+        h = sub.add_parser(command, help=f"derive {what}",
+                           description=f"Derive {what} with respect to --wrt: a matrix form, or "
+                           "(for a matrix) an einsum tensor and its Kronecker form.")
+        h.add_argument("expression", help='e.g. "trace(X.T @ A @ X)"')
+        h.add_argument("--wrt", required=True, help="the variable to differentiate by")
+        _add_options(h)
+    return parser
+
+
+def _add_options(g: argparse.ArgumentParser) -> None:
     g.add_argument("--shape", action="append", default=[], metavar="NAME=DIMS",
                    help="declare a variable: W=n,d (matrix), b=n (vector), a= (scalar)")
     g.add_argument("--domain", action="append", default=[], metavar="NAME=DOMAIN",
@@ -80,7 +94,6 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("-o", "--output", metavar="FILE", default=None,
                    help="write the steps to FILE (implies --steps; the format follows the "
                         "extension .tex .md .html .mml unless --format is given)")
-    return parser
 
 
 #: The --steps format a file extension implies.
@@ -110,19 +123,35 @@ def run(argv: Sequence[str] | None = None) -> int:
                 raise MatcalcError(f"--domain {spec!r}: expected NAME=DOMAIN, e.g. X=positive")
             name, domain = spec.split("=", 1)
             domains[name.strip()] = domain.strip()
-        wrt = [w.strip() for spec in args.wrt for w in spec.split(",") if w.strip()]
-        res = derive(args.expression, wrt if len(wrt) > 1 else wrt[0], shapes=shapes,
-                     domains=domains)
+        if args.command == "grad":
+            wrt = [w.strip() for spec in args.wrt for w in spec.split(",") if w.strip()]
+            res = derive(args.expression, wrt if len(wrt) > 1 else wrt[0], shapes=shapes,
+                         domains=domains)
+        else:
+            second = jacobian if args.command == "jacobian" else hessian
+            res = second(args.expression, args.wrt.strip(), shapes=shapes, domains=domains)
         note = None
         if args.steps or args.format is not None or args.output is not None:
             fmt = steps_format(args.format, args.output)
             note = res.steps().render(fmt)
         if note is not None and args.output is None:
             print(note, file=out, end="")
-        else:
+        elif args.command == "grad":
             for name, gradient, equation in zip(res.wrt_names(), res.gradients,
                                                 res.equations()):
                 print(f"d/d{name} = {gradient}", file=out)
+                print(f"LaTeX: {equation}", file=out)
+        else:
+            letter = "J" if args.command == "jacobian" else "H"
+            print(f"{letter} = {res.text()}", file=out)
+            if isinstance(res, TensorDerivative):
+                layout = "J[i, j, k, l] = d f_ij / d x_kl" if letter == "J" else \
+                    "H[i, j, k, l] = d2 f / dX_ij dX_kl"
+                print(f"layout: {layout}", file=out)
+                kron = res.tensor.kronecker_text()
+                print(f"vec form: {kron if kron is not None else '(none: no Kronecker form)'}",
+                      file=out)
+            for equation in res.equations():
                 print(f"LaTeX: {equation}", file=out)
         if note is not None and args.output is not None:
             try:

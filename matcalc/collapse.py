@@ -58,10 +58,31 @@ def _symbols(idx: tuple) -> set:
 def collapse(factors: Sequence[tuple[Node, tuple]], out: tuple, sizes: dict,
              summed: Sequence, coeff=1, log: list | None = None) -> Node:
     """The matrix-form node equal to ``coeff * sum over summed of prod factors`` at ``out``."""
+    note = log.append if log is not None else (lambda s: None)
+    facs, summed, coeff = contract(factors, summed, sizes, coeff, out, note)
+    if summed:
+        return _scale(_einsum(facs, out, sizes, summed, note), coeff)
+
+    # No sums left: combine what remains into the output (outer products, broadcasts).
+    scalars = [node for node, idx in facs if idx == (ZERO, ZERO)]
+    rest = [(node, idx) for node, idx in facs if idx != (ZERO, ZERO)]
+    while len(rest) > 1:
+        combined = _combine_free(rest, out, note)
+        if combined is None:
+            return _scale(_einsum(facs, out, sizes, [], note), coeff)
+        rest = combined
+    result = _to_output(rest[0] if rest else None, out, sizes, scalars, note)
+    return _scale(result, coeff)
+
+
+def contract(factors: Sequence[tuple[Node, tuple]], summed: Sequence, sizes: dict, coeff=1,
+             out: tuple = (ZERO, ZERO), note=lambda s: None) -> tuple[list, list, sympy.Expr]:
+    """Sum away what can be summed in matrix form: traces, diagonals, Hadamard products, row and
+    column sums, matrix products (oriented towards the index pair ``out``). Returns the factors
+    left, the indices still summed (an einsum's work) and the coefficient."""
     coeff = sympy.sympify(coeff)
     facs = [(node, tuple(idx)) for node, idx in factors]
     summed = list(summed)
-    note = log.append if log is not None else (lambda s: None)
 
     changed = True
     while changed:
@@ -121,19 +142,7 @@ def collapse(factors: Sequence[tuple[Node, tuple]], out: tuple, sizes: dict,
             note(f"sum over {s} shared by two factors: a matrix product")
             changed = True
 
-    if summed:
-        return _scale(_einsum(facs, out, sizes, summed, note), coeff)
-
-    # No sums left: combine what remains into the output (outer products, broadcasts).
-    scalars = [node for node, idx in facs if idx == (ZERO, ZERO)]
-    rest = [(node, idx) for node, idx in facs if idx != (ZERO, ZERO)]
-    while len(rest) > 1:
-        combined = _combine_free(rest, out, note)
-        if combined is None:
-            return _scale(_einsum(facs, out, sizes, [], note), coeff)
-        rest = combined
-    result = _to_output(rest[0] if rest else None, out, sizes, scalars, note)
-    return _scale(result, coeff)
+    return facs, summed, coeff
 
 
 def _count(facs, s) -> int:

@@ -19,24 +19,43 @@ in the user's own names: the rule's placeholders (operands X0, X1, upstream G, d
 Intermediate values are named Z_1, Z_2, ... in forward order and their adjoints δ_1, δ_2, ...
 (δ_n = ∂f/∂Z_n: the δ recursion of the seed notes); a value used more than once gets one block per
 use, and its adjoint is shown as the sum of those contributions before it is used.
+
+Jacobians, Hessians and Hessian-vector products take more than one sweep; ``jacobian_steps``,
+``hessian_steps`` and ``hvp_steps`` (``second_order_steps`` picks one) put each sweep's blocks
+into a part of its own, from the same records the engine (``jacobian``) computes with:
+
+- Jacobian of a vector f: part 1, the vector-Jacobian product y = Σ_i G_i f_i with a symbolic
+  upstream G of f's shape; part 2, the Jacobian read off the VJP: it is linear in G, M @ G
+  (``linear_matrix``), so J = Mᵀ (numerator layout, m×n);
+- Hessian: part 1, the gradient g = ∂f/∂x; part 2, the VJP of g with an upstream G of x's
+  shape; part 3, H = Mᵀ read off M @ G, and its simplified form;
+- Hessian-vector product: part 1, the gradient g; part 2, the gradient of h = sum(g * v); the
+  result.
+
+Numbering runs on from part to part (part 2's intermediates are Z_4, Z_5, ... after part 1's
+Z_1 to Z_3), so no name means two things. A result with no matrix form (an index-notation object
+with ``to_text()`` and ``to_latex()``) is shown in its own notation in the last block.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import sympy
 from sympy import Indexed, IndexedBase, KroneckerDelta
 
 from . import expr as E
-from .diff import Step
+from .diff import Step, reverse_sweep
 from .dims import format_shape, is_one
 from .errors import UnsupportedError
+from .jacobian import gradient_of, linear_matrix
 from .printing.base import MAX_EXPANDED, expanded_size
 from .printing.latex import latex_name, to_latex
 from .printing.notes import (Block, Chain, Equation, Ix, Mx, Name, Note, Partial, Terms, Via,
-                              formula_text, latex_text)
+                              formula_latex, formula_text, latex_text)
 from .printing.text import to_text
 from .rules import vjp_rule
-from .simplify import simplify_all
+from .simplify import rewrite_forward, simplify, simplify_all
 
 #: The engine's own index symbols: entry (i, j) of an operation, entry (k, l) of its operand.
 I, J, K, L = sympy.symbols("i j k l", integer=True)
@@ -130,9 +149,21 @@ def _ix(expr, order: tuple = ()) -> Ix:
 
 
 class _Builder:
-    def __init__(self, expression, wrt, record, gradients, upstream):
+    """One sweep's note. The keyword options serve a note of several sweeps (a Hessian): ``prefix``
+    keeps this sweep's keys apart from another's, ``taken`` holds names already shown, ``first``
+    is the first number of Z_n and δ_n, ``objective`` the preferred names of what is
+    differentiated, ``given`` names chosen for some nodes (the gradient g), and ``ones=False``
+    leaves out "G all ones" (an upstream that stands for any vector, as in a Jacobian)."""
+
+    def __init__(self, expression, wrt, record, gradients, upstream, *, prefix: str = "",
+                 taken=(), first: int = 1, objective=(), given=None, ones: bool = True):
         self.root, self.wrt, self.record = expression, wrt, record
         self.gradients, self.upstream = gradients, upstream
+        self.prefix, self.fkey = prefix, f"{prefix}_f"
+        self.taken, self.first, self.preferred = set(taken), first, list(objective)
+        self.given: dict[int, Name] = dict(given or {})     # node id -> its name
+        self.ones = ones
+        self.number = first - 1                # the last n of Z_n, δ_n used here
         self.names: dict[str, Name] = {}
         self.key: dict[int, str] = {}          # node id -> its key (IndexedBase label, Var name)
         self.display: dict[int, E.Node] = {}   # node id -> the variable standing for it
@@ -143,7 +174,7 @@ class _Builder:
 
     # -- names ---------------------------------------------------------------------------------
     def _new_key(self, node: E.Node, name: Name) -> str:
-        key = f"_n{len(self.names)}"
+        key = f"{self.prefix}_n{len(self.names)}"
         self.names[key] = name
         self.key[id(node)] = key
         self.display[id(node)] = E.Var.make(key, node.shape, check_name=False)
@@ -160,21 +191,23 @@ class _Builder:
         taken |= {d.name for d in E.dimensions([self.root] + self.wrt)}
         if self.upstream is not None:
             taken.add(self.upstream.name)
-        objective = (["f", "L", "J"] if self.root.is_scalar else ["y", "s"])
+        taken |= self.taken | {name.text for name in self.given.values()}
+        objective = self.preferred or (["f", "L", "J"] if self.root.is_scalar else ["y", "s"])
         self.objective = _fresh(objective, taken)
         taken.add(self.objective)
-        self.names["_f"] = Name(self.objective, latex_name(self.objective))
+        self.names[self.fkey] = Name(self.objective, latex_name(self.objective))
         inner = [n for n in order if id(n) in wanted and not self._is_leaf_or_constant(n)
                  and (n is not self.root or not self.root.is_scalar)]
-        letter = next((c for c in "ZUHT" if not ({c} | {f"{c}_{n + 1}" for n in range(len(inner))})
-                       & taken), "Z")
-        number = 0
+        numbers = range(self.first, self.first + len(inner))
+        letter = next((c for c in "ZUHT" if not ({c} | {f"{c}_{n}" for n in numbers}) & taken),
+                      "Z")
+        number = self.first - 1
         for node in order:
             if id(node) not in wanted or id(node) in self.key:
                 continue
             if node is self.root and node.is_scalar and not isinstance(node, E.Var):
-                self.key[id(node)] = "_f"
-                self.display[id(node)] = E.Var.make("_f", node.shape, check_name=False)
+                self.key[id(node)] = self.fkey
+                self.display[id(node)] = E.Var.make(self.fkey, node.shape, check_name=False)
                 self.keep.append(node)
                 continue
             if isinstance(node, E.Var):
@@ -184,19 +217,25 @@ class _Builder:
             elif not node.args:
                 self._new_key(node, Name(to_text(node), to_latex(node)))
             else:
-                if len(inner) == 1 and node is self.root:
+                name, delta = self.given.get(id(node)), None
+                if name is not None:                      # g, its adjoint δ_g
+                    delta = Name(f"δ_{name.text}", rf"\delta_{{{name.latex}}}", adjoint=True)
+                elif len(inner) == 1 and node is self.root:
                     name = Name(letter, letter)           # Z = A @ B: its adjoint is G
-                    delta = None
                 else:
                     number += 1
                     name = Name(f"{letter}_{number}", f"{letter}_{{{number}}}")
                     delta = Name(f"δ_{number}", rf"\delta_{{{number}}}", adjoint=True)
                 self._new_key(node, name)
                 if node is not self.root:
-                    akey = f"_a{len(self.names)}"
+                    akey = f"{self.prefix}_a{len(self.names)}"
                     self.names[akey] = delta
                     self.adjoint_key[id(node)] = akey
                     self.adjoint_var[id(node)] = E.Var.make(akey, node.shape, check_name=False)
+        self.number = number
+        for w in self.wrt:                # a target the expression does not contain (f linear)
+            if id(w) not in self.key and isinstance(w, E.Var):
+                self._new_key(w, Name(w.name, latex_name(w.name)))
         if self.upstream is not None:
             self.names[self.upstream.name] = Name(self.upstream.name,
                                                   latex_name(self.upstream.name), adjoint=True)
@@ -250,25 +289,26 @@ class _Builder:
                                           format_shape(node.shape)))
         remarks = []
         if isinstance(self.root, E.Var) or not self.root.args:
-            equations.append(Equation(Ix(IndexedBase("_f")), (Mx(self.root),), "the expression"))
+            equations.append(Equation(Ix(IndexedBase(self.fkey)), (Mx(self.root),),
+                                      "the expression"))
         if self.upstream is not None:
             g = IndexedBase(self.upstream.name)
             z = self.base(self.root)
             objective = _sum_over(_entry(g, self.root.shape) * _entry(z, self.root.shape),
                                   self.root.shape)
-            equations.append(Equation(Ix(IndexedBase("_f")), (_ix(objective),),
+            equations.append(Equation(Ix(IndexedBase(self.fkey)), (_ix(objective),),
                                       "what is differentiated",
                                       ("the upstream gradient ", Ix(g), " = ",
-                                       Ix(Partial(IndexedBase("_f"), z)),
+                                       Ix(Partial(IndexedBase(self.fkey), z)),
                                        " has the shape of ", Ix(z),
-                                       "; with none given it is all ones (seed 003: "
-                                       "gradients = None)")))
+                                       *(("; with none given it is all ones (seed 003: "
+                                          "gradients = None)",) if self.ones else ()))))
         if any(id(n) in self.adjoint_key for n in E.postorder([self.root]) if n is not self.root):
             example = next(n for n in E.postorder([self.root]) if id(n) in self.adjoint_key
                            and n is not self.root)
             remarks.append(("Each intermediate value has an adjoint: ",
                             Ix(IndexedBase(self.adjoint_key[id(example)])), " = ",
-                            Ix(Partial(IndexedBase("_f"), self.base(example))),
+                            Ix(Partial(IndexedBase(self.fkey), self.base(example))),
                             " and so on (the delta of the seed notes). The sweep below visits the "
                             "operations from the last to the first, and pushes each adjoint to "
                             "the operands."))
@@ -320,7 +360,7 @@ class _Builder:
             if label in self.names:
                 continue
             # an entry of a whole-matrix function the rule keeps opaque: det(X), inv(X)_lk
-            key = f"_o{label}"
+            key = f"{self.prefix}_o{label}"
             operands = [self.names[self.key[id(a)]] for a in s.node.args if id(a) in self.key]
             self.names[key] = Name(f"{label}({', '.join(n.text for n in operands)})",
                                    rf"\operatorname{{{latex_text(label)}}}\left("
@@ -340,7 +380,7 @@ class _Builder:
 
     def _partial_of(self, operand, indices: bool = True):
         target = _entry(self.base(operand), operand.shape, K, L) if indices else self.base(operand)
-        return Partial(IndexedBase("_f"), target)
+        return Partial(IndexedBase(self.fkey), target)
 
     def block(self, t: int, s: Step, announced: set) -> Block:
         rule = s.rule
@@ -348,7 +388,7 @@ class _Builder:
         node, operand = s.node, s.node.args[s.position]
         z = _entry(self.base(node), node.shape)
         a = _entry(self.base(operand), operand.shape, K, L)
-        f = IndexedBase("_f")
+        f = IndexedBase(self.fkey)
         seeded = node is self.root and self.upstream is None       # the adjoint is 1
         equations = []
         placed, _ = self._bases(s)
@@ -439,7 +479,7 @@ class _Builder:
         return text if len(text) <= RESULT_LIMIT else None
 
     def result(self) -> Block:
-        f = IndexedBase("_f")
+        f = IndexedBase(self.fkey)
         equations, remarks, too_long = [], [], []
         for w, gradient in zip(self.wrt, self.gradients):
             rhs = []
@@ -470,7 +510,7 @@ class _Builder:
                             f"{'is' if len(too_long) == 1 else 'are'} too long to write out here; "
                             "res.gradients holds them, and numpy_source() computes them with "
                             "every shared value named once.",))
-        if self.upstream is not None:
+        if self.upstream is not None and self.ones:
             ones = E.ones(*self.upstream.shape)
             for w, gradient in zip(self.wrt, self.gradients):
                 with_ones = simplify_all(E.substitute([gradient], {self.upstream: ones}))[0]
@@ -572,3 +612,304 @@ def _product_chain(reduced, out: tuple, names: dict):
             return None
     product = Chain(*chain)
     return sympy.Sum(coeff * product if coeff != 1 else product, *reduced.limits)
+
+
+# ---------------------------------------------------------------------------------------------
+# Second order: Jacobians, Hessians and Hessian-vector products, one part per sweep
+# ---------------------------------------------------------------------------------------------
+
+def second_order_steps(kind: str, expression: E.Node, x: E.Node, result,
+                       direction: E.Var | None = None) -> Steps:
+    """The steps of a Jacobian, Hessian or Hessian-vector product (``kind``: "jacobian",
+    "hessian" or "hvp", as ``MatrixDerivative.kind``); ``result`` is the derivative found.
+
+    >>> import matcalc as mc
+    >>> x = mc.Vector("x", "n"); A = mc.Matrix("A", "n", "n")
+    >>> res = mc.hessian(x.T @ A @ x, x)
+    >>> steps = second_order_steps("hessian", res.expression, x, res.matrix)
+    >>> for block in steps:
+    ...     if "—" in block.heading[0]:
+    ...         print(block.heading[0])
+    Part 1 — the gradient
+    Part 2 — differentiating the gradient
+    Part 3 — reading the Hessian off
+    """
+    if kind == "jacobian":
+        return jacobian_steps(expression, x, result)
+    if kind == "hessian":
+        return hessian_steps(expression, x, result)
+    if kind == "hvp":
+        if direction is None:
+            raise UnsupportedError("the steps of a Hessian-vector product need its direction")
+        return hvp_steps(expression, x, direction, result)
+    raise UnsupportedError(f"no steps for a derivative of kind {kind!r}: "
+                           "choose jacobian, hessian or hvp")
+
+
+def jacobian_steps(f: E.Node, x: E.Node, result) -> Steps:
+    """The Jacobian of a vector f: the sweep of its vector-Jacobian product with a symbolic
+    upstream G, then J = Mᵀ read off the product, written M @ G.
+
+    >>> import matcalc as mc
+    >>> A = mc.Matrix("A", "m", "n"); x = mc.Vector("x", "n")
+    >>> res = mc.jacobian(A @ x, x)
+    >>> steps = jacobian_steps(A @ x, x, res.matrix)
+    >>> eq = steps.blocks[-1].equations[-1]
+    >>> print(" = ".join(formula_text(f, steps.names) for f in (eq.lhs, *eq.rhs)))
+    J = ∂f/∂x = A.T.T = A
+    """
+    parts = _Parts(f, x)
+    root = rewrite_forward(f)
+    upstream = E.Var.make(_fresh(["G"], parts.taken), root.shape, check_name=False)
+    sweep = reverse_sweep(root, [x], upstream)
+    vjp = simplify(sweep.gradients[0])
+    given = {} if _is_leaf(root) else {id(root): parts.name("f")}
+    b1, steps = parts.sweep(root, x, sweep.steps, vjp, upstream, given=given, ones=False)
+    fb, y = _base_of(parts, b1, root, "f"), IndexedBase(b1.fkey)
+    parts.part("the vector-Jacobian product", steps, remarks=(
+        ("The Jacobian of the vector ", Ix(fb), " comes from one reverse sweep: ", Ix(y),
+         " = sum(", Mx(upstream), " * ", Ix(fb), ") is differentiated with an upstream "
+         "gradient ", Mx(upstream), " of the shape of ", Ix(fb), " that stands for any vector "
+         "(it is never set to ones). The result is linear in it."),))
+    jb = parts.key(parts.name("J"))
+    reading = _reading_off(parts, b1, root, x, vjp, upstream, result, jb, fb, "Jacobian")
+    parts.part("reading the Jacobian off", equations=reading)
+    return parts.note(f"Jacobian of {_Builder._short(f, 80)} with respect to "
+                      f"{_Builder._short(x, 30)}, step by step")
+
+
+def hessian_steps(f: E.Node, x: E.Node, result) -> Steps:
+    """The Hessian of a scalar f: the gradient g (part 1), the sweep of g's vector-Jacobian
+    product with a symbolic upstream G (part 2), and H = Mᵀ read off it, written M @ G (part 3).
+
+    >>> import matcalc as mc
+    >>> x = mc.Vector("x", "n"); A = mc.Matrix("A", "n", "n")
+    >>> res = mc.hessian(x.T @ A @ x, x)
+    >>> steps = hessian_steps(x.T @ A @ x, x, res.matrix)
+    >>> eq = steps.blocks[-1].equations[-1]
+    >>> print(" = ".join(formula_text(f, steps.names) for f in (eq.lhs, *eq.rhs)))
+    H = ∂g/∂x = (A.T + A).T = A + A.T
+    """
+    parts = _Parts(f, x)
+    b1, g = _gradient_part(parts, f, x)
+    upstream = E.Var.make(_fresh(["G"], parts.taken), x.shape, check_name=False)
+    sweep = reverse_sweep(g, [x], upstream)
+    vjp = simplify(sweep.gradients[0])
+    given = {} if _is_leaf(g) else {id(g): parts.name("g")}
+    b2, steps = parts.sweep(g, x, sweep.steps, vjp, upstream, given=given, ones=False)
+    gb = _base_of(parts, b2, g, "g")
+    parts.part("differentiating the gradient", steps, equations=(
+        Equation(Ix(gb), (Ix(Partial(IndexedBase(b1.fkey), b1.base(x))), Mx(g)), "the gradient",
+                 ("found in part 1",)),), remarks=(
+        ("The Hessian is the Jacobian of ", Ix(gb), ". It comes from one more reverse sweep: ",
+         Ix(IndexedBase(b2.fkey)), " = sum(", Mx(upstream), " * ", Ix(gb), ") is "
+         "differentiated with an upstream gradient ", Mx(upstream), " of the shape of ",
+         Ix(b2.base(x)), " that stands for any vector (it is never set to ones). The result is "
+         "linear in it."),))
+    hb = parts.key(parts.name("H"))
+    reading = _reading_off(parts, b2, g, x, vjp, upstream, result, hb, gb, "Hessian")
+    parts.part("reading the Hessian off", equations=reading)
+    return parts.note(f"Hessian of {_Builder._short(f, 80)} with respect to "
+                      f"{_Builder._short(x, 30)}, step by step")
+
+
+def hvp_steps(f: E.Node, x: E.Node, v: E.Var, result) -> Steps:
+    """The Hessian of a scalar f applied to v: the gradient g (part 1), the gradient of
+    h = sum(g * v) with v held fixed (part 2), and the result.
+
+    >>> import matcalc as mc
+    >>> x = mc.Vector("x", "n"); A = mc.Matrix("A", "n", "n")
+    >>> res = mc.hvp(x.T @ A @ x, x)
+    >>> steps = hvp_steps(x.T @ A @ x, x, res.direction, res.matrix)
+    >>> eq = steps.blocks[-1].equations[-1]
+    >>> print(" = ".join(formula_text(f, steps.names) for f in (eq.lhs, *eq.rhs)))
+    H v = ∂h/∂x = (A.T + A) @ v
+    """
+    parts = _Parts(f, x, v)
+    b1, g = _gradient_part(parts, f, x)
+    root = E.Sum.make(E.Mul.make(g, v))               # as jacobian.hvp differentiates it
+    sweep = reverse_sweep(root, [x], E.Const.make(1))
+    hv = simplify_all(sweep.gradients)[0]
+    given = {} if _is_leaf(g) else {id(g): parts.name("g")}
+    b2, steps = parts.sweep(root, x, sweep.steps, hv, None, objective=["h", "s"], given=given)
+    gb, h = _base_of(parts, b2, g, "g"), IndexedBase(b2.fkey)
+    gname = formula_text(Ix(gb), parts.names)
+    parts.part(f"differentiating sum({gname} * {v.name})", steps, equations=(
+        Equation(Ix(gb), (Ix(Partial(IndexedBase(b1.fkey), b1.base(x))), Mx(g)), "the gradient",
+                 ("found in part 1",)),), remarks=(
+        ("The Hessian applied to ", Mx(v), " is the gradient of ", Ix(h), " = sum(", Ix(gb),
+         " * ", Mx(v), "), with ", Mx(v), " held fixed: one more reverse sweep, and no Hessian "
+         "is built."),))
+    hessian = parts.name("H")
+    hvb = parts.key(Name(f"{hessian.text} {v.name}", f"{hessian.latex} {latex_name(v.name)}"))
+    lhs, why = Ix(hvb), ("the Hessian of ", Ix(IndexedBase(b1.fkey)), " applied to ", Mx(v))
+    if isinstance(result, E.Node):
+        rhs = [Ix(Partial(h, b2.base(x)))]
+        if formula_text(Mx(hv), parts.names) != formula_text(Mx(result), parts.names):
+            rhs.append(Mx(hv))
+        rhs.append(Mx(result))
+        equations = [Equation(lhs, tuple(rhs), "Hessian-vector product", why)]
+    else:
+        equations = [Equation(lhs, (Ix(Partial(h, b2.base(x))),), "Hessian-vector product",
+                              why)] + _index_form(parts, result, lhs)
+    parts.part("the result", equations=tuple(equations), numbered=False)
+    return parts.note(f"Hessian-vector product of {_Builder._short(f, 80)} with respect to "
+                      f"{_Builder._short(x, 30)}, along {v.name}, step by step")
+
+
+class _Parts:
+    """A note of several sweeps: the blocks of each part, one table of names for all of them
+    (each sweep's keys carry a prefix of their own) and the names already shown."""
+
+    def __init__(self, *nodes: E.Node):
+        self.blocks: list = []
+        self.names: dict = {}
+        self.taken = {v.name for v in E.variables(list(nodes))}
+        self.taken |= {d.name for d in E.dimensions(list(nodes))}
+        self.number = 0            # the last n of Z_n, δ_n shown so far
+        self.sweeps = 0
+        self.count = 0             # parts so far
+
+    def name(self, wanted: str) -> Name:
+        """A name not shown anywhere in the note yet: g, or g_1 if the user has a g."""
+        text = _fresh([wanted], self.taken)
+        self.taken.add(text)
+        return Name(text, latex_name(text))
+
+    def key(self, name: Name) -> IndexedBase:
+        """A key of the note's own for ``name``."""
+        key = f"_q{len(self.names)}"
+        self.names[key] = name
+        return IndexedBase(key)
+
+    def sweep(self, root, x, record, gradient, upstream, **options) -> tuple[_Builder, Steps]:
+        """One sweep's blocks, numbered on from the sweeps before it."""
+        self.sweeps += 1
+        prefix = "" if self.sweeps == 1 else f"_{self.sweeps}"
+        builder = _Builder(root, [x], list(record), [gradient], upstream, prefix=prefix,
+                           taken=self.taken, first=self.number + 1, **options)
+        steps = builder.build()
+        self.names.update(steps.names)
+        self.taken |= {name.text for name in steps.names.values()}
+        self.number = builder.number
+        return builder, steps
+
+    def part(self, title: str, steps: Steps | None = None, equations=(), remarks=(),
+             numbered: bool = True) -> None:
+        """A part: a heading block (with ``equations`` and ``remarks``), then its sweep's
+        blocks, each heading marked with the part."""
+        self.count += 1
+        heading = f"Part {self.count} — {title}" if numbered else title[:1].upper() + title[1:]
+        self.blocks.append(Block((heading,), tuple(equations), remarks=tuple(remarks)))
+        for block in (steps.blocks if steps is not None else ()):
+            first, *rest = block.heading
+            self.blocks.append(replace(block, heading=(
+                f"Part {self.count}, {first[:1].lower()}{first[1:]}", *rest)))
+
+    def note(self, title: str) -> Steps:
+        return Steps(title, tuple(self.blocks), dict(self.names))
+
+
+def _is_leaf(node: E.Node) -> bool:
+    return not node.args or E.constant_value(node) is not None
+
+
+def _base_of(parts: _Parts, builder: _Builder, node: E.Node, wanted: str) -> IndexedBase:
+    """How the note writes ``node``: its name in the sweep, else a name of its own."""
+    if id(node) in builder.key:
+        return builder.base(node)
+    return parts.key(parts.name(wanted))
+
+
+def _gradient_part(parts: _Parts, f: E.Node, x: E.Node) -> tuple[_Builder, E.Node]:
+    """Part 1 of a Hessian or Hessian-vector product: the gradient g, as ``gradient_of``
+    computes it (a sweep of the rewritten f, then ``simplify``)."""
+    root = rewrite_forward(f)
+    sweep = reverse_sweep(root, [x], E.Const.make(1))
+    g = gradient_of(f, x)
+    builder, steps = parts.sweep(root, x, sweep.steps, g, None)
+    parts.part("the gradient", steps, remarks=(
+        ("The gradient ", Ix(Partial(IndexedBase(builder.fkey), builder.base(x))),
+         ", by one reverse sweep, as for any gradient; part 2 differentiates it again.",),))
+    return builder, g
+
+
+def _reading_off(parts: _Parts, builder: _Builder, root: E.Node, x: E.Node, vjp: E.Node,
+                 upstream: E.Var, result, name: IndexedBase, rootb: IndexedBase,
+                 what: str) -> tuple:
+    """The last block of a Jacobian (of ``root``, the gradient g for a Hessian): the sweep's
+    vector-Jacobian product is linear in G, M @ G (``linear_matrix``), so the Jacobian is Mᵀ.
+    A result with no matrix form is shown in its own (index) notation."""
+    y, xb = IndexedBase(builder.fkey), builder.base(x)
+    gb = IndexedBase(upstream.name)
+    jacobian = Ix(Partial(rootb, xb))
+    entry = Ix(sympy.Eq(_entry(name, (root.rows, x.rows), K, L),
+                        Partial(_entry(rootb, root.shape, K, L), _entry(xb, x.shape, L, K)),
+                        evaluate=False))
+    matrix = None
+    if isinstance(result, E.Node) and root.cols == 1 and x.cols == 1:
+        try:
+            matrix = linear_matrix(vjp, upstream)
+        except UnsupportedError:
+            matrix = None
+    equations = []
+    if matrix is None:
+        equations.append(Equation(Ix(Partial(y, xb)), (Mx(vjp),), "vector-Jacobian product",
+                                  ("found in the sweep above; linear in ", Ix(gb))))
+        if isinstance(result, E.Node):
+            equations.append(Equation(Ix(name), (jacobian, Mx(result)), what, ()))
+        else:
+            equations.append(Equation(Ix(name), (jacobian,), what, ()))
+            equations += _index_form(parts, result, Ix(name))
+        return tuple(equations)
+    product = [Mx(vjp), Mx(E.MatMul.make(matrix, upstream))]
+    if formula_text(product[0], parts.names) == formula_text(product[1], parts.names):
+        product.pop()
+    equations.append(Equation(Ix(Partial(y, xb)), tuple(product), f"linear in {upstream.name}",
+                              ("found in the sweep above: M @ ", Ix(gb), " with M = ",
+                               Mx(matrix))))
+    rhs = [jacobian, Mx(E.Transpose.make(matrix))]
+    if formula_text(rhs[-1], parts.names) != formula_text(Mx(result), parts.names):
+        rhs.append(Mx(result))
+    why = ("M is the transposed Jacobian of ", Ix(rootb), ", as ", Ix(Partial(y, xb)),
+           " = Jᵀ ", Ix(gb), "; the entries are ", entry, ", numerator layout, ",
+           format_shape(result.shape), "; simplified, in your variables")
+    equations.append(Equation(Ix(name), tuple(rhs), what, why))
+    return tuple(equations)
+
+
+def _index_form(parts: _Parts, result, lhs: Ix) -> list:
+    """A result with no matrix form, written as it writes itself (``to_text()``,
+    ``to_latex()``): ``lhs = result``, where a writing that is itself an equation
+    (∂g_ij/∂X_kl = ...) gives its own left side."""
+    text, latex = str(result.to_text()), str(result.to_latex())
+    t_lhs, t_rhs = _split_equals(text)
+    l_lhs, l_rhs = _split_equals(latex)
+    why = ("no matrix form: it is written in index notation, entry by entry",)
+    rhs = Ix(parts.key(Name(t_rhs, l_rhs)))
+    if t_lhs is None and l_lhs is None:
+        return [Equation(lhs, (rhs,), "index form", why)]
+    own = Name(t_lhs if t_lhs is not None else formula_text(lhs, parts.names),
+               l_lhs if l_lhs is not None else formula_latex(lhs, parts.names))
+    return [Equation(Ix(parts.key(own)), (rhs,), "index form", why)]
+
+
+def _split_equals(written: str) -> tuple[str | None, str]:
+    r"""``written`` cut at its first "=" outside brackets (not part of <=, >=, != or ==):
+    (left, right), or (None, written) when there is none.
+
+    >>> _split_equals(r"\frac{\partial g_{ij}}{\partial X_{kl}} = A_{ik} B_{lj}")
+    ('\\frac{\\partial g_{ij}}{\\partial X_{kl}}', 'A_{ik} B_{lj}')
+    >>> _split_equals('einsum("ik,jl->ijkl", A, B)')
+    (None, 'einsum("ik,jl->ijkl", A, B)')
+    """
+    depth = 0
+    for n, c in enumerate(written):
+        if c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth -= 1
+        elif (c == "=" and depth == 0 and (n == 0 or written[n - 1] not in "<>!=")
+              and written[n + 1:n + 2] != "="):
+            return written[:n].strip(), written[n + 1:].strip()
+    return None, written.strip()

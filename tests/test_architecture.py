@@ -43,6 +43,7 @@ LAYERS = [
     ["printing.latex", "printing.numpy"],
     ["printing.notes"],    # derivation notes: text, LaTeX, MathML, Markdown, HTML
     ["jacobian"],          # Jacobians, Hessians, Hessian-vector products in matrix form
+    ["tensor"],            # derivatives with no matrix form: einsum and Kronecker forms
     ["passes"],            # whole-model generated code: forward() and backward() in one module
     ["check"],
     ["parse"],
@@ -187,7 +188,7 @@ ALLOWED = {
     # never a string, so nothing is parsed
     ("expr", "Node._intern", "sympify"),
     # sympify of a rule's coefficient: a number or SymPy expression built by the engines
-    ("collapse", "collapse", "sympify"),
+    ("collapse", "contract", "sympify"),
 }
 
 

@@ -112,3 +112,31 @@ def test_the_installed_command_runs_as_a_module():
                             text=True, cwd=ROOT, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("d/dW = 2 * ")
+
+
+def test_hessian_with_respect_to_a_matrix_prints_the_tensor_and_its_kronecker_form(capsys):
+    code, out, err = run(["hessian", "trace(X.T @ A @ X)", "--wrt", "X", "--shape", "X=n,n",
+                          "--shape", "A=n,n", "--check"], capsys)
+    assert code == 0 and err == ""
+    lines = out.splitlines()
+    assert lines[0] == 'H = einsum("ik,jl->ijkl", A + A.T, eye(n))'
+    assert lines[1] == "layout: H[i, j, k, l] = d2 f / dX_ij dX_kl"
+    assert lines[2] == "vec form: kron(eye(n), A + A.T)"
+    assert "numeric check PASSED" in out
+
+
+def test_jacobian_and_hessian_in_matrix_form(capsys):
+    code, out, _ = run(["jacobian", "tanh(A @ x)", "--wrt", "x", "--shape", "A=m,n",
+                        "--shape", "x=n", "--numpy"], capsys)
+    assert code == 0
+    assert out.splitlines()[0] == "J = diag(1 - tanh(A @ x) ** 2) @ A"
+    assert "def gradient(A, x):" in out or "def gradient(x, A):" in out
+    code, out, _ = run(["hessian", "x.T @ A @ x", "--wrt", "x", "--shape", "x=n",
+                        "--shape", "A=n,n"], capsys)
+    assert code == 0 and out.splitlines()[0] == "H = A + A.T"
+
+
+def test_hessian_of_a_non_scalar_is_bad_input(capsys):
+    code, _, err = run(["hessian", "A @ x", "--wrt", "x", "--shape", "x=n", "--shape", "A=n,n"],
+                       capsys)
+    assert code == 2 and "scalar" in err

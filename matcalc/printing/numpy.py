@@ -31,6 +31,7 @@ import keyword
 import re
 import types
 from dataclasses import dataclass
+from typing import Callable
 
 import sympy
 
@@ -58,6 +59,22 @@ SOFTMAX = """def {name}(x, axis):
 LOGSUMEXP = """def {name}(x, axis):
     top = {np}.max(x, axis=axis, keepdims=True)
     return top + {np}.log({np}.sum({np}.exp(x - top), axis=axis, keepdims=True))
+"""
+# X + X.T. When rows are a multiple of 2 KiB apart (n = 512, 1024, 2048, ... in float32), the
+# column reads of X.T fall in one or two sets of the L1 cache (and few of L2): NumPy's plain sum
+# is then 1.7-3.5x slower than copying 256-byte bands of columns first (docs/benchmarks.md).
+SYMMETRIC_SUM = """def {name}(x):
+    \"\"\"x + x.T for a square x, entry for entry; x.T read by bands when x's rows are a multiple
+    of 2 KiB apart (its columns then thrash the cache).\"\"\"
+    n = x.shape[0]
+    if n < 256 or x.shape != (n, n) or x.strides[0] % 2048:
+        return x + x.T
+    out = {np}.empty((n, n), x.dtype)
+    step = max(1, 256 // x.itemsize)        # 64 float32 or 32 float64 columns at a time
+    for i in range(0, n, step):
+        band = {np}.ascontiguousarray(x[:, i:i + step])
+        {np}.add(x[i:i + step], band.T, out=out[i:i + step])
+    return out
 """
 
 # -- helpers of portable code: each takes the array namespace xp first -------------------------
@@ -508,6 +525,10 @@ class NumpyPrinter(Printer):
         return f"{left} {symbol} {self.wrap(b, prec + 1)}", prec
 
     def _print_Add(self, node, args):
+        x = None if self.portable else plus_own_transpose(node)
+        if x is not None:                  # X + X.T: a helper that reads X.T cache-friendly
+            return f"{self.helper('symmetric_sum', SYMMETRIC_SUM)}({self.done[id(x)].text})", \
+                POSTFIX
         return self._binary(args, "+", ADD)
 
     def _print_Sub(self, node, args):
@@ -670,16 +691,28 @@ def is_diagonal_matrix(node: E.Node) -> bool:
     return isinstance(node, E.Diag) and node.to_matrix
 
 
+def plus_own_transpose(node: E.Add) -> E.Node | None:
+    """X when ``node`` is X + X.T or X.T + X, for X a matrix (not a number or a broadcast)."""
+    for x, t in (node.args, node.args[::-1]):
+        if isinstance(t, E.Transpose) and t.args[0] is x and not x.is_scalar and \
+                not isinstance(x, (E.Const, E.Broadcast)):
+            return x
+    return None
+
+
 _shared = shared_nodes
 
 
 def numpy_source(outputs: list[Output], inputs: list[E.Var], name: str = "f", doc: str = "",
-                 optional: dict | None = None, portable: bool = False) -> str:
+                 optional: dict | None = None, portable: bool = False,
+                 finish: Callable[[list[str], "NumpyPrinter"], list[str]] | None = None) -> str:
     """Source of ``def name(inputs...)`` returning the outputs (a tuple when more than one).
 
     ``optional`` maps an input variable to the default its argument takes when None ("ones").
     With ``portable``, the function takes ``xp=None`` last, an array namespace (NumPy when
-    None), and uses it for every array operation.
+    None), and uses it for every array operation. ``finish``, when given, writes the last lines
+    instead of ``return outputs``: it gets the outputs' texts (each a 2-D array) and the printer
+    (for its names), and returns statements ending in a return.
     """
     optional = optional or {}
     nodes = [o.node for o in outputs]
@@ -696,8 +729,11 @@ def numpy_source(outputs: list[Output], inputs: list[E.Var], name: str = "f", do
                            numpy_name=numpy_name or "numpy")
     printed = printer.print_all(nodes)
     results = [convert_output(p, o.kind, printer) for p, o in zip(printed, outputs)]
-    compute = printer.lines + ["return " + (results[0] if len(results) == 1
-                                            else "(" + ", ".join(results) + ")")]
+    if finish is not None:
+        compute = printer.lines + finish(results, printer)
+    else:
+        compute = printer.lines + ["return " + (results[0] if len(results) == 1
+                                                else "(" + ", ".join(results) + ")")]
     defaults = []
     for v in optional:
         shape = ", ".join(str(d) for d in v.shape)
@@ -815,6 +851,8 @@ def convert_output(p: Printed, kind: str, printer: NumpyPrinter) -> str:
     """The printed value in the form of its variable: a number, a 1-D array or a fresh matrix."""
     np = printer.np
     text = p.text
+    if kind == "operand":                      # an array to compute with, not to hand out
+        return printer.array(p)
     if kind == "matrix" and p.node.is_scalar:
         # a matrix-form result is always an array; a 1 x 1 expression may print as a number
         return f"{np}.full((1, 1), {text}, {printer.typed()})"
