@@ -24,6 +24,11 @@ from .errors import DomainError
 DEFAULT_SIZES = (3, 4, 5, 2, 6, 7, 8, 9, 10, 11)
 MAX_FULL_ENTRIES = 64
 STEP = 1e-6          # relative step: central differences in float64 err by ~1e-10 here
+#: A second, larger step: where intermediate values cancel (sum(2 X) - sum(2 X) + ...), the
+#: rounding error of a difference at STEP is far above |f|'s size; at WIDE_STEP it is 100 times
+#: smaller. An entry agrees when it agrees at either step (truncation error at WIDE_STEP is
+#: ~1e-8 relative for smooth functions, far below the tolerance).
+WIDE_STEP = 1e-4
 KINK_MARGIN = 1e-4   # an input this close to a kink is redrawn
 DEFAULT_TOLERANCE = 1e-5
 NOISE = 1e-4         # tolerance x NOISE x max(1, |f|): an error below it is difference noise
@@ -197,21 +202,21 @@ def _compare(label: str, g: np.ndarray, name: str, args: dict, objective, rng,
     size = flat.size
     chosen = range(size) if size <= MAX_FULL_ENTRIES else rng.choice(size, MAX_FULL_ENTRIES,
                                                                       replace=False)
-    fd, got = [], []
+    directions_used = []
     for e in chosen:
         direction = np.zeros(size)
         direction[e] = 1.0
-        fd.append(_central(name, x, direction, args, objective))
-        got.append(g.reshape(-1)[e])
+        directions_used.append(direction)
     directions = 0
     if size > MAX_FULL_ENTRIES:
         for _ in range(3):
-            direction = rng.standard_normal(size)
-            fd.append(_central(name, x, direction, args, objective))
-            got.append(float(g.reshape(-1) @ direction))
+            directions_used.append(rng.standard_normal(size))
             directions += 1
-    fd, got = np.array(fd), np.array(got)
-    abs_err, rel = _errors(got, fd, floor)
+    flat_g = g.reshape(-1)
+    got = np.array([float(flat_g @ d) for d in directions_used])
+    fd = np.array([_central(name, x, d, args, objective) for d in directions_used])
+    wide = np.array([_central(name, x, d, args, objective, WIDE_STEP) for d in directions_used])
+    abs_err, rel = _errors(got, _nearer(got, fd, wide), floor)
     return VariableResult(label, abs_err, rel, len(chosen), directions, True)
 
 
@@ -224,9 +229,14 @@ def _errors(got: np.ndarray, fd: np.ndarray, floor: float) -> tuple[float, float
     return abs_err, abs_err / scale
 
 
-def _central(name, x, direction, args, objective) -> float:
+def _nearer(got: np.ndarray, fd: np.ndarray, wide: np.ndarray) -> np.ndarray:
+    """Entry by entry, the difference quotient (at STEP or WIDE_STEP) nearer to ``got``."""
+    return np.where(np.abs(got - fd) <= np.abs(got - wide), fd, wide)
+
+
+def _central(name, x, direction, args, objective, step: float = STEP) -> float:
     flat = x.reshape(-1)
-    h = STEP * max(1.0, float(np.max(np.abs(flat))))
+    h = step * max(1.0, float(np.max(np.abs(flat))))
     plus = dict(args)
     minus = dict(args)
     plus[name] = (flat + h * direction).reshape(x.shape)
@@ -241,28 +251,29 @@ def compare_matrix(label: str, got, inner: Callable, name: str, inputs: dict,
     direction, against central differences of ``inner`` (the function, for a Jacobian; its
     generated gradient, for a Hessian) in the input ``name``."""
     x = np.array(inputs[name], dtype=float)
-    h = STEP * max(1.0, float(np.max(np.abs(x))) if x.size else 1.0)
     base = {k: v for k, v in inputs.items() if k not in skip}
 
     def at(value) -> np.ndarray:
         return np.asarray(inner(**{**base, name: value}), dtype=float).reshape(-1)
 
-    if direction is not None:
-        fd = (at(x + h * direction) - at(x - h * direction)) / (2 * h)
-        entries = fd.size
-    else:
+    def differences(relative_step: float) -> np.ndarray:
+        h = relative_step * max(1.0, float(np.max(np.abs(x))) if x.size else 1.0)
+        if direction is not None:
+            return (at(x + h * direction) - at(x - h * direction)) / (2 * h)
         columns = []
         for j in range(x.size):
             step = np.zeros(x.size)
             step[j] = h
             step = step.reshape(x.shape)
             columns.append((at(x + step) - at(x - step)) / (2 * h))
-        fd = np.stack(columns, axis=1)
-        entries = fd.size
+        return np.stack(columns, axis=1)
+
+    fd = differences(STEP)
+    entries = fd.size
     got = np.asarray(got, dtype=float)
     if got.size != fd.size:
         return VariableResult(label, float("inf"), float("inf"), 0, 0, False)
     got = got.reshape(fd.shape)
-    abs_err, rel = _errors(got, fd, 1e-8)
+    abs_err, rel = _errors(got, _nearer(got, fd, differences(WIDE_STEP)), 1e-8)
     return VariableResult(label, abs_err, rel, entries, 0, bool(np.isfinite(rel) and
                                                                 rel <= tolerance))

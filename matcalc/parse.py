@@ -627,11 +627,12 @@ class _Reader:
     def check_constant_power(self, node: ast.BinOp, base: sympy.Expr, p: sympy.Rational):
         """Refuse before computing a power of a constant that would be huge or irrational."""
         if base.free_symbols:
-            limit = MAX_DIMENSION_POWER if base.is_Mul or base.is_Pow or base.is_Symbol else (
-                MAX_POLYNOMIAL_POWER)
-            if not (p.is_Integer and abs(p) <= limit):
+            monomial = base.is_Mul or base.is_Pow or base.is_Symbol
+            limit = MAX_DIMENSION_POWER if monomial else MAX_POLYNOMIAL_POWER
+            if not (abs(p) <= limit and (p.is_Integer or monomial and p.q == 2)):
                 raise self.error(f"a power of {_short_repr.repr(str(base))} must have an integer "
-                                 f"exponent between -{limit} and {limit}", node)
+                                 f"exponent between -{limit} and {limit}"
+                                 f"{' (or a half-integer one)' if monomial else ''}", node)
             return
         if not base.is_Rational:
             return
@@ -642,23 +643,25 @@ class _Reader:
                              f"digits", node)
 
     def check_constant(self, value: sympy.Expr) -> None:
-        """A constant made by arithmetic stays exact, rational and small enough to compute with."""
-        if not value.free_symbols:
-            if not value.is_Rational:
-                raise ParseError(f"the constant {_short_repr.repr(str(value))} is not a rational "
-                                 f"number; matcalc keeps constants exact")
+        """A constant made by arithmetic stays exact and small enough to compute with: its
+        numbers have at most MAX_CONSTANT_DIGITS digits, its powers are whole or half powers
+        (1/sqrt(d) scales attention; sqrt(2) is exact), and it has few operations. exp(2) and
+        log(n) are exact too: they are what the functions of constants fold to, and printed
+        results carry them."""
+        if value.is_Rational:
             _check_digits(value)
             return
         for number in value.atoms(sympy.Rational):
             _check_digits(number)
         simple_powers = all(      # whole powers, and square roots (1/sqrt(d) scales attention)
-            power.base.is_Symbol and power.exp.is_Rational and power.exp.q in (1, 2) and
-            abs(power.exp) <= MAX_DIMENSION_POWER
+            (power.base.is_Symbol or power.base.is_Rational) and power.exp.is_Rational and
+            power.exp.q in (1, 2) and abs(power.exp) <= MAX_DIMENSION_POWER
             for power in value.atoms(sympy.Pow))
         if not simple_powers or sympy.count_ops(value) > MAX_DIMENSION_OPS:
             raise ParseError(f"the constant {_short_repr.repr(str(value))} is too complicated: "
-                             f"keep arithmetic on dimension names to products, quotients and "
-                             f"small powers of them, such as 1/(m*n) or m**2")
+                             f"keep arithmetic on numbers and dimension names to products, "
+                             f"quotients and small powers of them, such as 1/(m*n), m**2 or "
+                             f"sqrt(2)")
 
 
 def _check_digits(value: sympy.Rational) -> None:

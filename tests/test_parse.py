@@ -290,8 +290,17 @@ def test_exponent_must_be_a_number(text):
 
 
 def test_constants_stay_rational():
-    with pytest.raises(ParseError, match="not a rational number"):
+    with pytest.raises(ParseError, match="must be a rational number"):
         P("x ** (2 ** 0.5)")
+    with pytest.raises(ParseError, match="too complicated"):
+        P("x * 2 ** (1/3)")
+
+
+def test_exact_constants_of_functions_read_back():
+    # what simplification folds functions of constants to prints as matcalc syntax again
+    for text in ("exp(2) * x", "sqrt(2) * x", "log(n) * x", "exp(1) * x", "abs(sin(1)) * x"):
+        node = P(text)
+        assert P(str(node)) is node
 
 
 @pytest.mark.parametrize("text, words", [

@@ -17,13 +17,27 @@ from .base import Printed, Printer, bare_broadcasts
 ADD, MUL, UNARY, POW, POSTFIX, ATOM = 10, 20, 30, 40, 50, 60
 
 
+class _ConstantPrinter(sympy.printing.str.StrPrinter):
+    """SymPy's text, in matcalc's names: Euler's number is exp(1) (E could be a variable),
+    SymPy's Abs is abs."""
+
+    def _print_Exp1(self, expr):
+        return "exp(1)"
+
+    def _print_Abs(self, expr):
+        return f"abs({self._print(expr.args[0])})"
+
+
+_CONSTANTS = _ConstantPrinter()
+
+
 def number_text(value: sympy.Expr) -> tuple[str, int]:
     """A constant (number or expression in dimensions) as text, with its precedence."""
     if value.is_Integer or value.is_Symbol:
         return str(value), (UNARY if value.is_negative else ATOM)
     if value.is_Rational:
         return f"{value.p}/{value.q}", MUL        # -1/2 is (-1)/2: its outermost operator is /
-    text = sympy.sstr(value)
+    text = _CONSTANTS.doprint(value)
     if value.is_Add:
         return text, ADD
     if value.is_Pow and not value.exp.is_negative:
