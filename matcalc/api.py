@@ -361,12 +361,7 @@ def _tuple_result(f: Callable, count: int) -> Callable:
     return call
 
 
-def _fresh_name(wanted: str, taken: set) -> str:
-    name, k = wanted, 1
-    while name in taken:
-        name, k = f"{wanted}_{k}", k + 1
-    taken.add(name)
-    return name
+_fresh_name = E.fresh_name
 
 
 def compile_source(source: str, name: str) -> Callable:

@@ -230,6 +230,18 @@ class Var(Node):
                         check_name=False)
 
 
+def fresh_name(wanted: str, taken: set) -> str:
+    """``wanted``, or ``wanted_1``, ``wanted_2``, ... : the first not in ``taken`` (which gains it).
+
+    The one allocator for names the engine adds beside the user's (G, v, Z).
+    """
+    name, k = wanted, 1
+    while name in taken:
+        name, k = f"{wanted}_{k}", k + 1
+    taken.add(name)
+    return name
+
+
 def check_variable_name(name: str) -> None:
     """Raise unless ``name`` can name a variable (an identifier the syntax does not reserve)."""
     if not isinstance(name, str) or not _IDENT.match(name):

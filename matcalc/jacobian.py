@@ -14,7 +14,7 @@ from __future__ import annotations
 from .diff import reverse_sweep
 from .errors import UnsupportedError
 from .expr import (Add, Broadcast, Const, Diag, Div, Eye, MatMul, Mul, Neg, Node, Sub, Sum,
-                   Transpose, Var, as_node, ones, postorder)
+                   Transpose, Var, as_node, fresh_name, ones, postorder)
 from .printing.text import to_text
 from .simplify import rewrite_forward, simplify, simplify_all
 
@@ -103,11 +103,7 @@ def _scale_rows(v: Node, m: Node) -> Node:
 
 
 def _fresh_var(name: str, shape, taken: set) -> Var:
-    k, candidate = 0, name
-    while candidate in taken:
-        k += 1
-        candidate = f"{name}_{k}"
-    return Var.make(candidate, shape, check_name=False)
+    return Var.make(fresh_name(name, set(taken)), shape, check_name=False)
 
 
 def _check_column(node: Node, what: str) -> None:

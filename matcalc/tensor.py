@@ -45,7 +45,7 @@ from .errors import UnsupportedError
 from .index import (LOWERINGS, ZERO, Fresh, Term, entry, factor_indices, index_for,
                     pointwise_node, sum_inner_deltas, to_terms)
 from .printing.latex import latex_name, to_latex
-from .printing.numpy import Names, Output, numpy_source
+from .printing.numpy import Output, numpy_source
 from .printing.text import to_text
 from .simplify import simplify
 
@@ -296,16 +296,11 @@ def _contains(node: E.Node, target: E.Node) -> bool:
     return any(n is target for n in E.postorder([node]))
 
 
-def _fresh_var(name: str, shape, taken: set) -> E.Var:
-    names = Names(taken)
-    return E.Var.make(names.get(name), shape, check_name=False)
-
-
 def jacobian_tensor(f: E.Node, x: E.Node, f_label: str = "f", x_label: str | None = None,
                     hessian: bool = False) -> IndexTensor:
     """``T[i, j, k, l] = d f_ij / d x_kl`` read off the vector-Jacobian product of f."""
     taken = {v.name for v in E.postorder([f, x]) if isinstance(v, E.Var)}
-    g = _fresh_var("G", f.shape, taken)
+    g = E.Var.make(E.fresh_name("G", taken), f.shape, check_name=False)
     vjp = simplify(reverse_sweep(f, [x], g).gradients[0])       # sum_ij T_ijkl G_ij
     if x_label is None:
         x_label = x.name if isinstance(x, E.Var) else "x"

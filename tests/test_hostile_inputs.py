@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from matcalc.errors import MatcalcError, ParseError, ShapeError, UnsupportedError
+from matcalc.errors import MatcalcError, ParseError, ShapeError
 from matcalc.expr import Node
 from matcalc.parse import MAX_DEPTH, MAX_LENGTH, parse
 from matcalc.printing.text import to_text

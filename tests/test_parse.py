@@ -7,7 +7,7 @@ import sympy
 
 from matcalc import expr as E
 from matcalc.dims import dim
-from matcalc.errors import DomainError, MatcalcError, ParseError, ShapeError, UnsupportedError
+from matcalc.errors import DomainError, MatcalcError, ParseError, ShapeError
 from matcalc.functions import ELEMENTWISE
 from matcalc.parse import FUNCTIONS, declare, parse
 from matcalc.printing.text import to_text

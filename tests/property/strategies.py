@@ -41,7 +41,7 @@ from hypothesis import strategies as st
 
 import matcalc as mc
 from matcalc.collapse import ZERO
-from matcalc.expr import Broadcast, Sum, Var, postorder, substitute
+from matcalc.expr import Broadcast, Sum, Var, postorder
 
 from reference import evaluate
 
@@ -693,21 +693,9 @@ def cases(draw, max_steps: int = 12, scalar: bool | None = None) -> Case:
 # ---------------------------------------------------------------------------------------------
 
 def reference_value(node: mc.Node, values: dict, sizes: dict) -> np.ndarray:
-    """tests/reference.py's ``evaluate``, also for ``diag`` nodes (which collapse and simplify
-    may now produce and that evaluator does not know yet): each diag is evaluated from its
-    argument with NumPy's ``np.diag`` and stands in as a variable holding that value."""
-    diags = [n for n in postorder([node]) if type(n).__name__ == "Diag"]
-    if not diags:
-        return evaluate(node, values, sizes)
-    values, replaced = dict(values), {}
-    for k, d in enumerate(diags):                       # operands before their users
-        arg = substitute([d.args[0]], replaced)[0]
-        inner = evaluate(arg, values, sizes)
-        value = np.diag(inner[:, 0]) if inner.shape[1] == 1 else np.diag(inner).reshape(-1, 1)
-        name = f"diag_value_{k}"
-        replaced[d] = Var.make(name, d.shape, "matrix", check_name=False)
-        values[name] = value
-    return evaluate(substitute([node], replaced)[0], values, sizes)
+    """tests/reference.py's ``evaluate``: an evaluator of nodes that shares nothing with the
+    code generator."""
+    return evaluate(node, values, sizes)
 
 
 def argument(value: np.ndarray, kind: str):

@@ -12,7 +12,6 @@ confluence.
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import sympy
 from hypothesis import assume, event, given, settings
 
