@@ -308,7 +308,7 @@ def sum_rules(node: Sum):
     a = node.args[0]
     if is_zero(a):
         return zeros(*node.shape)
-    if node.axis is None and a.is_scalar:
+    if a.is_scalar:                      # the sum of one entry, along any axis, is that entry
         return a
     if node.axis is None and isinstance(a, Sum):      # sum(sum(X, axis=k)) = sum(X)
         return Sum.make(a.args[0])

@@ -189,6 +189,7 @@ class NumpyPrinter(Printer):
         self.hints = hints or {}
         self.numpy_name = numpy_name         # the module's name for numpy (portable code)
         self.lines: list[str] = []
+        self.constant: dict[int, bool] = {}      # node id -> made of constants only
         self.helpers: dict[str, str] = {} if helpers is None else helpers
         self.dtype = dtype or names.get("dtype")     # the inputs' floating type, for new arrays
         self.uses_dtype = False
@@ -204,8 +205,10 @@ class NumpyPrinter(Printer):
         done: dict[int, Printed] = {}
         depth: dict[int, int] = {}
         self.done = done
+        constant = self.constant
         for n in E.postorder(roots):
             args = [done[id(a)] for a in n.args]
+            constant[id(n)] = not isinstance(n, E.Var) and all(constant[id(a)] for a in n.args)
             self.current = n
             text, prec = self._method(n)(n, args)
             depth[id(n)] = 1 + max((depth[id(a)] for a in n.args), default=0)
@@ -247,8 +250,10 @@ class NumpyPrinter(Printer):
         return f"dtype={self.dtype}"
 
     def array(self, arg: Printed) -> str:
-        """An operand where NumPy needs an array: a constant becomes a 1 x 1 array."""
-        if isinstance(arg.node, E.Const):
+        """An operand where NumPy needs an array: a constant becomes a 1 x 1 array (so does a
+        scalar made of constants only, such as sigmoid(0), which prints as a number)."""
+        if isinstance(arg.node, E.Const) or arg.node.is_scalar and \
+                self.constant.get(id(arg.node), False):
             return f"{self.np}.full((1, 1), {arg.text}, {self.typed()})"
         return arg.text
 

@@ -235,3 +235,20 @@ def test_check_of_a_scalar_subexpression_with_a_gradient_of_constant_functions()
         value = d.numpy_function()(A=np.ones((3, 3)))
         assert value.shape == (1, 1) and value[0, 0] == pytest.approx(expected)
         assert d.check().ok
+
+
+# a sum along an axis of a scalar made of constants only (sigmoid(0)) printed np.sum(number,
+# axis=1): a 1 x 1 sums to itself, and such scalars are arrays where NumPy needs one
+def test_gradient_code_with_an_axis_sum_of_a_constant_scalar():
+    sp = mc.Scalar("sp", domain="positive")
+    Ap = mc.Matrix("Ap", "n", "m", domain="positive")
+    u = mc.Vector("u", "n")
+    e = (mc.sum(Ap).T @ u.T @ u) * mc.sum(mc.sigmoid(((sp ** -1 - sp ** -1) / sp).T), axis=1).T
+    assert mc.grad(e, [Ap, sp, u]).check().ok
+    z = mc.sum(Ap) - mc.sum(Ap)
+    for f, expected in ((mc.sum(mc.softmax(mc.sigmoid(z)) * Ap), 1.0),       # softmax of one: 1
+                        (mc.trace(mc.sigmoid(z)) * mc.sum(Ap), 0.5),
+                        (mc.logsumexp(mc.sigmoid(z), axis=0) * mc.sum(Ap), 0.5)):
+        res = mc.grad(f, Ap)
+        assert res.check().ok
+        np.testing.assert_allclose(res.numpy_function()(Ap=np.ones((2, 3))), expected)
