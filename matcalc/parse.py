@@ -654,9 +654,8 @@ class _Reader:
         for number in value.atoms(sympy.Rational):
             _check_digits(number)
         simple_powers = all(      # whole powers, and square roots (1/sqrt(d) scales attention)
-            (power.base.is_Symbol or power.base.is_Rational) and power.exp.is_Rational and
-            power.exp.q in (1, 2) and abs(power.exp) <= MAX_DIMENSION_POWER
-            for power in value.atoms(sympy.Pow))
+            power.exp.is_Rational and power.exp.q in (1, 2) and
+            abs(power.exp) <= MAX_DIMENSION_POWER for power in value.atoms(sympy.Pow))
         if not simple_powers or sympy.count_ops(value) > MAX_DIMENSION_OPS:
             raise ParseError(f"the constant {_short_repr.repr(str(value))} is too complicated: "
                              f"keep arithmetic on numbers and dimension names to products, "

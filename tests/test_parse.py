@@ -298,7 +298,8 @@ def test_constants_stay_rational():
 
 def test_exact_constants_of_functions_read_back():
     # what simplification folds functions of constants to prints as matcalc syntax again
-    for text in ("exp(2) * x", "sqrt(2) * x", "log(n) * x", "exp(1) * x", "abs(sin(1)) * x"):
+    for text in ("exp(2) * x", "sqrt(2) * x", "log(n) * x", "exp(1) * x", "abs(sin(1)) * x",
+                 "sin(1) ** 2 * x", "x / sqrt(exp(3))"):
         node = P(text)
         assert P(str(node)) is node
 
