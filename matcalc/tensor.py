@@ -55,6 +55,8 @@ I, J, K, L = sympy.symbols("i j k l", integer=True)
 SUM_LETTERS = "pqrstuvwabcdefghmnoxyz"
 #: Most terms a tensor may have before the read-off refuses (each is an einsum in the code).
 MAX_TERMS = 64
+#: Most operations lowered to index notation (a value shared by many uses is lowered at each).
+MAX_LOWERINGS = 2_000
 
 
 @dataclass(frozen=True)
@@ -400,6 +402,10 @@ def _lower_tree(node: E.Node, r, c, g: E.Var, gbase, leaves: dict, fresh: Fresh)
         raise UnsupportedError(f"no index form for {type(node).__name__}") from None
     placeholders = [IndexedBase(f"_P{fresh.count}_{p}") for p in range(len(node.args))]
     fresh.count += 1
+    if fresh.count > MAX_LOWERINGS:
+        raise UnsupportedError(f"the derivative's index form is too large (more than "
+                               f"{MAX_LOWERINGS} operations); use hvp() for a Hessian-vector "
+                               "product, which has a matrix form")
     form = rule(node, placeholders, r, c, fresh)
     where = {base: arg for base, arg in zip(placeholders, node.args)}
     return form.replace(

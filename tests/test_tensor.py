@@ -184,3 +184,12 @@ def test_a_wrong_tensor_fails_the_check(monkeypatch):
                         lambda layout="tensor": lambda **kw: right(**kw).transpose(0, 1, 3, 2))
     with pytest.raises(mc.CheckError):
         res.check()
+
+
+def test_a_huge_index_form_is_refused_not_hung():
+    e = X
+    for _ in range(12):                      # the VJP shares each tanh among many uses
+        e = mc.tanh(e @ e)
+    with pytest.raises(UnsupportedError, match="too large.*hvp"):
+        mc.hessian(mc.sum(e), X)
+    assert mc.hvp(mc.sum(e), X).matrix is not None
