@@ -696,8 +696,9 @@ def to_number(value) -> sympy.Expr:
             raise MatcalcError(f"{value} is not a finite number")
         if any(not (s.is_integer and s.is_positive) for s in value.free_symbols):
             raise MatcalcError(f"constant {value} may involve only numbers and dimensions")
-        # one canonical form, whichever way a constant was reached: 1 + 1/n is (n + 1)/n
-        return sympy.cancel(sympy.together(value)) if value.free_symbols else value
+        # one canonical form, whichever way a constant was reached: 1 + 1/n is (n + 1)/n, and
+        # -(-4 + 4 tanh(1)**2) / (4 - 4 tanh(1)**2) is 1
+        return value if value.is_Rational else sympy.cancel(sympy.together(value))
     raise MatcalcError(f"{value!r} ({type(value).__name__}) is not a number or a matcalc expression")
 
 

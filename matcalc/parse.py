@@ -34,6 +34,7 @@ from . import expr as E
 from .dims import dim, dims_of
 from .errors import DomainError, MatcalcError, ParseError, ShapeError
 from .functions import ELEMENTWISE
+from .printing.text import number_text
 
 #: Longest text accepted, in characters.
 MAX_LENGTH = 20_000
@@ -46,12 +47,13 @@ MAX_CONSTANT_DIGITS = 1_000
 #: Most arithmetic operations on constants that involve dimension names (each one calls SymPy's
 #: simplify, which is slow), and the size and powers such a constant may have.
 MAX_DIMENSION_OPERATIONS = 50
-MAX_DIMENSION_OPS = 16
+MAX_DIMENSION_OPS = 64
 #: Largest integer power of a dimension or a product of dimensions (n ** 5, (m * n) ** -2): cheap
 #: for SymPy, and printed gradients may carry them. Powers of sums such as (n + 1) ** 3 expand,
 #: so they stay small.
 MAX_DIMENSION_POWER = 64
 MAX_POLYNOMIAL_POWER = 4
+MAX_POLYNOMIAL_BASE_OPS = 16
 
 ELEMENTWISE_FUNCTIONS = tuple(ELEMENTWISE)
 MATRIX_FUNCTIONS = ("det", "logdet", "inv", "norm", "norm1", "diag", "softmax", "logsumexp")
@@ -600,9 +602,10 @@ class _Reader:
         return _CALL_BUILDERS.get(plan.name, _build_elementwise)(plan, operands)
 
     def build_binary(self, node: ast.BinOp, left: E.Node, right: E.Node) -> E.Node:
-        if isinstance(left, E.Const) and isinstance(right, E.Const) and (
-                left.value.free_symbols or right.value.free_symbols):
-            # arithmetic on dimensions runs SymPy's simplify: cap how often
+        if isinstance(left, E.Const) and isinstance(right, E.Const) and not (
+                left.value.is_Rational and right.value.is_Rational):
+            # arithmetic on dimensions or functions of numbers (exp(1)) brings each constant to
+            # one canonical form (SymPy's cancel), which is polynomial arithmetic: cap how often
             self.dimension_operations += 1
             if self.dimension_operations > MAX_DIMENSION_OPERATIONS:
                 raise ParseError(f"too much arithmetic on dimension names (more than "
@@ -626,15 +629,16 @@ class _Reader:
 
     def check_constant_power(self, node: ast.BinOp, base: sympy.Expr, p: sympy.Rational):
         """Refuse before computing a power of a constant that would be huge or irrational."""
-        if base.free_symbols:
-            monomial = base.is_Mul or base.is_Pow or base.is_Symbol
+        if not base.is_Rational:
+            monomial = not base.is_Add           # a sum's power expands; a product's does not
             limit = MAX_DIMENSION_POWER if monomial else MAX_POLYNOMIAL_POWER
             if not (abs(p) <= limit and (p.is_Integer or monomial and p.q == 2)):
-                raise self.error(f"a power of {_short_repr.repr(str(base))} must have an integer "
+                raise self.error(f"a power of {_short_repr.repr(number_text(base)[0])} must have an integer "
                                  f"exponent between -{limit} and {limit}"
                                  f"{' (or a half-integer one)' if monomial else ''}", node)
-            return
-        if not base.is_Rational:
+            if not monomial and sympy.count_ops(base) > MAX_POLYNOMIAL_BASE_OPS:
+                raise self.error(f"{_short_repr.repr(number_text(base)[0])} is too large a sum to raise to "
+                                 f"a power (its expansion would be huge)", node)
             return
         magnitude = max(abs(base.p), base.q)       # 0, 1 and -1 stay small at any power
         if magnitude > 1 and int(sympy.ceiling(abs(p))) * math.log2(magnitude) > (
@@ -657,7 +661,7 @@ class _Reader:
             power.exp.is_Rational and power.exp.q in (1, 2) and
             abs(power.exp) <= MAX_DIMENSION_POWER for power in value.atoms(sympy.Pow))
         if not simple_powers or sympy.count_ops(value) > MAX_DIMENSION_OPS:
-            raise ParseError(f"the constant {_short_repr.repr(str(value))} is too complicated: "
+            raise ParseError(f"the constant {_short_repr.repr(number_text(value)[0])} is too complicated: "
                              f"keep arithmetic on numbers and dimension names to products, "
                              f"quotients and small powers of them, such as 1/(m*n), m**2 or "
                              f"sqrt(2)")

@@ -227,7 +227,9 @@ def test_deep_but_allowed_chains():
 @pytest.mark.parametrize("text", ids=short_id, argvalues=[
     " + ".join(["n"] * 3000),              # each step would run SymPy's simplify
     " * ".join(["n"] * 40) + " * n ** 40",    # n ** 80: beyond the power a constant may have
-    "(n + 1) ** 4 * (n + 2) ** 4 + 1",
+    " * ".join(f"(n + {k}) ** 4" for k in range(1, 9)) + " + 1",    # a degree-32 polynomial
+    "(" + " + ".join(f"exp({k})" for k in range(1, 12)) + ") ** 4",  # a sum too large to expand
+    " * ".join(f"(1 + exp({k}))" for k in range(1, 60)),            # each product is expanded
     "n ** 1000",
     "2 ** 100000",
     "(1/3) ** 5000",
