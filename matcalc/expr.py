@@ -13,7 +13,6 @@ Contract:
 
 from __future__ import annotations
 
-import functools
 import keyword
 import math
 import re
@@ -697,23 +696,11 @@ def to_number(value) -> sympy.Expr:
             raise MatcalcError(f"{value} is not a finite number")
         if any(not (s.is_integer and s.is_positive) for s in value.free_symbols):
             raise MatcalcError(f"constant {value} may involve only numbers and dimensions")
-        return value if value.is_Rational else _canonical(value)
+        # one canonical form, whichever way a constant was reached: 1 + 1/n is (n + 1)/n. Numbers
+        # made of functions (exp(1), tanh(2 sin(1))) are left as SymPy builds them: its cancel
+        # evaluates them numerically, at times for minutes.
+        return sympy.cancel(sympy.together(value)) if value.free_symbols else value
     raise MatcalcError(f"{value!r} ({type(value).__name__}) is not a number or a matcalc expression")
-
-
-#: Largest number made of functions (exp(1), tanh(2 sin(1))), in SymPy operations, brought to
-#: canonical form; a larger one stays as it is (SymPy's cancel multiplies out, and its cost grows
-#: quickly with the size). Constants in dimensions are always brought to it.
-MAX_CANONICAL_OPS = 40
-
-
-@functools.lru_cache(maxsize=8192)
-def _canonical(value: sympy.Expr) -> sympy.Expr:
-    """One canonical form, whichever way a constant was reached: 1 + 1/n is (n + 1)/n, and
-    -(-4 + 4 tanh(1)**2) / (4 - 4 tanh(1)**2) is 1 (for constants of moderate size)."""
-    if not value.free_symbols and sympy.count_ops(value) > MAX_CANONICAL_OPS:
-        return value
-    return sympy.cancel(sympy.together(value))
 
 
 def as_node(value) -> Node:
