@@ -180,7 +180,15 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 def main() -> None:
     """Entry point of the ``matcalc`` command."""
-    raise SystemExit(run())
+    try:
+        status = run()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # the reader stopped early (matcalc ... | head): no traceback; what it read was complete
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        status = EXIT_OK
+    raise SystemExit(status)
 
 
 if __name__ == "__main__":

@@ -140,3 +140,17 @@ def test_hessian_of_a_non_scalar_is_bad_input(capsys):
     code, _, err = run(["hessian", "A @ x", "--wrt", "x", "--shape", "x=n", "--shape", "A=n,n"],
                        capsys)
     assert code == 2 and "scalar" in err
+
+
+def test_a_reader_that_stops_early_gets_no_traceback():
+    # the reader stops after the first line, as `matcalc ... | head -1` does; matcalc writes the
+    # check's report after that, into a closed pipe
+    command = [sys.executable, "-m", "matcalc", "hessian", "trace(X.T @ A @ X)", "--wrt", "X",
+               "--shape", "X=n,n", "--shape", "A=n,n", "--check"]
+    producer = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
+                                bufsize=0)
+    first = producer.stdout.readline()
+    producer.stdout.close()
+    err = producer.stderr.read().decode()
+    assert producer.wait(timeout=60) == 0
+    assert first.startswith(b"H = einsum(") and "Traceback" not in err
