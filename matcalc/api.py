@@ -511,6 +511,9 @@ class MatrixDerivative(Derivation):
         tolerance = DEFAULT_TOLERANCE if tolerance is None else tolerance
         variables = list(self.variables)
         x = self.wrt[0]
+        if not isinstance(x, E.Var):
+            raise UnsupportedError(f"check() of a {self.kind} needs a variable to vary, not the "
+                                   f"subexpression {to_text(x)}")
         chosen = choose_sizes(E.dimensions([self.expression] + variables), sizes)
         self._sizes = chosen
         inputs, warnings = draw_inputs(variables, chosen, seed, None, self._kinks())
@@ -619,7 +622,8 @@ def jacobian(f, x, shapes: dict | None = None, domains: dict | None = None) -> M
     ('einsum("ki,lj->ijkl", A, B)', 'kron(B.T, A.T)')
     """
     node, x = _second_order_target(f, x, shapes, domains)
-    stable = rewrite_forward(node)
+    # the stable form only for a variable: a rewrite may remove paths through a subexpression
+    stable = rewrite_forward(node) if isinstance(x, E.Var) else node
     if node.cols == 1 and x.cols == 1:
         return MatrixDerivative("jacobian", node, x, _vector_jacobian(stable, x))
     return TensorDerivative("jacobian", node, x, jacobian_tensor(stable, x))

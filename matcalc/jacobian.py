@@ -127,7 +127,8 @@ def gradient_of(f: Node, x: Node) -> Node:
     """The simplified gradient of a scalar f."""
     if not f.is_scalar:
         raise UnsupportedError(f"a Hessian needs a scalar function, not {to_text(f)}")
-    return simplify(reverse_sweep(rewrite_forward(f), [x], Const.make(1)).gradients[0])
+    stable = rewrite_forward(f) if isinstance(x, Var) else f   # a rewrite may drop paths via x
+    return simplify(reverse_sweep(stable, [x], Const.make(1)).gradients[0])
 
 
 def hessian_matrix(f: Node, x: Node) -> Node:

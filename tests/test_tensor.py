@@ -193,3 +193,15 @@ def test_a_huge_index_form_is_refused_not_hung():
     with pytest.raises(UnsupportedError, match="too large.*hvp"):
         mc.hessian(mc.sum(e), X)
     assert mc.hvp(mc.sum(e), X).matrix is not None
+
+
+def test_with_respect_to_a_subexpression_no_rewrite_drops_a_path():
+    # log(exp(A)) -> A would remove one of the two paths through exp(A)
+    e = mc.exp(A)
+    res = mc.jacobian(mc.log(e) * e, e)
+    assert str(res) == ('einsum("ik,jl->ijkl", eye(n), eye(n)) + '
+                        'einsum("kl,ik,jl->ijkl", log(exp(A)), eye(n), eye(n))')
+    with pytest.raises(UnsupportedError, match="variable to vary"):
+        res.check()
+    w = mc.exp(x)
+    assert str(mc.hessian(mc.sum(mc.log(w) * w), w).matrix) == "diag(1 / exp(x))"
