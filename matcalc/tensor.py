@@ -477,8 +477,9 @@ def _join(s: TensorTerm, t: TensorTerm) -> TensorTerm | None:
     if isinstance(u, E.Eye) or isinstance(v, E.Eye):
         return None
     combined = simplify(E.add(E.mul(E.Const.make(s.coeff), u), E.mul(E.Const.make(t.coeff), v)))
-    factors = tuple((combined, idx) if fac == odd_s[0] else fac for fac in s.factors)
-    return TensorTerm(sympy.Integer(1), factors, s.summed)
+    factors = list(s.factors)
+    factors[factors.index(odd_s[0])] = (combined, idx)    # one occurrence: u may repeat (u u)
+    return TensorTerm(sympy.Integer(1), tuple(factors), s.summed)
 
 
 def _kronecker(terms, out: tuple, sizes: dict) -> list[KroneckerTerm] | None:

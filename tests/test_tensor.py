@@ -205,3 +205,14 @@ def test_with_respect_to_a_subexpression_no_rewrite_drops_a_path():
         res.check()
     w = mc.exp(x)
     assert str(mc.hessian(mc.sum(mc.log(w) * w), w).matrix) == "diag(1 / exp(x))"
+
+
+@pytest.mark.parametrize("f", [
+    mc.sum(mc.trace(x @ x.T) * (x @ x.T @ (x @ x.T)).T.T.T),    # large-profile finding
+    mc.sum(mc.Vector("u", "n")) * mc.sum(x @ x.T @ (x @ x.T)),
+    mc.sum(X) * mc.sum(X @ X.T @ (X @ X.T)),
+])
+def test_like_terms_with_a_repeated_factor_are_joined_once(f):
+    # joining s (s_u) s δ_ik and sᵀ (s_u) s δ_ik must add one of the two equal factors s, not both
+    v = X if X in mc.expr.variables([f]) else x
+    assert mc.hessian(f, v).check().ok
