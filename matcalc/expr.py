@@ -867,6 +867,11 @@ def postorder(roots: Iterable[Node]) -> list[Node]:
     return order
 
 
+def contains(node: Node, target: Node) -> bool:
+    """Whether ``target`` is ``node`` or one of the nodes it is built from."""
+    return any(n is target for n in postorder([node]))
+
+
 def substitute(roots: Sequence[Node], node_map: dict, dim_map: dict | None = None) -> list[Node]:
     """Rebuild ``roots`` with nodes replaced (``node_map``, keyed by node) and dimensions replaced.
 

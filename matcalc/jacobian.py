@@ -14,13 +14,9 @@ from __future__ import annotations
 from .diff import reverse_sweep
 from .errors import UnsupportedError
 from .expr import (Add, Broadcast, Const, Diag, Div, Eye, MatMul, Mul, Neg, Node, Sub, Sum,
-                   Transpose, Var, as_node, fresh_name, ones, postorder)
+                   Transpose, Var, as_node, contains, fresh_name, ones, postorder)
 from .printing.text import to_text
 from .simplify import rewrite_forward, simplify, simplify_all
-
-
-def _contains(node: Node, target: Node) -> bool:
-    return any(n is target for n in postorder([node]))
 
 
 def linear_matrix(expr: Node, g: Var) -> Node:
@@ -43,12 +39,12 @@ def linear_matrix(expr: Node, g: Var) -> Node:
     def _lin(e: Node) -> Node:
         if e is g:
             return Eye.make(g.rows)
-        if not _contains(e, g):
+        if not contains(e, g):
             raise UnsupportedError(f"{to_text(e)} does not depend linearly on {g.name}")
         if isinstance(e, (Add, Sub)):
             a, b = e.args
-            la = lin(a) if _contains(a, g) else None
-            lb = lin(b) if _contains(b, g) else None
+            la = lin(a) if contains(a, g) else None
+            lb = lin(b) if contains(b, g) else None
             if la is None or lb is None:
                 raise UnsupportedError(f"{to_text(e)} is affine, not linear, in {g.name}")
             return Add.make(la, lb) if isinstance(e, Add) else Sub.make(la, lb)
@@ -56,12 +52,12 @@ def linear_matrix(expr: Node, g: Var) -> Node:
             return Neg.make(lin(e.args[0]))
         if isinstance(e, MatMul):
             p, q = e.args
-            if not _contains(p, g):
+            if not contains(p, g):
                 return MatMul.make(p, lin(q))              # P (M g)
-            if not _contains(q, g) and (p.rows == 1 or e.cols == 1 and q.cols == 1):
+            if not contains(q, g) and (p.rows == 1 or e.cols == 1 and q.cols == 1):
                 # a row linear in g times a fixed column: p q = q^T p^T
                 return MatMul.make(Transpose.make(q), lin(simplify(Transpose.make(p))))
-            if isinstance(p, Diag) and p.to_matrix and not _contains(q, g):
+            if isinstance(p, Diag) and p.to_matrix and not contains(q, g):
                 return lin(Mul.make(p.args[0], q))         # diag(v) q = v * q
         if isinstance(e, Transpose) and e.is_scalar:
             return lin(e.args[0])                          # a scalar is its own transpose
@@ -71,12 +67,12 @@ def linear_matrix(expr: Node, g: Var) -> Node:
         if isinstance(e, (Mul, Div)):
             a, b = e.args
             if isinstance(e, Div):
-                if _contains(b, g):
+                if contains(b, g):
                     raise UnsupportedError(f"{to_text(e)} is not linear in {g.name}")
                 return _scale_rows(Div.make(ones(*b.shape), b), lin(a))
-            if _contains(a, g) and _contains(b, g):
+            if contains(a, g) and contains(b, g):
                 raise UnsupportedError(f"{to_text(e)} is quadratic in {g.name}")
-            fixed, varying = (a, b) if _contains(b, g) else (b, a)
+            fixed, varying = (a, b) if contains(b, g) else (b, a)
             return _scale_rows(fixed, lin(varying))
         if isinstance(e, Broadcast) and e.cols == 1 or isinstance(e, Broadcast) and e.is_scalar:
             inner = e.args[0]

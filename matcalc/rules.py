@@ -29,7 +29,7 @@ from .dims import is_one
 from .errors import UnsupportedError
 from .expr import (Add, Apply, Broadcast, Det, Diag, Div, Einsum, Eye, Inv, LogDet, LogSumExp,
                    MatMul, Mul, Neg, Node, Norm, Norm1, Pow, Softmax, Sub, Sum, Trace, Transpose,
-                   Var, add, postorder, substitute, zeros)
+                   Var, add, contains, substitute, zeros)
 from .index import (HAND_DERIVATIVES, RECOGNIZERS, Fresh, entry, factor_indices, index_for, lower,
                     pointwise_node, sum_inner_deltas, summation, to_terms)
 
@@ -150,7 +150,7 @@ def derive_rule(node: Node, position: int, mapping: dict) -> Rule:
             factors.append((Eye.make(sizes[a]), (a, b)))
         # The upstream gradient first, as the notes write it (G * f'(A), G @ B.T), then plain
         # factors before sums (G * s * (1 - s)).
-        factors.sort(key=lambda f: (not _mentions(f[0], g), isinstance(f[0], (Add, Sub))))
+        factors.sort(key=lambda f: (not contains(f[0], g), isinstance(f[0], (Add, Sub))))
         part = collapse(factors, (k, l), sizes, list(term.summed), term.coeff, log)
         result = part if result is None else add(result, part)
     if result is None:
@@ -158,10 +158,6 @@ def derive_rule(node: Node, position: int, mapping: dict) -> Rule:
     return Rule(cls.__name__, position, RULE_KINDS[cls], result, (g, *placeholders),
                 tuple(mapping.values()), z_ij, objective, recorded, tuple(reduced), wrt,
                 tuple(log))
-
-
-def _mentions(node: Node, target: Node) -> bool:
-    return any(n is target for n in postorder([node]))
 
 
 def apply_rule(rule: Rule, node: Node, adjoint: Node, inverse: dict) -> Node:

@@ -660,11 +660,7 @@ def jacobian_steps(f: E.Node, x: E.Node, result) -> Steps:
     """
     parts = _Parts(f, x)
     root = rewrite_forward(f)
-    upstream = E.Var.make(_fresh(["G"], parts.taken), root.shape, check_name=False)
-    sweep = reverse_sweep(root, [x], upstream)
-    vjp = simplify(sweep.gradients[0])
-    given = {} if _is_leaf(root) else {id(root): parts.name("f")}
-    b1, steps = parts.sweep(root, x, sweep.steps, vjp, upstream, given=given, ones=False)
+    b1, steps, vjp, upstream = parts.vjp_sweep(root, x, "f")
     fb, y = _base_of(parts, b1, root, "f"), IndexedBase(b1.fkey)
     parts.part("the vector-Jacobian product", steps, remarks=(
         ("The Jacobian of the vector ", Ix(fb), " comes from one reverse sweep: ", Ix(y),
@@ -691,12 +687,8 @@ def hessian_steps(f: E.Node, x: E.Node, result) -> Steps:
     H = ∂g/∂x = (A.T + A).T = A + A.T
     """
     parts = _Parts(f, x)
-    b1, g = _gradient_part(parts, f, x)
-    upstream = E.Var.make(_fresh(["G"], parts.taken), x.shape, check_name=False)
-    sweep = reverse_sweep(g, [x], upstream)
-    vjp = simplify(sweep.gradients[0])
-    given = {} if _is_leaf(g) else {id(g): parts.name("g")}
-    b2, steps = parts.sweep(g, x, sweep.steps, vjp, upstream, given=given, ones=False)
+    b1, g = _gradient_part(parts, f, x)                # g has x's shape, and so has G
+    b2, steps, vjp, upstream = parts.vjp_sweep(g, x, "g")
     gb = _base_of(parts, b2, g, "g")
     parts.part("differentiating the gradient", steps, equations=(
         Equation(Ix(gb), (Ix(Partial(IndexedBase(b1.fkey), b1.base(x))), Mx(g)), "the gradient",
@@ -793,6 +785,17 @@ class _Parts:
         self.taken |= {name.text for name in steps.names.values()}
         self.number = builder.number
         return builder, steps
+
+    def vjp_sweep(self, root, x, name: str) -> tuple[_Builder, Steps, E.Node, E.Var]:
+        """The sweep of ``root``'s vector-Jacobian product with a symbolic upstream G of its
+        shape (never set to ones), ``root`` called ``name`` unless it is a leaf: the builder,
+        its blocks, the simplified product (linear in G) and G."""
+        upstream = E.Var.make(_fresh(["G"], self.taken), root.shape, check_name=False)
+        sweep = reverse_sweep(root, [x], upstream)
+        vjp = simplify(sweep.gradients[0])
+        given = {} if _is_leaf(root) else {id(root): self.name(name)}
+        builder, steps = self.sweep(root, x, sweep.steps, vjp, upstream, given=given, ones=False)
+        return builder, steps, vjp, upstream
 
     def part(self, title: str, steps: Steps | None = None, equations=(), remarks=(),
              numbered: bool = True) -> None:

@@ -98,13 +98,6 @@ class IndexTensor:
         self.kronecker = _kronecker(self.terms, out, sizes)
 
     # -- reading ---------------------------------------------------------------------------------
-    def nodes(self) -> list[E.Node]:
-        """Every factor node, in term order."""
-        return [node for t in self.terms for node, _ in t.factors]
-
-    def variables(self) -> list[E.Var]:
-        return E.variables(self.nodes())
-
     def as_matrix(self) -> E.Node | None:
         """For a vector f of a vector x (at most two axes), the m x n Jacobian as one node."""
         i, j, k, l = self.out
@@ -232,10 +225,13 @@ class IndexTensor:
         return numpy_source([Output(n, "operand") for n in nodes], inputs, name, doc,
                             finish=self._finish_tensor)
 
-    def _code_operands(self, term: TensorTerm) -> list[E.Node]:
-        """The nodes the code of one term computes: its scalars, then the einsum operands."""
+    def _code_operands(self, term: TensorTerm, operands: list | None = None) -> list[E.Node]:
+        """The nodes the code of one term computes: a coefficient in dimensions, its scalars,
+        then the einsum operands (``operands`` when already made by ``_einsum_parts``)."""
+        if operands is None:
+            operands = self._einsum_parts(term)[1]
         scalars = [n for n, idx in term.factors if idx == (ZERO, ZERO)]
-        return _coeff_nodes(term.coeff) + scalars + [n for n, _ in self._einsum_parts(term)[1]]
+        return _coeff_nodes(term.coeff) + scalars + [n for n, _ in operands]
 
     def _finish_tensor(self, texts: list[str], printer) -> list[str]:
         """``T = einsum(...)``, ``T += ...``: one line per term. ``texts`` are the printed
@@ -250,14 +246,14 @@ class IndexTensor:
                 "row": lambda t: f"{paren(t)}[0, :]", "scalar": lambda t: f"{np}.reshape({t}, ())"}
         lines, position = [], 0
         for n, term in enumerate(self.terms):
-            count = len(self._code_operands(term))
+            spec, operands = self._einsum_parts(term)
+            count = len(self._code_operands(term, operands))
             mine = iter(texts[position:position + count])
             position += count
             scale = read["scalar"](next(mine)) if _coeff_nodes(term.coeff) else \
                 _coeff_code(term.coeff, printer)
             scalars = [read["scalar"](next(mine)) for _, idx in term.factors
                        if idx == (ZERO, ZERO)]
-            spec, operands = self._einsum_parts(term)
             given = [read["column" if form == "ones" else form](next(mine))
                      for _, form in operands]
             call = " * ".join(scalars + [f'{np}.einsum("{spec}", {", ".join(given)}, '
@@ -293,10 +289,6 @@ class IndexTensor:
 # ---------------------------------------------------------------------------------------------
 # Reading the tensor off a vector-Jacobian product
 # ---------------------------------------------------------------------------------------------
-
-def _contains(node: E.Node, target: E.Node) -> bool:
-    return any(n is target for n in E.postorder([node]))
-
 
 def jacobian_tensor(f: E.Node, x: E.Node, f_label: str = "f", x_label: str | None = None,
                     hessian: bool = False) -> IndexTensor:
@@ -391,7 +383,7 @@ def _lower_tree(node: E.Node, r, c, g: E.Var, gbase, leaves: dict, fresh: Fresh)
         inner = node.args[0]                 # det(X) * ones(n, n) is the scalar det(X)
         return _lower_tree(inner, r if not is_one(inner.rows) else ZERO,
                            c if not is_one(inner.cols) else ZERO, g, gbase, leaves, fresh)
-    if not _contains(node, g):
+    if not E.contains(node, g):
         base = leaves.get(node)
         if base is None:
             base = leaves[node] = IndexedBase(f"T{len(leaves)}")
