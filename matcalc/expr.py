@@ -13,6 +13,7 @@ Contract:
 
 from __future__ import annotations
 
+import functools
 import keyword
 import math
 import re
@@ -696,11 +697,135 @@ def to_number(value) -> sympy.Expr:
             raise MatcalcError(f"{value} is not a finite number")
         if any(not (s.is_integer and s.is_positive) for s in value.free_symbols):
             raise MatcalcError(f"constant {value} may involve only numbers and dimensions")
-        # one canonical form, whichever way a constant was reached: 1 + 1/n is (n + 1)/n. Numbers
-        # made of functions (exp(1), tanh(2 sin(1))) are left as SymPy builds them: its cancel
-        # evaluates them numerically, at times for minutes.
-        return sympy.cancel(sympy.together(value)) if value.free_symbols else value
+        # one canonical form, whichever way a constant was reached: 1 + 1/n is (n + 1)/n
+        return value if value.is_Rational else canonical_number(value)
     raise MatcalcError(f"{value!r} ({type(value).__name__}) is not a number or a matcalc expression")
+
+
+#: Above this many terms (a bound, before expanding) a constant keeps the form it was built in.
+MAX_CANONICAL_TERMS = 512
+
+
+@functools.lru_cache(maxsize=4096)
+def canonical_number(value: sympy.Expr) -> sympy.Expr:
+    """One form for a constant, however it was reached: the reduced quotient of polynomials.
+
+    The polynomials' variables are the dimensions and every other part that is not a sum,
+    product or integer power (``tanh(1)``, ``sqrt(2)``, with their own arguments made canonical
+    first). Each part is swapped for a plain symbol before SymPy's ``cancel``, which then never
+    evaluates a number numerically (on ``tanh(1)`` itself it may, for minutes), and swapped back:
+    ``(4 - 4 tanh(1)**2) / (4 - 4 tanh(1)**2)`` is 1 and ``1 + 1/n`` is ``(n + 1)/n``.
+    Exponentials of multiples of one base become integer powers of one root (``E`` and
+    ``exp(1/2)`` are ``exp(1/2)**2`` and ``exp(1/2)``), fractional powers of one base integer
+    powers of one root below its degree (``b**(3/2) = b sqrt(b)``, ``b**(-1/2) = sqrt(b) / b``).
+    Swapping back may apply a relation between parts (``sqrt(2)**2 = 2``), so the form is
+    reduced again until it no longer changes. A sum with roots in its denominator is not
+    rationalised: such a number may keep more than one form. A
+    constant that might expand past ``MAX_CANONICAL_TERMS`` terms keeps its form: still exact,
+    only perhaps unequal in form to the same number reached another way.
+    """
+    for _ in range(4):
+        reduced = _reduce(value)
+        if reduced == value:
+            break
+        value = reduced
+    return value
+
+
+def _reduce(value: sympy.Expr) -> sympy.Expr:
+    parts: dict = {}                      # part -> its stand-in symbol
+    powers: dict = {}                     # (exp or pow, base) -> {rational exponent: stand-in}
+    polynomial = _as_polynomial(value, parts, powers, rebuild=True)
+    roots = {}
+    for (kind, base), exponents in powers.items():
+        q = math.lcm(*(e.q for e in exponents))
+        root = sympy.exp(base / q) if kind == "exp" else base ** sympy.Rational(1, q)
+        if not (isinstance(root, sympy.exp) or root is sympy.E or root.is_Pow):
+            q, root = 1, None                        # it folded (exp(log(2)/2)): no common root
+        for e, stand_in in exponents.items():
+            if root is None:
+                part = sympy.exp(e * base) if kind == "exp" else base ** e
+                roots[stand_in] = _as_polynomial(part, parts, None, rebuild=False)
+            elif kind == "exp":
+                roots[stand_in] = parts.setdefault(root, sympy.Dummy()) ** int(e * q)
+            else:             # root ** (k q + r) = base ** k * root ** r, with 0 <= r < q
+                whole, rest = divmod(int(e * q), q)
+                roots[stand_in] = (_as_polynomial(base, parts, None, rebuild=False) ** whole *
+                                   parts.setdefault(root, sympy.Dummy()) ** rest)
+    polynomial = polynomial.xreplace(roots)
+    if max(_term_bound(polynomial)) > MAX_CANONICAL_TERMS:
+        return value
+    # the parts' symbols are named in a fixed order of the parts (and before every dimension),
+    # so that cancel, whose signs and order follow its symbols' names, gives one answer
+    ordered = sorted(parts, key=sympy.default_sort_key)
+    symbols = {parts[part]: sympy.Symbol(f"\x01{k:05d}") for k, part in enumerate(ordered)}
+    reduced = sympy.cancel(sympy.together(polynomial.xreplace(symbols)))
+    return reduced.xreplace({symbols[parts[part]]: part for part in ordered})
+
+
+def _as_polynomial(value: sympy.Expr, parts: dict, powers: dict | None,
+                   rebuild: bool) -> sympy.Expr:
+    """``value`` with each part that is not a sum, product or integer power swapped for a symbol.
+
+    With ``rebuild``, a part's own arguments are made canonical first, and should that fold it
+    into a sum or product (``tanh(-x) = -tanh(x)``, ``sqrt(8) = 2 sqrt(2)``), the parts of that
+    are taken as they are. An exponential stands for the product of its terms' exponentials
+    (``exp(2 + x) = E**2 exp(x)``, which SymPy joins back into one), recorded in ``powers`` with
+    a stand-in for each rational multiple of each base (without ``powers``, they are parts).
+    """
+    if value.is_Rational or value.is_Symbol:
+        return value
+    if value.is_Add or value.is_Mul:
+        return value.func(*(_as_polynomial(arg, parts, powers, rebuild) for arg in value.args))
+    if value.is_Pow and value.exp.is_Integer:
+        return _as_polynomial(value.base, parts, powers, rebuild) ** value.exp
+    if rebuild and value.args:
+        args = tuple(canonical_number(arg) if isinstance(arg, sympy.Expr) else arg
+                     for arg in value.args)
+        if args != value.args:
+            rebuilt = value.func(*args, evaluate=all(map(_small_argument, args)))
+            return _as_polynomial(rebuilt, parts, powers, rebuild=False)
+    if powers is None:
+        multiples = []
+    elif value is sympy.E:
+        multiples = [("exp", sympy.Integer(1), sympy.Integer(1))]
+    elif isinstance(value, sympy.exp):
+        multiples = [("exp", base, coeff) for coeff, base in
+                     (term.as_coeff_Mul() for term in sympy.Add.make_args(value.args[0]))]
+    elif value.is_Pow and value.exp.is_Rational:
+        multiples = [("pow", value.base, value.exp)]
+    else:
+        multiples = []
+    if not multiples or not all(coeff.is_Rational for _, _, coeff in multiples):
+        return parts.setdefault(value, sympy.Dummy())
+    product = sympy.Integer(1)
+    for kind, base, coeff in multiples:
+        product *= powers.setdefault((kind, base), {}).setdefault(coeff, sympy.Dummy())
+    return product
+
+
+def _term_bound(value: sympy.Expr) -> tuple[int, int]:
+    """Bounds on the numbers of terms of ``value``'s numerator and denominator, over a common
+    denominator and expanded (each capped just above ``MAX_CANONICAL_TERMS``)."""
+    cap = MAX_CANONICAL_TERMS + 1
+    if value.is_Add:
+        bounds = [_term_bound(arg) for arg in value.args]
+        denominator = math.prod(d for _, d in bounds)
+        numerator = sum(n * denominator // d for n, d in bounds)
+        return min(numerator, cap), min(denominator, cap)
+    if value.is_Mul:
+        bounds = [_term_bound(arg) for arg in value.args]
+        return (min(math.prod(n for n, _ in bounds), cap),
+                min(math.prod(d for _, d in bounds), cap))
+    if value.is_Pow and value.exp.is_Integer:
+        numerator, denominator = _term_bound(value.base)
+        k = abs(int(value.exp))
+        if value.exp < 0:
+            numerator, denominator = denominator, numerator
+        # a sum of t terms to the k-th power has at most C(t + k - 1, k) terms
+        return (min(math.comb(numerator + k - 1, k), cap) if numerator > 1 else 1,
+                min(math.comb(denominator + k - 1, k), cap) if denominator > 1 else 1)
+    return 1, 1
 
 
 def as_node(value) -> Node:
@@ -806,13 +931,30 @@ _FOLDABLE = {"exp": sympy.exp, "log": sympy.log, "sqrt": sympy.sqrt, "sin": symp
              "cos": sympy.cos, "tanh": sympy.tanh, "abs": sympy.Abs, "sign": sympy.sign}
 
 
+#: A function of a constant with more parts than this is not folded: building it, SymPy asks
+#: questions about the argument (is it negative? zero?) that can take it minutes to answer.
+MAX_FOLDED_ARGUMENT = 32
+
+
+def _small_argument(value) -> bool:
+    """Is ``value`` (a constant) small enough that SymPy may build a function of it freely?"""
+    if not isinstance(value, sympy.Expr):
+        return True
+    for count, _ in enumerate(sympy.preorder_traversal(value)):
+        if count >= MAX_FOLDED_ARGUMENT:
+            return False
+    return True
+
+
 def apply(name: str, a) -> Node:
-    """``name(a)`` elementwise; a function of a constant is a constant (sqrt(d), exp(2))."""
+    """``name(a)`` elementwise; a function of a constant is a constant (sqrt(d), exp(2)), unless
+    the constant is large (``MAX_FOLDED_ARGUMENT``)."""
     a = as_node(a)
-    if isinstance(a, Const) and name in _FOLDABLE:
+    if isinstance(a, Const) and name in _FOLDABLE and _small_argument(a.value):
         value = a.value
+        # sqrt folds where ** (1/2) does (the text printer writes either as sqrt)
         defined = not ((name == "log" and not value.is_positive) or
-                       (name == "sqrt" and not value.is_nonnegative))
+                       (name == "sqrt" and value.is_negative))
         if defined:
             return Const.make(_FOLDABLE[name](value))
     return Apply.make(name, a)
@@ -831,6 +973,8 @@ def power(a, exponent) -> Node:
         p = exponent.value if isinstance(exponent, Const) else to_number(exponent)
         if a.value == 0 and (p.is_negative or p == 0):
             raise MatcalcError(f"0 ** {p} is undefined")
+        if not p.is_integer and not _small_argument(a.value):
+            return Pow.make(a, p)                  # as apply leaves sqrt of a large constant
         if a.value.is_number and a.value.is_negative and not p.is_integer:
             raise MatcalcError(f"({a.value}) ** {p} is not a real number")
         return Const.make(a.value ** p)

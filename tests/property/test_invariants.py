@@ -225,9 +225,6 @@ def test_swapped_operands_give_gradients_of_equal_value(case):
     event("swapped: the same gradient nodes" if same else "swapped: equal values, other forms")
 
 
-@pytest.mark.xfail(strict=True, reason="open finding R15: a number made of functions is kept as "
-                   "SymPy builds it (its cancel can evaluate for minutes), so -(-4 + 4*tanh(1)**2)"
-                   "/(4 - 4*tanh(1)**2) prints as such and parses back as 1")
 def test_a_gradient_with_an_uncancelled_number_parses_back_to_itself():
     sp, u = mc.Scalar("sp"), mc.Vector("u", "n")
     one = (sp / sp).T.T
