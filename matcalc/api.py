@@ -207,7 +207,7 @@ class Derivation:
         return self.text()
 
     def __repr__(self) -> str:
-        return f"<Derivation of {to_text(self.expression)} wrt {', '.join(self.wrt_names())}>"
+        return f"<Derivation of {_doc_text(self.expression)} wrt {', '.join(self.wrt_names())}>"
 
     def latex(self) -> str:
         """LaTeX of the result; with several variables, one equation per variable."""
@@ -263,9 +263,9 @@ class Derivation:
             inputs.append(self.upstream)
             optional[self.upstream] = "ones"
         wrt = ", ".join(self.wrt_names())
-        doc = f"Gradient of {to_text(self.expression)} with respect to {wrt}."
+        doc = f"Gradient of {_doc_text(self.expression)} with respect to {wrt}."
         if self.upstream is not None:
-            doc = (f"Vector-Jacobian product of {to_text(self.expression)} with respect to {wrt}"
+            doc = (f"Vector-Jacobian product of {_doc_text(self.expression)} with respect to {wrt}"
                    f": d sum({self.upstream.name} * f) / d{wrt}; {self.upstream.name} defaults to "
                    "ones.")
         return numpy_source(outputs, inputs, name, _safe_doc(doc), optional)
@@ -342,6 +342,14 @@ def _bind_sizes(f: Callable, sizes: dict) -> Callable:
     params = inspect.signature(f).parameters
     fixed = {name: size for name, size in sizes.items() if name in params}
     return functools.partial(f, **fixed) if fixed else f
+
+
+def _doc_text(node: E.Node) -> str:
+    """``node`` as text for a docstring or repr, or a summary when it is too large to write."""
+    try:
+        return to_text(node)
+    except UnsupportedError:
+        return f"an expression too large to write out ({E.format_shape(node.shape)})"
 
 
 def _safe_doc(text: str) -> str:
@@ -500,8 +508,8 @@ class MatrixDerivative(Derivation):
     def numpy_source(self, name: str = "gradient") -> str:
         E.check_variable_name(name)
         kind = "matrix" if self.kind != "hvp" else _kind_of(self.gradients[0])
-        doc = (f"The {self.kind} of {to_text(self.expression)} with respect to "
-               f"{self.wrt_names()[0]}: {to_text(self.gradients[0])}.")
+        doc = (f"The {self.kind} of {_doc_text(self.expression)} with respect to "
+               f"{self.wrt_names()[0]}: {_doc_text(self.gradients[0])}.")
         return numpy_source([Output(self.gradients[0], kind)], list(self.variables), name,
                             _safe_doc(doc))
 
@@ -581,7 +589,7 @@ class TensorDerivative(MatrixDerivative):
 
     def __repr__(self) -> str:
         dims = "×".join(str(d) for d in self.tensor.shape)
-        return (f"<{self.kind} of {to_text(self.expression)} wrt {self.wrt_names()[0]}: "
+        return (f"<{self.kind} of {_doc_text(self.expression)} wrt {self.wrt_names()[0]}: "
                 f"{dims} tensor>")
 
     def numpy_source(self, name: str = "gradient", layout: str = "tensor") -> str:
@@ -589,7 +597,7 @@ class TensorDerivative(MatrixDerivative):
         (those of size 1 dropped), or, with ``layout="vec"``, the Kronecker-form matrix
         d vec(f) / d vec(x)^T (column-major vec, as the Matrix Cookbook)."""
         E.check_variable_name(name)
-        doc = (f"The {self.kind} of {to_text(self.expression)} with respect to "
+        doc = (f"The {self.kind} of {_doc_text(self.expression)} with respect to "
                f"{self.wrt_names()[0]}: {self.tensor.to_text() if layout == 'tensor' else ''}"
                f"{self.tensor.kronecker_text() if layout == 'vec' else ''}.")
         return self.tensor.numpy_source(list(self.variables), name, _safe_doc(doc), layout)

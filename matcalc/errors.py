@@ -31,6 +31,11 @@ class UnsupportedError(MatcalcError):
     """A valid request that matcalc cannot answer correctly, so it refuses."""
 
 
+class ConstantTooDeepError(UnsupportedError):
+    """A constant nested deeper than matcalc combines into one number (SymPy's arithmetic
+    recurses on it); it stays a chain of operations on constants instead."""
+
+
 class DomainError(MatcalcError):
     """Inputs outside a function's domain (log of a negative number, an unknown domain name)."""
 

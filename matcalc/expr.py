@@ -24,7 +24,7 @@ from typing import Callable, Iterable, Sequence
 import sympy
 
 from .dims import ONE, Dim, Shape, dim, format_shape, is_one
-from .errors import MatcalcError, ShapeError, UnsupportedError
+from .errors import ConstantTooDeepError, MatcalcError, ShapeError, UnsupportedError
 from .functions import ELEMENTWISE
 
 _TABLE: "weakref.WeakValueDictionary" = weakref.WeakValueDictionary()
@@ -695,6 +695,9 @@ def to_number(value) -> sympy.Expr:
     if isinstance(value, sympy.Expr):
         if value.has(sympy.zoo, sympy.oo, sympy.nan, -sympy.oo):
             raise MatcalcError(f"{value} is not a finite number")
+        if not _shallow(value):
+            raise ConstantTooDeepError(f"a constant nested more than {MAX_CONSTANT_DEPTH} levels "
+                                       f"deep is more than matcalc combines into one number")
         if any(not (s.is_integer and s.is_positive) for s in value.free_symbols):
             raise MatcalcError(f"constant {value} may involve only numbers and dimensions")
         # one canonical form, whichever way a constant was reached: 1 + 1/n is (n + 1)/n
@@ -702,8 +705,11 @@ def to_number(value) -> sympy.Expr:
     raise MatcalcError(f"{value!r} ({type(value).__name__}) is not a number or a matcalc expression")
 
 
-#: Above this many terms (a bound, before expanding) a constant keeps the form it was built in.
+#: Above this many terms (a bound, before expanding) a constant keeps the form it was built in,
+#: and so does a constant of more parts and operations, or deeper, than these.
 MAX_CANONICAL_TERMS = 512
+MAX_CANONICAL_NODES = 400
+MAX_CANONICAL_DEPTH = 48
 
 
 @functools.lru_cache(maxsize=4096)
@@ -720,16 +726,30 @@ def canonical_number(value: sympy.Expr) -> sympy.Expr:
     powers of one root below its degree (``b**(3/2) = b sqrt(b)``, ``b**(-1/2) = sqrt(b) / b``).
     Swapping back may apply a relation between parts (``sqrt(2)**2 = 2``), so the form is
     reduced again until it no longer changes. A sum with roots in its denominator is not
-    rationalised: such a number may keep more than one form. A
-    constant that might expand past ``MAX_CANONICAL_TERMS`` terms keeps its form: still exact,
-    only perhaps unequal in form to the same number reached another way.
+    rationalised: such a number may keep more than one form. The polynomials are put together
+    unevaluated (SymPy's evaluation asks questions of each sum that can take it long to answer).
+    A constant larger than ``MAX_CANONICAL_NODES`` or deeper than ``MAX_CANONICAL_DEPTH``, or
+    that might expand past ``MAX_CANONICAL_TERMS`` terms, keeps its form: still exact, only
+    perhaps unequal in form to the same number reached another way.
     """
     for _ in range(4):
-        reduced = _reduce(value)
+        reduced = _reduce(value) if _small(value) else value
         if reduced == value:
             break
         value = reduced
     return value
+
+
+def _small(value: sympy.Expr) -> bool:
+    """Has ``value`` at most ``MAX_CANONICAL_NODES`` nodes, at most ``MAX_CANONICAL_DEPTH`` deep?"""
+    stack, count = [(value, 1)], 0
+    while stack:
+        node, depth = stack.pop()
+        count += 1
+        if count > MAX_CANONICAL_NODES or depth > MAX_CANONICAL_DEPTH:
+            return False
+        stack.extend((arg, depth + 1) for arg in node.args)
+    return True
 
 
 def _reduce(value: sympy.Expr) -> sympy.Expr:
@@ -747,20 +767,34 @@ def _reduce(value: sympy.Expr) -> sympy.Expr:
                 part = sympy.exp(e * base) if kind == "exp" else base ** e
                 roots[stand_in] = _as_polynomial(part, parts, None, rebuild=False)
             elif kind == "exp":
-                roots[stand_in] = parts.setdefault(root, sympy.Dummy()) ** int(e * q)
+                roots[stand_in] = _power(parts.setdefault(root, sympy.Dummy()), int(e * q))
             else:             # root ** (k q + r) = base ** k * root ** r, with 0 <= r < q
                 whole, rest = divmod(int(e * q), q)
-                roots[stand_in] = (_as_polynomial(base, parts, None, rebuild=False) ** whole *
-                                   parts.setdefault(root, sympy.Dummy()) ** rest)
-    polynomial = polynomial.xreplace(roots)
+                roots[stand_in] = sympy.Mul(
+                    _power(_as_polynomial(base, parts, None, rebuild=False), whole),
+                    _power(parts.setdefault(root, sympy.Dummy()), rest), evaluate=False)
+    polynomial = _swap(polynomial, roots)
     if max(_term_bound(polynomial)) > MAX_CANONICAL_TERMS:
         return value
     # the parts' symbols are named in a fixed order of the parts (and before every dimension),
     # so that cancel, whose signs and order follow its symbols' names, gives one answer
     ordered = sorted(parts, key=sympy.default_sort_key)
     symbols = {parts[part]: sympy.Symbol(f"\x01{k:05d}") for k, part in enumerate(ordered)}
-    reduced = sympy.cancel(sympy.together(polynomial.xreplace(symbols)))
+    reduced = sympy.cancel(sympy.together(_swap(polynomial, symbols)))
     return reduced.xreplace({symbols[parts[part]]: part for part in ordered})
+
+
+def _power(base: sympy.Expr, exponent: int) -> sympy.Expr:
+    return sympy.Pow(base, exponent, evaluate=False)
+
+
+def _swap(polynomial: sympy.Expr, symbols: dict) -> sympy.Expr:
+    """``polynomial`` (sums, products, integer powers) with its stand-ins swapped, unevaluated."""
+    if polynomial in symbols:
+        return symbols[polynomial]
+    if polynomial.is_Add or polynomial.is_Mul or polynomial.is_Pow:
+        return polynomial.func(*(_swap(arg, symbols) for arg in polynomial.args), evaluate=False)
+    return polynomial
 
 
 def _as_polynomial(value: sympy.Expr, parts: dict, powers: dict | None,
@@ -776,9 +810,10 @@ def _as_polynomial(value: sympy.Expr, parts: dict, powers: dict | None,
     if value.is_Rational or value.is_Symbol:
         return value
     if value.is_Add or value.is_Mul:
-        return value.func(*(_as_polynomial(arg, parts, powers, rebuild) for arg in value.args))
+        return value.func(*(_as_polynomial(arg, parts, powers, rebuild) for arg in value.args),
+                          evaluate=False)
     if value.is_Pow and value.exp.is_Integer:
-        return _as_polynomial(value.base, parts, powers, rebuild) ** value.exp
+        return _power(_as_polynomial(value.base, parts, powers, rebuild), value.exp)
     if rebuild and value.args:
         args = tuple(canonical_number(arg) if isinstance(arg, sympy.Expr) else arg
                      for arg in value.args)
@@ -798,10 +833,8 @@ def _as_polynomial(value: sympy.Expr, parts: dict, powers: dict | None,
         multiples = []
     if not multiples or not all(coeff.is_Rational for _, _, coeff in multiples):
         return parts.setdefault(value, sympy.Dummy())
-    product = sympy.Integer(1)
-    for kind, base, coeff in multiples:
-        product *= powers.setdefault((kind, base), {}).setdefault(coeff, sympy.Dummy())
-    return product
+    return sympy.Mul(*(powers.setdefault((kind, base), {}).setdefault(coeff, sympy.Dummy())
+                       for kind, base, coeff in multiples), evaluate=False)
 
 
 def _term_bound(value: sympy.Expr) -> tuple[int, int]:
@@ -883,14 +916,31 @@ def is_ones(node: Node) -> bool:
     return constant_value(node) == 1
 
 
+#: Constants nested deeper than this are not combined further (SymPy's own arithmetic recurses
+#: on them): ``c * c + 1`` a thousand times over stays a thousand operations on constants.
+MAX_CONSTANT_DEPTH = 64
+
+
+def _shallow(value: sympy.Expr) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_CONSTANT_DEPTH:
+            return False
+        stack.extend((arg, depth + 1) for arg in node.args)
+    return True
+
+
 def _fold(op: str, a: Node, b: Node):
-    """Two constants combine into one constant (exactly); None when they are not both constants."""
+    """Two constants combine into one constant (exactly); None when they are not both constants
+    or their combination would be nested too deeply (``MAX_CONSTANT_DEPTH``)."""
     if not (isinstance(a, Const) and isinstance(b, Const)):
         return None
     x, y = a.value, b.value
     if op == "/" and y == 0:
         raise MatcalcError("division by zero")
-    return Const.make({"+": x + y, "-": x - y, "*": x * y, "/": x / y}[op])
+    value = {"+": x + y, "-": x - y, "*": x * y, "/": x / y}[op]
+    return Const.make(value) if _shallow(value) else None
 
 
 def add(a, b) -> Node:
@@ -977,7 +1027,8 @@ def power(a, exponent) -> Node:
             return Pow.make(a, p)                  # as apply leaves sqrt of a large constant
         if a.value.is_number and a.value.is_negative and not p.is_integer:
             raise MatcalcError(f"({a.value}) ** {p} is not a real number")
-        return Const.make(a.value ** p)
+        value = a.value ** p
+        return Const.make(value) if _shallow(value) else Pow.make(a, p)
     return Pow.make(a, exponent)
 
 

@@ -6,6 +6,7 @@ import pickle
 
 import numpy as np
 import pytest
+import sympy
 
 import matcalc as mc
 from matcalc import expr as E
@@ -123,3 +124,27 @@ def test_a_long_sum_of_terms():
     res = mc.grad(mc.sum(e), x)
     assert str(res.gradient) == "1999001 * ones(n)"    # 1 + (1 + 2 + ... + 1999)
     res.check()
+
+
+def test_constant_arithmetic_nested_a_hundred_deep_derives():
+    # SymPy's arithmetic recurses on a constant's depth: past MAX_CONSTANT_DEPTH constants stay
+    # operations on constants instead of one ever deeper number (once a RecursionError)
+    x = mc.Vector("x", "n")
+    c = mc.tanh(E.Const.make(1))
+    for _ in range(120):
+        c = c * c + 1
+    assert not isinstance(c, E.Const)
+    res = mc.grad(mc.sum(mc.tanh(c * 1e-300) * x ** 2), x)
+    assert "too large to write out" in repr(res)
+    source = res.numpy_source()
+    assert "def gradient(x" in source
+    with np.errstate(over="ignore"):
+        assert res.check().ok
+
+
+def test_a_constant_too_deep_to_combine_is_refused_clearly():
+    value = sympy.tanh(1)
+    for _ in range(E.MAX_CONSTANT_DEPTH):
+        value = sympy.tanh(value)
+    with pytest.raises(mc.UnsupportedError, match="nested more than"):
+        E.Const.make(value)

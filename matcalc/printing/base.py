@@ -78,8 +78,9 @@ class Printer:
         if self.expands:
             size = expanded_size(roots)
             if size > MAX_EXPANDED:
+                about = f"about {size:,}" if size < 10 ** 12 else "more than 10^12"
                 raise UnsupportedError(
-                    f"the formula is too large to write out in full (about {size:,} characters "
+                    f"the formula is too large to write out in full ({about} characters "
                     f"when shared subexpressions are repeated); generate code with "
                     f"numpy_source(), which names shared values")
         done: dict[int, Printed] = {}
