@@ -693,11 +693,11 @@ def to_number(value) -> sympy.Expr:
     if isinstance(value, Fraction):
         return sympy.Rational(value.numerator, value.denominator)
     if isinstance(value, sympy.Expr):
-        if value.has(sympy.zoo, sympy.oo, sympy.nan, -sympy.oo):
-            raise MatcalcError(f"{value} is not a finite number")
-        if not _shallow(value):
+        if not _shallow(value):          # (before SymPy's own walks, which recurse)
             raise ConstantTooDeepError(f"a constant nested more than {MAX_CONSTANT_DEPTH} levels "
                                        f"deep is more than matcalc combines into one number")
+        if value.has(sympy.zoo, sympy.oo, sympy.nan, -sympy.oo):
+            raise MatcalcError(f"{value} is not a finite number")
         if any(not (s.is_integer and s.is_positive) for s in value.free_symbols):
             raise MatcalcError(f"constant {value} may involve only numbers and dimensions")
         # one canonical form, whichever way a constant was reached: 1 + 1/n is (n + 1)/n
@@ -733,22 +733,24 @@ def canonical_number(value: sympy.Expr) -> sympy.Expr:
     perhaps unequal in form to the same number reached another way.
     """
     for _ in range(4):
-        reduced = _reduce(value) if _small(value) else value
+        small = _within(value, MAX_CANONICAL_NODES, MAX_CANONICAL_DEPTH)
+        reduced = _reduce(value) if small else value
         if reduced == value:
             break
         value = reduced
     return value
 
 
-def _small(value: sympy.Expr) -> bool:
-    """Has ``value`` at most ``MAX_CANONICAL_NODES`` nodes, at most ``MAX_CANONICAL_DEPTH`` deep?"""
+def _within(value, nodes: float = math.inf, depth: float = math.inf) -> bool:
+    """Has the SymPy expression ``value`` at most ``nodes`` nodes, nested at most ``depth`` deep?
+    (Iterative: SymPy's own walks recurse, and fail on the constants this guards against.)"""
     stack, count = [(value, 1)], 0
     while stack:
-        node, depth = stack.pop()
+        node, level = stack.pop()
         count += 1
-        if count > MAX_CANONICAL_NODES or depth > MAX_CANONICAL_DEPTH:
+        if count > nodes or level > depth:
             return False
-        stack.extend((arg, depth + 1) for arg in node.args)
+        stack.extend((arg, level + 1) for arg in node.args)
     return True
 
 
@@ -922,13 +924,7 @@ MAX_CONSTANT_DEPTH = 64
 
 
 def _shallow(value: sympy.Expr) -> bool:
-    stack = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > MAX_CONSTANT_DEPTH:
-            return False
-        stack.extend((arg, depth + 1) for arg in node.args)
-    return True
+    return _within(value, depth=MAX_CONSTANT_DEPTH)
 
 
 def _fold(op: str, a: Node, b: Node):
@@ -988,12 +984,7 @@ MAX_FOLDED_ARGUMENT = 32
 
 def _small_argument(value) -> bool:
     """Is ``value`` (a constant) small enough that SymPy may build a function of it freely?"""
-    if not isinstance(value, sympy.Expr):
-        return True
-    for count, _ in enumerate(sympy.preorder_traversal(value)):
-        if count >= MAX_FOLDED_ARGUMENT:
-            return False
-    return True
+    return not isinstance(value, sympy.Expr) or _within(value, nodes=MAX_FOLDED_ARGUMENT)
 
 
 def apply(name: str, a) -> Node:

@@ -148,3 +148,22 @@ def test_a_constant_too_deep_to_combine_is_refused_clearly():
         value = sympy.tanh(value)
     with pytest.raises(mc.UnsupportedError, match="nested more than"):
         E.Const.make(value)
+
+
+def test_sqrt_of_a_constant_folds_as_its_half_power_does():
+    n = E.dim("n")
+    c = E.Const.make(n ** 2 - 6 * n + 10)        # positive, though SymPy cannot tell
+    assert E.apply("sqrt", c) is E.power(c, sympy.Rational(1, 2))
+    assert isinstance(E.apply("sqrt", c), E.Const)
+    assert not isinstance(E.apply("sqrt", E.Const.make(-2)), E.Const)
+
+
+def test_a_function_of_a_large_constant_is_left_to_the_generated_code():
+    n = E.dim("n")
+    big = E.Const.make(sum(sympy.tanh(k) * n ** k for k in range(1, 12)))
+    folded = mc.tanh(big)
+    assert isinstance(folded, E.Apply)
+    X = mc.Matrix("X", "n", "n")
+    node = folded * X
+    assert mc.parse(str(node), {"X": ("n", "n")}) is node
+    assert isinstance(mc.tanh(E.Const.make(sympy.tanh(1) + 1)), E.Const)
