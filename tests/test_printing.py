@@ -531,6 +531,16 @@ def test_an_irrational_dimension_constant():
     assert mc.parse(to_text(node), SHAPES) is node
 
 
+def test_a_function_of_a_number_prints_without_parentheses():
+    X = mc.Matrix("X", "n", "n")
+    for name, number in (("tanh", 1), ("exp", 1), ("sin", 2)):
+        node = E.apply(name, E.Const.make(number)) * X
+        assert to_text(node) == f"{name}({number}) * X"
+        assert mc.parse(to_text(node), {"X": ("n", "n")}) is node
+    node = (1 - E.apply("tanh", E.Const.make(1))) * X
+    assert to_text(node) == "(1 - tanh(1)) * X"
+
+
 def test_a_scalar_result_with_a_variable_named_float():
     float_ = E.Var.make("float", ("n", 1))
     res = mc.grad(mc.sum(float_ * float_), float_)

@@ -38,6 +38,8 @@ def number_text(value: sympy.Expr) -> tuple[str, int]:
     if value.is_Rational:
         return f"{value.p}/{value.q}", MUL        # -1/2 is (-1)/2: its outermost operator is /
     text = _CONSTANTS.doprint(value)
+    if value.is_Function or value is sympy.E:        # a call: tanh(1), exp(1), sqrt(2) is a Pow
+        return text, POSTFIX
     if value.is_Add:
         return text, ADD
     if value.is_Pow and not value.exp.is_negative:
