@@ -31,9 +31,10 @@ class UnsupportedError(MatcalcError):
     """A valid request that matcalc cannot answer correctly, so it refuses."""
 
 
-class ConstantTooDeepError(UnsupportedError):
-    """A constant nested deeper than matcalc combines into one number (SymPy's arithmetic
-    recurses on it); it stays a chain of operations on constants instead."""
+class ConstantTooLargeError(UnsupportedError):
+    """A constant too large to keep as one exact number: nested deeper than SymPy's arithmetic
+    can recurse (arithmetic on constants then keeps the operations instead), or holding a number
+    with too many digits."""
 
 
 class DomainError(MatcalcError):

@@ -24,7 +24,7 @@ from typing import Callable, Iterable, Sequence
 import sympy
 
 from .dims import ONE, Dim, Shape, dim, format_shape, is_one
-from .errors import ConstantTooDeepError, MatcalcError, ShapeError, UnsupportedError
+from .errors import ConstantTooLargeError, MatcalcError, ShapeError, UnsupportedError
 from .functions import ELEMENTWISE
 
 _TABLE: "weakref.WeakValueDictionary" = weakref.WeakValueDictionary()
@@ -680,29 +680,49 @@ class Einsum(Node):
 # Conversions and builders with broadcasting
 # ---------------------------------------------------------------------------------------------
 
+#: Most digits in the numerator or denominator of a number in a constant (the parser's limit,
+#: too): ``c = c * c + 1`` over and over would soon be a number too long to print.
+MAX_CONSTANT_DIGITS = 1_000
+_MAX_CONSTANT_BITS = MAX_CONSTANT_DIGITS * math.log2(10)
+
+
 def to_number(value) -> sympy.Expr:
     """An exact SymPy number (or expression in dimensions) for a Python or SymPy scalar."""
     if isinstance(value, bool):
         raise MatcalcError(f"{value!r} is not a number matcalc accepts")
-    if isinstance(value, int):
-        return sympy.Integer(value)
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise MatcalcError(f"{value!r} is not a finite number")
-        return sympy.Rational(*Fraction(repr(value)).as_integer_ratio())
-    if isinstance(value, Fraction):
-        return sympy.Rational(value.numerator, value.denominator)
-    if isinstance(value, sympy.Expr):
-        if not _shallow(value):          # (before SymPy's own walks, which recurse)
-            raise ConstantTooDeepError(f"a constant nested more than {MAX_CONSTANT_DEPTH} levels "
+    if isinstance(value, float) and not math.isfinite(value):
+        raise MatcalcError(f"{value!r} is not a finite number")
+    if isinstance(value, (int, float, Fraction)):
+        value = sympy.Rational(*Fraction(repr(value) if isinstance(value, float) else value)
+                               .as_integer_ratio())
+    if not isinstance(value, sympy.Expr):
+        raise MatcalcError(f"{value!r} ({type(value).__name__}) is not a number or a matcalc "
+                           f"expression")
+    _check_size(value)
+    if value.is_Rational:
+        return value
+    if value.has(sympy.zoo, sympy.oo, sympy.nan, -sympy.oo):
+        raise MatcalcError(f"{value} is not a finite number")
+    if any(not (s.is_integer and s.is_positive) for s in value.free_symbols):
+        raise MatcalcError(f"constant {value} may involve only numbers and dimensions")
+    # one canonical form, whichever way a constant was reached: 1 + 1/n is (n + 1)/n
+    return canonical_number(value)
+
+
+def _check_size(value: sympy.Expr) -> None:
+    """Refuse a constant nested too deeply (before SymPy's own walks, which recurse on it) or
+    holding a number with too many digits."""
+    stack = [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        if level > MAX_CONSTANT_DEPTH:
+            raise ConstantTooLargeError(f"a constant nested more than {MAX_CONSTANT_DEPTH} levels "
                                        f"deep is more than matcalc combines into one number")
-        if value.has(sympy.zoo, sympy.oo, sympy.nan, -sympy.oo):
-            raise MatcalcError(f"{value} is not a finite number")
-        if any(not (s.is_integer and s.is_positive) for s in value.free_symbols):
-            raise MatcalcError(f"constant {value} may involve only numbers and dimensions")
-        # one canonical form, whichever way a constant was reached: 1 + 1/n is (n + 1)/n
-        return value if value.is_Rational else canonical_number(value)
-    raise MatcalcError(f"{value!r} ({type(value).__name__}) is not a number or a matcalc expression")
+        if node.is_Rational and max(abs(node.p).bit_length(), node.q.bit_length()) > (
+                _MAX_CONSTANT_BITS):
+            raise ConstantTooLargeError(f"a constant with more than {MAX_CONSTANT_DIGITS} "
+                                        f"digits is too large")
+        stack.extend((arg, level + 1) for arg in node.args)
 
 
 #: Above this many terms (a bound, before expanding) a constant keeps the form it was built in,

@@ -32,7 +32,7 @@ import sympy
 
 from . import expr as E
 from .dims import dim, dims_of
-from .errors import DomainError, MatcalcError, ParseError, ShapeError
+from .errors import ConstantTooLargeError, DomainError, MatcalcError, ParseError, ShapeError
 from .functions import ELEMENTWISE
 from .printing.text import number_text
 
@@ -43,7 +43,7 @@ MAX_DEPTH = 5_000
 #: Most digits in an integer literal.
 MAX_INT_DIGITS = 15
 #: Most digits in the numerator or denominator of a constant made by arithmetic on numbers.
-MAX_CONSTANT_DIGITS = 1_000
+MAX_CONSTANT_DIGITS = E.MAX_CONSTANT_DIGITS
 #: Most arithmetic operations on constants that involve dimension names (each one calls SymPy's
 #: simplify, which is slow), and the size and powers such a constant may have.
 MAX_DIMENSION_OPERATIONS = 50
@@ -585,7 +585,9 @@ class _Reader:
                 raise
             span = (self.source.operator_span(node, _operator_symbol(node.op))
                     if isinstance(node, ast.BinOp) else self.source.span(node))
-            raise self.source.error(type(err), str(err), span) from err
+            # a constant the text makes too large is the text's fault
+            kind = ParseError if isinstance(err, ConstantTooLargeError) else type(err)
+            raise self.source.error(kind, str(err), span) from err
 
     def build_node(self, node: ast.AST, operands: list) -> E.Node:
         if isinstance(node, ast.BinOp):

@@ -18,7 +18,7 @@ from typing import Callable
 
 import sympy
 
-from .errors import ConstantTooDeepError, UnsupportedError
+from .errors import ConstantTooLargeError, UnsupportedError
 from .expr import (Add, Apply, Broadcast, Const, Det, Diag, Div, Eye, Inv, LogDet, LogSumExp,
                    MatMul, Mul, Neg, Node, Pow, Softmax, Sub, Sum, Trace, Transpose, Var,
                    apply, constant_value, mul, ones, postorder, sub, zeros)
@@ -715,7 +715,7 @@ def simplify_all(roots: list[Node], log: list | None = None) -> list[Node]:
                 rule = _sign_rules       # like terms are collected once, at the top of the chain
             try:
                 r = rule(m) if rule is not None else None
-            except ConstantTooDeepError:     # constants too deep to combine stay as they are
+            except ConstantTooLargeError:     # constants too deep to combine stay as they are
                 r = None
             keep.append(m)
             if r is None or r is m:

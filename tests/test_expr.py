@@ -167,3 +167,13 @@ def test_a_function_of_a_large_constant_is_left_to_the_generated_code():
     node = folded * X
     assert mc.parse(str(node), {"X": ("n", "n")}) is node
     assert isinstance(mc.tanh(E.Const.make(sympy.tanh(1) + 1)), E.Const)
+
+
+def test_arithmetic_on_constants_refuses_a_number_too_long_to_print():
+    c = E.Const.make(2)
+    with pytest.raises(mc.UnsupportedError, match="more than 1000 digits"):
+        for _ in range(20):          # 2, 5, 26, 677, ...: 2**(2**k) digits soon
+            c = c * c + 1
+    assert len(str(c.value)) <= 1000
+    with pytest.raises(mc.UnsupportedError, match="more than 1000 digits"):
+        E.Const.make(10 ** 1000)
