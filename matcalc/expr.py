@@ -710,19 +710,16 @@ def to_number(value) -> sympy.Expr:
 
 
 def _check_size(value: sympy.Expr) -> None:
-    """Refuse a constant nested too deeply (before SymPy's own walks, which recurse on it) or
-    holding a number with too many digits."""
-    stack = [(value, 1)]
-    while stack:
-        node, level = stack.pop()
-        if level > MAX_CONSTANT_DEPTH:
-            raise ConstantTooLargeError(f"a constant nested more than {MAX_CONSTANT_DEPTH} levels "
-                                       f"deep is more than matcalc combines into one number")
-        if node.is_Rational and max(abs(node.p).bit_length(), node.q.bit_length()) > (
-                _MAX_CONSTANT_BITS):
+    """Refuse a constant too large for SymPy to work on (before SymPy's own walks, which recurse
+    and repeat shared parts) or holding a number with too many digits."""
+    if not _within(value, MAX_CONSTANT_NODES, MAX_CONSTANT_DEPTH):
+        raise ConstantTooLargeError(
+            f"a constant of more than {MAX_CONSTANT_NODES} parts written out, or nested more than "
+            f"{MAX_CONSTANT_DEPTH} levels deep, is more than matcalc keeps as one number")
+    for number in value.atoms(sympy.Rational):
+        if max(abs(number.p).bit_length(), number.q.bit_length()) > _MAX_CONSTANT_BITS:
             raise ConstantTooLargeError(f"a constant with more than {MAX_CONSTANT_DIGITS} "
                                         f"digits is too large")
-        stack.extend((arg, level + 1) for arg in node.args)
 
 
 #: Above this many terms (a bound, before expanding) a constant keeps the form it was built in,
@@ -762,15 +759,29 @@ def canonical_number(value: sympy.Expr) -> sympy.Expr:
 
 
 def _within(value, nodes: float = math.inf, depth: float = math.inf) -> bool:
-    """Has the SymPy expression ``value`` at most ``nodes`` nodes, nested at most ``depth`` deep?
-    (Iterative: SymPy's own walks recurse, and fail on the constants this guards against.)"""
-    stack, count = [(value, 1)], 0
+    """Has the SymPy expression ``value``, written out, at most ``nodes`` nodes, nested at most
+    ``depth`` deep? A part used twice counts twice, as SymPy's own walks (which recurse) visit
+    it twice: ``a = (a + 1) * (a + 2)`` ten times over is small as objects, huge written out.
+    Each object is visited once here, and the walk stops as soon as an answer is known."""
+    sizes: dict[int, tuple[int, int]] = {}        # id -> (nodes written out, depth)
+    stack, visits = [(value, False)], 0
     while stack:
-        node, level = stack.pop()
-        count += 1
-        if count > nodes or level > depth:
+        node, ready = stack.pop()
+        if id(node) in sizes:
+            continue
+        if not ready:
+            visits += 1
+            if visits > 4 * nodes:
+                return False
+            stack.append((node, True))
+            stack.extend((arg, False) for arg in node.args if id(arg) not in sizes)
+            continue
+        parts = [sizes[id(arg)] for arg in node.args]
+        size = 1 + sum(count for count, _ in parts)
+        level = 1 + max((height for _, height in parts), default=0)
+        if size > nodes or level > depth:
             return False
-        stack.extend((arg, level + 1) for arg in node.args)
+        sizes[id(node)] = size, level
     return True
 
 
@@ -938,25 +949,27 @@ def is_ones(node: Node) -> bool:
     return constant_value(node) == 1
 
 
-#: Constants nested deeper than this are not combined further (SymPy's own arithmetic recurses
-#: on them): ``c * c + 1`` a thousand times over stays a thousand operations on constants.
+#: Constants larger written out, or nested deeper, than this are not combined further (SymPy's
+#: own walks recurse and repeat shared parts): ``c * c + 1`` a thousand times over stays a
+#: thousand operations on constants.
+MAX_CONSTANT_NODES = 2_000
 MAX_CONSTANT_DEPTH = 64
 
 
-def _shallow(value: sympy.Expr) -> bool:
-    return _within(value, depth=MAX_CONSTANT_DEPTH)
+def _manageable(value: sympy.Expr) -> bool:
+    return _within(value, MAX_CONSTANT_NODES, MAX_CONSTANT_DEPTH)
 
 
 def _fold(op: str, a: Node, b: Node):
     """Two constants combine into one constant (exactly); None when they are not both constants
-    or their combination would be nested too deeply (``MAX_CONSTANT_DEPTH``)."""
+    or their combination would be too large (``MAX_CONSTANT_NODES``, ``MAX_CONSTANT_DEPTH``)."""
     if not (isinstance(a, Const) and isinstance(b, Const)):
         return None
     x, y = a.value, b.value
     if op == "/" and y == 0:
         raise MatcalcError("division by zero")
     value = {"+": x + y, "-": x - y, "*": x * y, "/": x / y}[op]
-    return Const.make(value) if _shallow(value) else None
+    return Const.make(value) if _manageable(value) else None
 
 
 def add(a, b) -> Node:
@@ -1039,7 +1052,7 @@ def power(a, exponent) -> Node:
         if a.value.is_number and a.value.is_negative and not p.is_integer:
             raise MatcalcError(f"({a.value}) ** {p} is not a real number")
         value = a.value ** p
-        return Const.make(value) if _shallow(value) else Pow.make(a, p)
+        return Const.make(value) if _manageable(value) else Pow.make(a, p)
     return Pow.make(a, exponent)
 
 

@@ -177,3 +177,26 @@ def test_arithmetic_on_constants_refuses_a_number_too_long_to_print():
     assert len(str(c.value)) <= 1000
     with pytest.raises(mc.UnsupportedError, match="more than 1000 digits"):
         E.Const.make(10 ** 1000)
+
+
+def test_constants_with_shared_parts_stay_small_to_work_on():
+    # a = (1 + a) * (1 - a): few objects, but written out (as SymPy's walks go) it doubles each
+    # time; past MAX_CONSTANT_NODES the products stay operations (once an exponential stall)
+    a = mc.tanh(E.Const.make(1))
+    for _ in range(40):
+        a = (1 + a) * (1 - a)
+    assert not isinstance(a, E.Const)
+    x = mc.Vector("x", "n")
+    res = mc.grad(mc.sum(a * x), x)
+    assert res.check().ok
+
+
+def test_generated_code_holds_long_integers_as_floats_or_refuses():
+    x = mc.Vector("x", "n")
+    res = mc.grad(mc.sum(x * (10 ** 400 / E.Const.make(10 ** 399))), x)   # exactly 10
+    assert np.allclose(res.numpy_function()(x=np.ones(3)), 10)
+    res = mc.grad(mc.sum(x * E.Const.make(2 ** 70 + 1) * x), x)
+    assert "2.3611832414348226e+21 * x" in res.numpy_source()
+    assert np.allclose(res.numpy_function()(x=np.ones(2)), 2 * (2.0 ** 70 + 1))
+    with pytest.raises(mc.UnsupportedError, match="beyond the range of float64"):
+        mc.grad(mc.sum(x * E.Const.make(10 ** 400)), x).numpy_source()

@@ -31,12 +31,14 @@ import keyword
 import re
 import types
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Callable
 
 import sympy
 
 from .. import expr as E
 from ..dims import is_one
+from ..errors import UnsupportedError
 from .base import Printed, Printer, bare_broadcasts
 from .text import ADD, ATOM, MUL, POSTFIX, POW, UNARY
 
@@ -227,6 +229,15 @@ class NumpyPrinter(Printer):
 
     def number(self, value: sympy.Expr) -> tuple[str, int]:
         value = value.xreplace({s: sympy.Symbol(self.local[s.name]) for s in value.free_symbols})
+        if value.is_Rational and max(abs(value.p), value.q) > 2 ** 53:
+            # an integer this long would meet a float and overflow (10**400 * x): write the
+            # nearest float64, or refuse one beyond its range
+            try:
+                nearest = float(Fraction(value.p, value.q))
+            except OverflowError:
+                raise UnsupportedError(f"the constant {value} is beyond the range of float64; "
+                                       f"generated code cannot hold it") from None
+            return repr(nearest), (UNARY if nearest < 0 else ATOM)
         if value.is_Integer:
             return str(value), (UNARY if value < 0 else ATOM)
         if value.is_Rational:
