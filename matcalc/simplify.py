@@ -511,7 +511,10 @@ def _common_coefficient(terms: list):
     sizes = {abs(c) for c, _ in terms}
     if len(sizes) == 1:                 # the same magnitude, numeric or not (1/m and -1/m)
         size = sizes.pop()
-        return None if size == 1 else size
+        # only a size each coefficient is plus or minus: never abs(n - 2), which is 0 at n = 2
+        if size == 1 or not all(c / size in (1, -1) for c, _ in terms):
+            return None
+        return size
     numbers = [c.as_coeff_Mul()[0] for c, _ in terms]
     if not all(x.is_Rational for x in numbers):
         return None

@@ -252,3 +252,16 @@ def test_gradient_code_with_an_axis_sum_of_a_constant_scalar():
         res = mc.grad(f, Ap)
         assert res.check().ok
         np.testing.assert_allclose(res.numpy_function()(Ap=np.ones((2, 3))), expected)
+
+
+# terms whose coefficients were 2 - n and n - 2 shared the "common factor" abs(n - 2): the
+# gradient divided by it, 0 at n = 2 (ZeroDivisionError in the check; older code never settled)
+def test_coefficients_opposite_in_a_dimension_share_no_absolute_value():
+    sp, s = mc.Scalar("sp"), mc.Scalar("s")
+    n = mc.dim("n")
+    res = mc.grad(((sp + s) @ s).T * (s.T.T + (mc.sum(s.T) - n * s.T)), [sp, s])
+    assert "abs" not in str(res)
+    for size in (2, 3, 5):
+        assert res.check(n=size).ok
+    grads = mc.grad((2 - n) * sp + (n - 2) * s, [sp, s]).gradients
+    assert [str(g) for g in grads] == ["2 - n", "n - 2"]
