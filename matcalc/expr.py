@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import keyword
 import math
+import numbers
 import re
 import weakref
 from fractions import Fraction
@@ -690,11 +691,16 @@ def to_number(value) -> sympy.Expr:
     """An exact SymPy number (or expression in dimensions) for a Python or SymPy scalar."""
     if isinstance(value, bool):
         raise MatcalcError(f"{value!r} is not a number matcalc accepts")
+    if isinstance(value, numbers.Real) and not isinstance(value, (sympy.Basic, Fraction)):
+        # NumPy's scalars too (a float32 as the float64 it widens to)
+        value = int(value) if isinstance(value, numbers.Integral) else float(value)
     if isinstance(value, float) and not math.isfinite(value):
         raise MatcalcError(f"{value!r} is not a finite number")
     if isinstance(value, (int, float, Fraction)):
-        value = sympy.Rational(*Fraction(repr(value) if isinstance(value, float) else value)
-                               .as_integer_ratio())
+        # a float as the decimal it prints as (0.1 is 1/10); float.__repr__, as NumPy 2 writes
+        # its own float64 as np.float64(0.1)
+        exact = Fraction(float.__repr__(value)) if isinstance(value, float) else Fraction(value)
+        value = sympy.Rational(*exact.as_integer_ratio())
     if not isinstance(value, sympy.Expr):
         raise MatcalcError(f"{value!r} ({type(value).__name__}) is not a number or a matcalc "
                            f"expression")

@@ -200,3 +200,14 @@ def test_generated_code_holds_long_integers_as_floats_or_refuses():
     assert np.allclose(res.numpy_function()(x=np.ones(2)), 2 * (2.0 ** 70 + 1))
     with pytest.raises(mc.UnsupportedError, match="beyond the range of float64"):
         mc.grad(mc.sum(x * E.Const.make(10 ** 400)), x).numpy_source()
+
+
+def test_numpy_scalars_are_numbers():
+    x = mc.Vector("x", "n")
+    assert x * np.float64(0.1) is x * 0.1            # NumPy 2 prints it np.float64(0.1)
+    assert x * np.int64(3) is x * 3
+    assert x * np.float32(0.5) is x * 0.5
+    with pytest.raises(mc.MatcalcError, match="finite"):
+        x * np.float64("nan")
+    with pytest.raises(mc.MatcalcError, match="finite"):
+        x * np.float32("inf")
