@@ -649,16 +649,13 @@ class _Reader:
                              f"digits", node)
 
     def check_constant(self, value: sympy.Expr) -> None:
-        """A constant made by arithmetic stays exact and small enough to compute with: its
-        numbers have at most MAX_CONSTANT_DIGITS digits, its powers are whole or half powers
-        (1/sqrt(d) scales attention; sqrt(2) is exact), and it has few operations. exp(2) and
-        log(n) are exact too: they are what the functions of constants fold to, and printed
-        results carry them."""
+        """A constant made by arithmetic stays small enough to compute with: its powers are
+        whole or half powers (1/sqrt(d) scales attention; sqrt(2) is exact), and it has few
+        operations. exp(2) and log(n) are exact too: they are what the functions of constants
+        fold to, and printed results carry them. (Its numbers' digits were checked when the
+        constant was made: ``expr.MAX_CONSTANT_DIGITS``.)"""
         if value.is_Rational:
-            _check_digits(value)
             return
-        for number in value.atoms(sympy.Rational):
-            _check_digits(number)
         simple_powers = all(      # whole powers, and square roots (1/sqrt(d) scales attention)
             power.exp.is_Rational and power.exp.q in (1, 2) and
             abs(power.exp) <= MAX_DIMENSION_POWER for power in value.atoms(sympy.Pow))
@@ -667,12 +664,6 @@ class _Reader:
                              f"keep arithmetic on numbers and dimension names to products, "
                              f"quotients and small powers of them, such as 1/(m*n), m**2 or "
                              f"sqrt(2)")
-
-
-def _check_digits(value: sympy.Rational) -> None:
-    bits = max(abs(value.p).bit_length(), value.q.bit_length())
-    if bits > MAX_CONSTANT_DIGITS * _BITS_PER_DIGIT:
-        raise ParseError(f"a constant with more than {MAX_CONSTANT_DIGITS} digits is too large")
 
 
 # ---------------------------------------------------------------------------------------------
