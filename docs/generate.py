@@ -20,34 +20,21 @@ sys.path[:0] = [ROOT, os.path.join(ROOT, "tests")]
 
 import matcalc as mc  # noqa: E402
 from matcalc import expr as E  # noqa: E402
-from matcalc.index import HAND_DERIVATIVES  # noqa: E402
-from matcalc.rules import RULE_KINDS, apply_rule, vjp_rule  # noqa: E402
+from matcalc.ops import OPERATIONS  # noqa: E402
+from matcalc.rules import apply_rule, vjp_rule  # noqa: E402
 from matcalc.simplify import simplify  # noqa: E402
 
-A = E.Var.make("A", ("n", "p")); B = E.Var.make("B", ("p", "m")); C = E.Var.make("C", ("n", "p"))
-S = E.Var.make("S", ("n", "n")); x = E.Var.make("x", ("n", 1)); r = E.Var.make("r", (1, "p"))
-a = E.Var.make("a", (1, 1))
 
-EXAMPLES = [
-    ("matrix product", A @ B), ("transpose", A.T), ("sum", E.Add.make(A, C)),
-    ("difference", E.Sub.make(A, C)), ("negation", E.Neg.make(A)),
-    ("elementwise product", E.Mul.make(A, C)), ("elementwise quotient", E.Div.make(A, C)),
-    ("elementwise power", A ** 3),
-    *[(f"{name}", E.Apply.make(name, A)) for name in
-      ("exp", "log", "sin", "cos", "tanh", "sigmoid", "relu", "abs", "sign", "sqrt", "softplus",
-       "step")],
-    ("column broadcast", E.Broadcast.make(x, "n", "p")),
-    ("row broadcast", E.Broadcast.make(r, "n", "p")),
-    ("scalar broadcast", E.Broadcast.make(a, "n", "p")),
-    ("sum of all entries", E.Sum.make(A)), ("column sums", E.Sum.make(A, 0)),
-    ("row sums", E.Sum.make(A, 1)), ("trace", E.Trace.make(S)),
-    ("einsum", E.Einsum.make(("ij", "ik"), "jk", [A, C])),
-    ("determinant", E.Det.make(S)), ("log-determinant", E.LogDet.make(S)),
-    ("inverse", E.Inv.make(S)), ("diag of a vector", E.Diag.make(x)),
-    ("diag of a matrix", E.Diag.make(S)), ("norm", E.Norm.make(A)), ("1-norm", E.Norm1.make(A)),
-    ("softmax", E.Softmax.make(x)), ("softmax over columns", E.Softmax.make(A, 0)),
-    ("logsumexp", E.LogSumExp.make(x)), ("logsumexp over columns", E.LogSumExp.make(A, 0)),
-]
+class Variables:
+    """The variables the registry's docs examples are written over."""
+
+    A = E.Var.make("A", ("n", "p")); B = E.Var.make("B", ("p", "m"))
+    C = E.Var.make("C", ("n", "p")); S = E.Var.make("S", ("n", "n"))
+    x = E.Var.make("x", ("n", 1)); r = E.Var.make("r", (1, "p")); a = E.Var.make("a", (1, 1))
+
+
+#: (operation, label, example node), in the registry's order.
+EXAMPLES = [(op, label, build(Variables)) for op in OPERATIONS for label, build in op.examples]
 
 
 def cell(text: str) -> str:
@@ -80,9 +67,9 @@ def rules_page() -> str:
         "| operation | Z | index form | kind | rule for each operand |",
         "|---|---|---|---|---|",
     ]
-    for title, node in EXAMPLES:
-        kind = RULE_KINDS[type(node)]
-        if type(node) in HAND_DERIVATIVES:
+    for op, title, node in EXAMPLES:
+        kind = op.kind
+        if op.hand is not None:
             kind += " (index form by hand)"
         g = E.Var.make("G", node.shape)
         rules = []

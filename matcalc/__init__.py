@@ -7,12 +7,9 @@
 'A.T @ B.T'
 """
 
-from .api import (Derivation, Matrix, MatrixDerivative, Scalar, TensorDerivative, Vector, abs,
-                  backward, cos,
-                  derive, det,
-                  diag, dim, exp, eye, grad, hessian, hvp, inv, jacobian, log, logdet, logsumexp,
-                  mean, norm, norm1, ones, relu, sigmoid, sign, sin, softmax, softplus, sqrt, step,
-                  sum, tanh, trace)
+from .api import FUNCTIONS as _FUNCTIONS
+from .api import (Derivation, Matrix, MatrixDerivative, Scalar, TensorDerivative, Vector,
+                  backward, derive, dim, grad, hessian, hvp, jacobian)
 from .passes import BackwardCode
 from .check import CheckReport
 from .errors import (CheckError, DomainError, MatcalcError, ParseError, ShapeError,
@@ -25,11 +22,13 @@ from .simplify import simplify
 
 __version__ = "0.1.0"
 
+# every operation text can call is a function of the package: mc.exp, mc.sum, mc.softmax, ...
+globals().update(_FUNCTIONS)
+
 __all__ = [
-    "Derivation", "MatrixDerivative", "TensorDerivative", "jacobian", "hessian", "hvp", "Matrix", "Scalar", "Vector", "abs", "cos", "derive", "dim", "exp", "eye",
-    "grad", "log", "mean", "ones", "relu", "sigmoid", "sign", "sin", "softplus", "sqrt", "step",
-    "sum", "tanh", "trace", "det", "logdet", "inv", "norm", "norm1", "diag", "softmax",
-    "logsumexp", "CheckReport", "CheckError", "DomainError", "MatcalcError",
-    "ParseError", "ShapeError", "UnsupportedError", "Node", "parse", "to_latex", "to_mathml",
-    "to_text", "simplify", "__version__", "backward", "BackwardCode",
+    "Derivation", "MatrixDerivative", "TensorDerivative", "jacobian", "hessian", "hvp", "Matrix",
+    "Scalar", "Vector", "derive", "dim", "grad", "CheckReport", "CheckError", "DomainError",
+    "MatcalcError", "ParseError", "ShapeError", "UnsupportedError", "Node", "parse", "to_latex",
+    "to_mathml", "to_text", "simplify", "__version__", "backward", "BackwardCode",
+    *_FUNCTIONS,
 ]

@@ -20,7 +20,7 @@ from .check import (DEFAULT_TOLERANCE, CheckReport, choose_sizes, compare, compa
                     draw_inputs, ensure_finite, objective)
 from .diff import Step, reverse_sweep
 from .errors import CheckError, MatcalcError, UnsupportedError
-from .functions import ELEMENTWISE
+from .ops import BUILDERS, check_name, operation_of
 from .jacobian import gradient_of, hessian_matrix, jacobian_matrix
 from .jacobian import hvp as hessian_vector_product
 from .parse import declare, parse
@@ -45,16 +45,19 @@ def Matrix(name: str, rows, cols, domain: str = "real") -> E.Var:
     >>> W = Matrix("W", "n", "d"); W.shape
     (n, d)
     """
+    check_name(name)
     return E.Var.make(name, (rows, cols), "matrix", domain)
 
 
 def Vector(name: str, size, domain: str = "real") -> E.Var:
     """A (column) vector variable: ``Vector("x", "n")`` is n x 1."""
+    check_name(name)
     return E.Var.make(name, (size, 1), "vector", domain)
 
 
 def Scalar(name: str, domain: str = "real") -> E.Var:
     """A scalar variable: ``Scalar("a")``."""
+    check_name(name)
     return E.Var.make(name, (1, 1), "scalar", domain)
 
 
@@ -64,89 +67,10 @@ def dim(name: str) -> E.Const:
     return E.Const.make(from_dims)
 
 
-def _elementwise(name: str) -> Callable[[E.Node], E.Node]:
-    def apply(x):
-        return E.apply(name, x)
-    apply.__name__ = name
-    apply.__doc__ = f"Elementwise {name}: ``{name}(X)`` applies {name} to every entry of X."
-    return apply
-
-
-exp, log, sin, cos, tanh = (_elementwise(n) for n in ("exp", "log", "sin", "cos", "tanh"))
-sigmoid, relu, sqrt, softplus = (_elementwise(n) for n in ("sigmoid", "relu", "sqrt", "softplus"))
-sign, step = _elementwise("sign"), _elementwise("step")
-abs = _elementwise("abs")   # noqa: A001  (matcalc's elementwise abs, as in the text syntax)
-
-
-def sum(x, axis: int | None = None) -> E.Node:   # noqa: A001
-    """Sum of all entries (a scalar), or along an axis (axis=0: one entry per column)."""
-    return E.Sum.make(E.as_node(x), axis)
-
-
-def mean(x, axis: int | None = None) -> E.Node:
-    """Mean of all entries, or along an axis: the sum divided by the number of terms."""
-    x = E.as_node(x)
-    count = {None: x.rows * x.cols, 0: x.rows, 1: x.cols}.get(axis)
-    return E.div(E.Sum.make(x, axis), E.Const.make(count if count is not None else 1))
-
-
-def trace(x) -> E.Node:
-    """Trace of a square matrix."""
-    return E.Trace.make(E.as_node(x))
-
-
-def det(x) -> E.Node:
-    """Determinant of a square matrix."""
-    return E.Det.make(E.as_node(x))
-
-
-def logdet(x) -> E.Node:
-    """log |det(X)| of a square matrix (log det X for a positive definite X)."""
-    return E.LogDet.make(E.as_node(x))
-
-
-def inv(x) -> E.Node:
-    """Inverse of a square matrix."""
-    return E.Inv.make(E.as_node(x))
-
-
-def norm(x) -> E.Node:
-    """Euclidean norm of a vector, Frobenius norm of a matrix."""
-    return E.Norm.make(E.as_node(x))
-
-
-def norm1(x) -> E.Node:
-    """Entrywise 1-norm: the sum of absolute values."""
-    return E.Norm1.make(E.as_node(x))
-
-
-def diag(x) -> E.Node:
-    """diag(vector) is a diagonal matrix; diag(square matrix) is its diagonal, a vector."""
-    return E.Diag.make(E.as_node(x))
-
-
-def softmax(x, axis: int | None = None) -> E.Node:
-    """Softmax exp(x) / sum(exp(x)) of a vector, or of a matrix along an axis.
-
-    Over all entries (axis None), each column (axis=0: a batch of logit columns) or each row
-    (axis=1).
-    """
-    return E.Softmax.make(E.as_node(x), axis)
-
-
-def logsumexp(x, axis: int | None = None) -> E.Node:
-    """log(sum(exp(x))), over all entries or along an axis (shapes as ``sum``)."""
-    return E.LogSumExp.make(E.as_node(x), axis)
-
-
-def ones(rows, cols=1) -> E.Node:
-    """All-ones matrix (vector when cols is 1)."""
-    return E.ones(rows, cols)
-
-
-def eye(n) -> E.Node:
-    """The n x n identity."""
-    return E.Eye.make(n)
+#: The builders of every operation text can call, by name (``exp``, ``sum``, ``softmax``,
+#: ``trace``, ``ones``, ...): a view of the registry. The package exports each as ``mc.<name>``.
+FUNCTIONS = dict(BUILDERS)
+globals().update(FUNCTIONS)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -254,7 +178,7 @@ class Derivation:
         and, for a non-scalar expression, ``G=None`` (ones). It returns each gradient in the form
         of its variable, as a tuple when several were asked for.
         """
-        E.check_variable_name(name)
+        check_name(name)
         outputs = [Output(g, w.kind if isinstance(w, E.Var) else "matrix")
                    for w, g in zip(self.wrt, self.gradients)]
         inputs = list(self.variables)
@@ -327,7 +251,7 @@ class Derivation:
     def _kinks(self) -> Callable | None:
         """A function returning the arguments of relu/abs/sign/step, which must avoid 0."""
         nodes = [n.args[0] for n in E.postorder([self.expression])
-                 if isinstance(n, E.Apply) and ELEMENTWISE[n.name].kink]
+                 if isinstance(n, E.Apply) and operation_of(n).kinks]
         if not nodes:
             return None
         variables = [v for v in self.variables if v is not self.upstream]
@@ -506,7 +430,7 @@ class MatrixDerivative(Derivation):
         return [f"{lhs[self.kind]} = {to_latex(self.gradients[0])}"]
 
     def numpy_source(self, name: str = "gradient") -> str:
-        E.check_variable_name(name)
+        check_name(name)
         kind = "matrix" if self.kind != "hvp" else _kind_of(self.gradients[0])
         doc = (f"The {self.kind} of {_doc_text(self.expression)} with respect to "
                f"{self.wrt_names()[0]}: {_doc_text(self.gradients[0])}.")
@@ -596,7 +520,7 @@ class TensorDerivative(MatrixDerivative):
         """Source of a function returning the tensor as an array with axes (i, j, k, l)
         (those of size 1 dropped), or, with ``layout="vec"``, the Kronecker-form matrix
         d vec(f) / d vec(x)^T (column-major vec, as the Matrix Cookbook)."""
-        E.check_variable_name(name)
+        check_name(name)
         doc = (f"The {self.kind} of {_doc_text(self.expression)} with respect to "
                f"{self.wrt_names()[0]}: {self.tensor.to_text() if layout == 'tensor' else ''}"
                f"{self.tensor.kronecker_text() if layout == 'vec' else ''}.")

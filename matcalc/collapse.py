@@ -38,10 +38,10 @@ import sympy
 
 from .dims import ONE
 from .errors import UnsupportedError
-from .expr import (Broadcast, Const, Diag, Einsum, Eye, MatMul, Mul, Neg, Node, Sum, Trace, Transpose,
-                   mul)
-
-ZERO = sympy.Integer(0)
+from .expr import Broadcast, Const, Eye, MatMul, Mul, Neg, Node, Transpose, mul
+from .notation import ZERO
+from .ops.contractions import Einsum, Sum, Trace
+from .ops.linalg import Diag
 
 
 def _orient(node: Node, idx: tuple, first) -> tuple[Node, tuple]:

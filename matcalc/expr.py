@@ -9,32 +9,26 @@ Contract:
   through a ``Broadcast`` node, so every other node sees operands of equal shape.
 - Numbers are exact SymPy rationals; a dimension may stand as a scalar (``Const(m)``).
 - Traversals (``postorder``, ``substitute``) are iterative: depth is limited by memory only.
+- Here are the leaves and the algebra Python's operators build (``@ .T + - * / ** -x`` and the
+  broadcasts they insert, and the generic elementwise ``Apply``); every other operation's node
+  class is in its stanza in ``matcalc.ops``, which also holds what each operation means.
 """
 
 from __future__ import annotations
 
-import functools
 import keyword
-import math
-import numbers
 import re
 import weakref
-from fractions import Fraction
 from typing import Callable, Iterable, Sequence
 
 import sympy
 
 from .dims import ONE, Dim, Shape, dim, format_shape, is_one
-from .errors import ConstantTooLargeError, MatcalcError, ShapeError, UnsupportedError
-from .functions import ELEMENTWISE
+from .constants import manageable, small_argument, to_number
+from .errors import MatcalcError, ShapeError, UnsupportedError
 
 _TABLE: "weakref.WeakValueDictionary" = weakref.WeakValueDictionary()
 
-#: Names a variable may not take, because the text syntax gives them another meaning.
-RESERVED_NAMES = frozenset(ELEMENTWISE) | {
-    "sum", "mean", "trace", "ones", "eye", "zeros", "einsum", "T", "axis",
-    "det", "logdet", "inv", "norm", "norm1", "diag", "softmax", "logsumexp",
-}
 #: What a variable's values are: any real numbers; positive entries; a symmetric positive
 #: definite matrix; an invertible matrix; a probability vector (or a matrix whose columns are).
 #: A domain never changes what a gradient means (it is over unconstrained entries); it tells the
@@ -249,8 +243,8 @@ def check_variable_name(name: str) -> None:
     if not isinstance(name, str) or not _IDENT.match(name):
         raise MatcalcError(
             f"{name!r} is not a valid variable name (a letter, then letters, digits or _)")
-    if name in RESERVED_NAMES or keyword.iskeyword(name):
-        raise MatcalcError(f"{name!r} is reserved in matcalc syntax; choose another name")
+    if keyword.iskeyword(name):
+        raise MatcalcError(f"{name!r} is a Python keyword; choose another name")
 
 
 class Const(Node):
@@ -411,14 +405,16 @@ class Pow(Node):
 
 
 class Apply(Node):
-    """An elementwise function f(A): exp, log, tanh, relu, ..."""
+    """An elementwise function f(A): exp, log, tanh, relu, ... (the table of functions is
+    ``matcalc.ops.elementwise``; build through ``ops.elementwise.apply``, which checks the name
+    and folds functions of constants)."""
 
     __slots__ = ()
 
     @classmethod
     def make(cls, name: str, a: Node) -> "Apply":
-        if name not in ELEMENTWISE:
-            raise UnsupportedError(f"unknown elementwise function {name!r}")
+        if not isinstance(name, str) or not _IDENT.match(name):
+            raise UnsupportedError(f"{name!r} cannot name an elementwise function")
         a = as_node(a)
         return cls._intern((a,), (name,), a.shape)
 
@@ -451,454 +447,9 @@ class Broadcast(Node):
                               self.params[1].xreplace(dim_map))
 
 
-class Sum(Node):
-    """Sum of all entries (axis None, a scalar), down the rows (axis 0) or along rows (axis 1).
-
-    Following NumPy, both axis sums are vectors (columns): ``sum(X, axis=0)`` of an n x m matrix
-    has m entries (one per column of X), ``sum(X, axis=1)`` has n (one per row).
-    """
-
-    __slots__ = ()
-
-    @classmethod
-    def make(cls, a: Node, axis: int | None = None) -> "Sum":
-        a = as_node(a)
-        if axis is None:
-            shape = (ONE, ONE)
-        elif axis == 0:
-            shape = (a.cols, ONE)
-        elif axis == 1:
-            shape = (a.rows, ONE)
-        else:
-            raise UnsupportedError(f"sum over axis {axis!r}: the axis must be 0, 1 or None")
-        return cls._intern((a,), (axis,), shape)
-
-    @property
-    def axis(self) -> int | None:
-        return self.params[0]
-
-    def remake(self, args, dim_map):
-        return Sum.make(args[0], self.axis)
-
-
-class Trace(Node):
-    """Trace of a square matrix: the sum of its diagonal."""
-
-    __slots__ = ()
-
-    @classmethod
-    def make(cls, a: Node) -> "Trace":
-        a = as_node(a)
-        if a.rows != a.cols:
-            raise ShapeError(f"trace needs a square matrix, but {describe(a)} is "
-                             f"{format_shape(a.shape)}")
-        return cls._intern((a,), (), (ONE, ONE))
-
-    def remake(self, args, dim_map):
-        return Trace.make(args[0])
-
-
-class _SquareToScalar(Node):
-    """A scalar function of a square matrix."""
-
-    __slots__ = ()
-    label = "?"
-
-    @classmethod
-    def make(cls, a: Node):
-        a = as_node(a)
-        if a.rows != a.cols:
-            raise ShapeError(f"{cls.label} needs a square matrix, but {describe(a)} is "
-                             f"{format_shape(a.shape)}")
-        return cls._intern((a,), (), (ONE, ONE))
-
-    def remake(self, args, dim_map):
-        return type(self).make(args[0])
-
-
-class Det(_SquareToScalar):
-    """Determinant det(X) of a square matrix."""
-    __slots__ = ()
-    label = "det"
-
-
-class LogDet(_SquareToScalar):
-    """log |det(X)| of a square matrix (its gradient is X^-T whatever the sign of det X)."""
-    __slots__ = ()
-    label = "logdet"
-
-
-class Inv(Node):
-    """Inverse inv(X) of a square matrix."""
-
-    __slots__ = ()
-
-    @classmethod
-    def make(cls, a: Node) -> "Inv":
-        a = as_node(a)
-        if a.rows != a.cols:
-            raise ShapeError(f"inv needs a square matrix, but {describe(a)} is "
-                             f"{format_shape(a.shape)}")
-        return cls._intern((a,), (), a.shape)
-
-    def remake(self, args, dim_map):
-        return Inv.make(args[0])
-
-
-class Diag(Node):
-    """diag(v) of a vector is the diagonal matrix with v on its diagonal; diag(X) of a square
-    matrix is the vector of its diagonal entries (NumPy's np.diag, both ways)."""
-
-    __slots__ = ()
-
-    @classmethod
-    def make(cls, a: Node) -> "Diag":
-        a = as_node(a)
-        if is_one(a.cols):
-            shape = (a.rows, a.rows)          # vector -> diagonal matrix
-        elif a.rows == a.cols:
-            shape = (a.rows, ONE)             # square matrix -> its diagonal
-        else:
-            raise ShapeError(f"diag needs a vector or a square matrix, but {describe(a)} is "
-                             f"{format_shape(a.shape)}")
-        return cls._intern((a,), (), shape)
-
-    @property
-    def to_matrix(self) -> bool:
-        return is_one(self.args[0].cols)
-
-    def remake(self, args, dim_map):
-        return Diag.make(args[0])
-
-
-class Norm(Node):
-    """The Euclidean norm of a vector, the Frobenius norm of a matrix: sqrt(sum(X ** 2))."""
-
-    __slots__ = ()
-
-    @classmethod
-    def make(cls, a: Node) -> "Norm":
-        a = as_node(a)
-        return cls._intern((a,), (), (ONE, ONE))
-
-    def remake(self, args, dim_map):
-        return Norm.make(args[0])
-
-
-class Norm1(Node):
-    """The entrywise 1-norm sum(abs(X)) (the l1 norm of a vector)."""
-
-    __slots__ = ()
-
-    @classmethod
-    def make(cls, a: Node) -> "Norm1":
-        a = as_node(a)
-        return cls._intern((a,), (), (ONE, ONE))
-
-    def remake(self, args, dim_map):
-        return Norm1.make(args[0])
-
-
-def _check_axis(name: str, a: Node, axis) -> None:
-    if axis not in (None, 0, 1):
-        raise UnsupportedError(f"{name} over axis {axis!r}: the axis must be 0, 1 or None")
-
-
-class Softmax(Node):
-    """softmax(X): exp(X) / sum(exp(X)) over all entries (axis None: a vector's softmax), over
-    each column (axis 0: a batch of logit columns) or over each row (axis 1)."""
-
-    __slots__ = ()
-
-    @classmethod
-    def make(cls, a: Node, axis: int | None = None) -> "Softmax":
-        a = as_node(a)
-        _check_axis("softmax", a, axis)
-        return cls._intern((a,), (axis,), a.shape)
-
-    @property
-    def axis(self):
-        return self.params[0]
-
-    def remake(self, args, dim_map):
-        return Softmax.make(args[0], self.axis)
-
-
-class LogSumExp(Node):
-    """logsumexp(X) = log(sum(exp(X))), over all entries or along an axis (shapes as ``sum``)."""
-
-    __slots__ = ()
-
-    @classmethod
-    def make(cls, a: Node, axis: int | None = None) -> "LogSumExp":
-        a = as_node(a)
-        _check_axis("logsumexp", a, axis)
-        shape = {None: (ONE, ONE), 0: (a.cols, ONE), 1: (a.rows, ONE)}[axis]
-        return cls._intern((a,), (axis,), shape)
-
-    @property
-    def axis(self):
-        return self.params[0]
-
-    def remake(self, args, dim_map):
-        return LogSumExp.make(args[0], self.axis)
-
-
-class Einsum(Node):
-    """A contraction with no matrix form, kept explicit: einsum("ij,jk->ik", A, B).
-
-    Each operand has two subscript letters (its rows and columns); the output has two letters, or
-    fewer for a vector (one letter, its rows) or a scalar (none).
-    """
-
-    __slots__ = ()
-
-    @classmethod
-    def make(cls, subscripts: Sequence[str], output: str, operands: Sequence[Node]) -> "Einsum":
-        operands = tuple(as_node(o) for o in operands)
-        subscripts = tuple(subscripts)
-        if len(subscripts) != len(operands) or any(len(x) != 2 for x in subscripts):
-            raise UnsupportedError("einsum needs two subscripts for each operand")
-        sizes: dict[str, Dim] = {}
-        for sub_, op in zip(subscripts, operands):
-            for letter, d in zip(sub_, op.shape):
-                if sizes.setdefault(letter, d) != d:
-                    raise ShapeError(f"einsum subscript {letter!r} has sizes {sizes[letter]} and {d}")
-        if len(output) > 2 or any(c not in sizes for c in output):
-            raise UnsupportedError(f"bad einsum output {output!r}")
-        shape = tuple(sizes[c] for c in output) + (ONE,) * (2 - len(output))
-        return cls._intern(operands, (subscripts, output), shape)
-
-    def remake(self, args, dim_map):
-        return Einsum.make(self.params[0], self.params[1], args)
-
-    @property
-    def spec(self) -> str:
-        return ",".join(self.params[0]) + "->" + self.params[1]
-
-
 # ---------------------------------------------------------------------------------------------
 # Conversions and builders with broadcasting
 # ---------------------------------------------------------------------------------------------
-
-#: Most digits in the numerator or denominator of a number in a constant (the parser's limit,
-#: too): ``c = c * c + 1`` over and over would soon be a number too long to print.
-MAX_CONSTANT_DIGITS = 1_000
-_MAX_CONSTANT_BITS = MAX_CONSTANT_DIGITS * math.log2(10)
-
-
-def to_number(value) -> sympy.Expr:
-    """An exact SymPy number (or expression in dimensions) for a Python or SymPy scalar."""
-    if isinstance(value, bool):
-        raise MatcalcError(f"{value!r} is not a number matcalc accepts")
-    if isinstance(value, numbers.Real) and not isinstance(value, (sympy.Basic, Fraction)):
-        # NumPy's scalars too (a float32 as the float64 it widens to)
-        value = int(value) if isinstance(value, numbers.Integral) else float(value)
-    if isinstance(value, float) and not math.isfinite(value):
-        raise MatcalcError(f"{value!r} is not a finite number")
-    if isinstance(value, (int, float, Fraction)):
-        # a float as the decimal it prints as (0.1 is 1/10); float.__repr__, as NumPy 2 writes
-        # its own float64 as np.float64(0.1)
-        exact = Fraction(float.__repr__(value)) if isinstance(value, float) else Fraction(value)
-        value = sympy.Rational(*exact.as_integer_ratio())
-    if not isinstance(value, sympy.Expr):
-        raise MatcalcError(f"{value!r} ({type(value).__name__}) is not a number or a matcalc "
-                           f"expression")
-    _check_size(value)
-    if value.is_Rational:
-        return value
-    if value.has(sympy.zoo, sympy.oo, sympy.nan, -sympy.oo):
-        raise MatcalcError(f"{value} is not a finite number")
-    if any(not (s.is_integer and s.is_positive) for s in value.free_symbols):
-        raise MatcalcError(f"constant {value} may involve only numbers and dimensions")
-    # one canonical form, whichever way a constant was reached: 1 + 1/n is (n + 1)/n
-    return canonical_number(value)
-
-
-def _check_size(value: sympy.Expr) -> None:
-    """Refuse a constant too large for SymPy to work on (before SymPy's own walks, which recurse
-    and repeat shared parts) or holding a number with too many digits."""
-    if not _within(value, MAX_CONSTANT_NODES, MAX_CONSTANT_DEPTH):
-        raise ConstantTooLargeError(
-            f"a constant of more than {MAX_CONSTANT_NODES} parts written out, or nested more than "
-            f"{MAX_CONSTANT_DEPTH} levels deep, is more than matcalc keeps as one number")
-    for number in value.atoms(sympy.Rational):
-        if max(abs(number.p).bit_length(), number.q.bit_length()) > _MAX_CONSTANT_BITS:
-            raise ConstantTooLargeError(f"a constant with more than {MAX_CONSTANT_DIGITS} "
-                                        f"digits is too large")
-
-
-#: Above this many terms (a bound, before expanding) a constant keeps the form it was built in,
-#: and so does a constant of more parts and operations, or deeper, than these.
-MAX_CANONICAL_TERMS = 512
-MAX_CANONICAL_NODES = 400
-MAX_CANONICAL_DEPTH = 48
-
-
-@functools.lru_cache(maxsize=4096)
-def canonical_number(value: sympy.Expr) -> sympy.Expr:
-    """One form for a constant, however it was reached: the reduced quotient of polynomials.
-
-    The polynomials' variables are the dimensions and every other part that is not a sum,
-    product or integer power (``tanh(1)``, ``sqrt(2)``, with their own arguments made canonical
-    first). Each part is swapped for a plain symbol before SymPy's ``cancel``, which then never
-    evaluates a number numerically (on ``tanh(1)`` itself it may, for minutes), and swapped back:
-    ``(4 - 4 tanh(1)**2) / (4 - 4 tanh(1)**2)`` is 1 and ``1 + 1/n`` is ``(n + 1)/n``.
-    Exponentials of multiples of one base become integer powers of one root (``E`` and
-    ``exp(1/2)`` are ``exp(1/2)**2`` and ``exp(1/2)``), fractional powers of one base integer
-    powers of one root below its degree (``b**(3/2) = b sqrt(b)``, ``b**(-1/2) = sqrt(b) / b``).
-    Swapping back may apply a relation between parts (``sqrt(2)**2 = 2``), so the form is
-    reduced again until it no longer changes. A sum with roots in its denominator is not
-    rationalised: such a number may keep more than one form. The polynomials are put together
-    unevaluated (SymPy's evaluation asks questions of each sum that can take it long to answer).
-    A constant larger than ``MAX_CANONICAL_NODES`` or deeper than ``MAX_CANONICAL_DEPTH``, or
-    that might expand past ``MAX_CANONICAL_TERMS`` terms, keeps its form: still exact, only
-    perhaps unequal in form to the same number reached another way.
-    """
-    for _ in range(4):
-        small = _within(value, MAX_CANONICAL_NODES, MAX_CANONICAL_DEPTH)
-        reduced = _reduce(value) if small else value
-        if reduced == value:
-            break
-        value = reduced
-    return value
-
-
-def _within(value, nodes: float = math.inf, depth: float = math.inf) -> bool:
-    """Has the SymPy expression ``value``, written out, at most ``nodes`` nodes, nested at most
-    ``depth`` deep? A part used twice counts twice, as SymPy's own walks (which recurse) visit
-    it twice: ``a = (a + 1) * (a + 2)`` ten times over is small as objects, huge written out.
-    Each object is visited once here, and the walk stops as soon as an answer is known."""
-    sizes: dict[int, tuple[int, int]] = {}        # id -> (nodes written out, depth)
-    stack, visits = [(value, False)], 0
-    while stack:
-        node, ready = stack.pop()
-        if id(node) in sizes:
-            continue
-        if not ready:
-            visits += 1
-            if visits > 4 * nodes:
-                return False
-            stack.append((node, True))
-            stack.extend((arg, False) for arg in node.args if id(arg) not in sizes)
-            continue
-        parts = [sizes[id(arg)] for arg in node.args]
-        size = 1 + sum(count for count, _ in parts)
-        level = 1 + max((height for _, height in parts), default=0)
-        if size > nodes or level > depth:
-            return False
-        sizes[id(node)] = size, level
-    return True
-
-
-def _reduce(value: sympy.Expr) -> sympy.Expr:
-    parts: dict = {}                      # part -> its stand-in symbol
-    powers: dict = {}                     # (exp or pow, base) -> {rational exponent: stand-in}
-    polynomial = _as_polynomial(value, parts, powers, rebuild=True)
-    roots = {}
-    for (kind, base), exponents in powers.items():
-        q = math.lcm(*(e.q for e in exponents))
-        root = sympy.exp(base / q) if kind == "exp" else base ** sympy.Rational(1, q)
-        if not (isinstance(root, sympy.exp) or root is sympy.E or root.is_Pow):
-            q, root = 1, None                        # it folded (exp(log(2)/2)): no common root
-        for e, stand_in in exponents.items():
-            if root is None:
-                part = sympy.exp(e * base) if kind == "exp" else base ** e
-                roots[stand_in] = _as_polynomial(part, parts, None, rebuild=False)
-            elif kind == "exp":
-                roots[stand_in] = _power(parts.setdefault(root, sympy.Dummy()), int(e * q))
-            else:             # root ** (k q + r) = base ** k * root ** r, with 0 <= r < q
-                whole, rest = divmod(int(e * q), q)
-                roots[stand_in] = sympy.Mul(
-                    _power(_as_polynomial(base, parts, None, rebuild=False), whole),
-                    _power(parts.setdefault(root, sympy.Dummy()), rest), evaluate=False)
-    polynomial = _swap(polynomial, roots)
-    if max(_term_bound(polynomial)) > MAX_CANONICAL_TERMS:
-        return value
-    # the parts' symbols are named in a fixed order of the parts (and before every dimension),
-    # so that cancel, whose signs and order follow its symbols' names, gives one answer
-    ordered = sorted(parts, key=sympy.default_sort_key)
-    symbols = {parts[part]: sympy.Symbol(f"\x01{k:05d}") for k, part in enumerate(ordered)}
-    reduced = sympy.cancel(sympy.together(_swap(polynomial, symbols)))
-    return reduced.xreplace({symbols[parts[part]]: part for part in ordered})
-
-
-def _power(base: sympy.Expr, exponent: int) -> sympy.Expr:
-    return sympy.Pow(base, exponent, evaluate=False)
-
-
-def _swap(polynomial: sympy.Expr, symbols: dict) -> sympy.Expr:
-    """``polynomial`` (sums, products, integer powers) with its stand-ins swapped, unevaluated."""
-    if polynomial in symbols:
-        return symbols[polynomial]
-    if polynomial.is_Add or polynomial.is_Mul or polynomial.is_Pow:
-        return polynomial.func(*(_swap(arg, symbols) for arg in polynomial.args), evaluate=False)
-    return polynomial
-
-
-def _as_polynomial(value: sympy.Expr, parts: dict, powers: dict | None,
-                   rebuild: bool) -> sympy.Expr:
-    """``value`` with each part that is not a sum, product or integer power swapped for a symbol.
-
-    With ``rebuild``, a part's own arguments are made canonical first, and should that fold it
-    into a sum or product (``tanh(-x) = -tanh(x)``, ``sqrt(8) = 2 sqrt(2)``), the parts of that
-    are taken as they are. An exponential stands for the product of its terms' exponentials
-    (``exp(2 + x) = E**2 exp(x)``, which SymPy joins back into one), recorded in ``powers`` with
-    a stand-in for each rational multiple of each base (without ``powers``, they are parts).
-    """
-    if value.is_Rational or value.is_Symbol:
-        return value
-    if value.is_Add or value.is_Mul:
-        return value.func(*(_as_polynomial(arg, parts, powers, rebuild) for arg in value.args),
-                          evaluate=False)
-    if value.is_Pow and value.exp.is_Integer:
-        return _power(_as_polynomial(value.base, parts, powers, rebuild), value.exp)
-    if rebuild and value.args:
-        args = tuple(canonical_number(arg) if isinstance(arg, sympy.Expr) else arg
-                     for arg in value.args)
-        if args != value.args:
-            rebuilt = value.func(*args, evaluate=all(map(_small_argument, args)))
-            return _as_polynomial(rebuilt, parts, powers, rebuild=False)
-    if powers is None:
-        multiples = []
-    elif value is sympy.E:
-        multiples = [("exp", sympy.Integer(1), sympy.Integer(1))]
-    elif isinstance(value, sympy.exp):
-        multiples = [("exp", base, coeff) for coeff, base in
-                     (term.as_coeff_Mul() for term in sympy.Add.make_args(value.args[0]))]
-    elif value.is_Pow and value.exp.is_Rational:
-        multiples = [("pow", value.base, value.exp)]
-    else:
-        multiples = []
-    if not multiples or not all(coeff.is_Rational for _, _, coeff in multiples):
-        return parts.setdefault(value, sympy.Dummy())
-    return sympy.Mul(*(powers.setdefault((kind, base), {}).setdefault(coeff, sympy.Dummy())
-                       for kind, base, coeff in multiples), evaluate=False)
-
-
-def _term_bound(value: sympy.Expr) -> tuple[int, int]:
-    """Bounds on the numbers of terms of ``value``'s numerator and denominator, over a common
-    denominator and expanded (each capped just above ``MAX_CANONICAL_TERMS``)."""
-    cap = MAX_CANONICAL_TERMS + 1
-    if value.is_Add:
-        bounds = [_term_bound(arg) for arg in value.args]
-        denominator = math.prod(d for _, d in bounds)
-        numerator = sum(n * denominator // d for n, d in bounds)
-        return min(numerator, cap), min(denominator, cap)
-    if value.is_Mul:
-        bounds = [_term_bound(arg) for arg in value.args]
-        return (min(math.prod(n for n, _ in bounds), cap),
-                min(math.prod(d for _, d in bounds), cap))
-    if value.is_Pow and value.exp.is_Integer:
-        numerator, denominator = _term_bound(value.base)
-        k = abs(int(value.exp))
-        if value.exp < 0:
-            numerator, denominator = denominator, numerator
-        # a sum of t terms to the k-th power has at most C(t + k - 1, k) terms
-        return (min(math.comb(numerator + k - 1, k), cap) if numerator > 1 else 1,
-                min(math.comb(denominator + k - 1, k), cap) if denominator > 1 else 1)
-    return 1, 1
-
 
 def as_node(value) -> Node:
     """A node for ``value``: nodes pass through, numbers become constants."""
@@ -955,15 +506,20 @@ def is_ones(node: Node) -> bool:
     return constant_value(node) == 1
 
 
-#: Constants larger written out, or nested deeper, than this are not combined further (SymPy's
-#: own walks recurse and repeat shared parts): ``c * c + 1`` a thousand times over stays a
-#: thousand operations on constants.
-MAX_CONSTANT_NODES = 2_000
-MAX_CONSTANT_DEPTH = 64
+def is_zero(node: Node) -> bool:
+    """A zero constant, or a zero constant broadcast."""
+    return constant_value(node) == 0
 
 
-def _manageable(value: sympy.Expr) -> bool:
-    return _within(value, MAX_CONSTANT_NODES, MAX_CONSTANT_DEPTH)
+def scalar_factor(node: Node):
+    """For a scalar multiple ``Mul(Broadcast(s), A)`` (or s * A with s 1x1), (s, A); else None."""
+    if isinstance(node, Mul):
+        a, b = node.args
+        if isinstance(a, Broadcast) and a.args[0].is_scalar:
+            return a.args[0], b
+        if a.is_scalar and b.is_scalar and isinstance(a, Const):
+            return a, b
+    return None
 
 
 def _fold(op: str, a: Node, b: Node):
@@ -975,7 +531,7 @@ def _fold(op: str, a: Node, b: Node):
     if op == "/" and y == 0:
         raise MatcalcError("division by zero")
     value = {"+": x + y, "-": x - y, "*": x * y, "/": x / y}[op]
-    return Const.make(value) if _manageable(value) else None
+    return Const.make(value) if manageable(value) else None
 
 
 def add(a, b) -> Node:
@@ -1011,35 +567,6 @@ def div(a, b) -> Node:
     return _fold("/", a, b) or Div.make(*_broadcast_pair("A / B", a, b))
 
 
-#: Elementwise functions folded when applied to a constant: exp(2), sqrt(d), log(m).
-_FOLDABLE = {"exp": sympy.exp, "log": sympy.log, "sqrt": sympy.sqrt, "sin": sympy.sin,
-             "cos": sympy.cos, "tanh": sympy.tanh, "abs": sympy.Abs, "sign": sympy.sign}
-
-
-#: A function of a constant with more parts than this is not folded: building it, SymPy asks
-#: questions about the argument (is it negative? zero?) that can take it minutes to answer.
-MAX_FOLDED_ARGUMENT = 32
-
-
-def _small_argument(value) -> bool:
-    """Is ``value`` (a constant) small enough that SymPy may build a function of it freely?"""
-    return not isinstance(value, sympy.Expr) or _within(value, nodes=MAX_FOLDED_ARGUMENT)
-
-
-def apply(name: str, a) -> Node:
-    """``name(a)`` elementwise; a function of a constant is a constant (sqrt(d), exp(2)), unless
-    the constant is large (``MAX_FOLDED_ARGUMENT``)."""
-    a = as_node(a)
-    if isinstance(a, Const) and name in _FOLDABLE and _small_argument(a.value):
-        value = a.value
-        # sqrt folds where ** (1/2) does (the text printer writes either as sqrt)
-        defined = not ((name == "log" and not value.is_positive) or
-                       (name == "sqrt" and value.is_negative))
-        if defined:
-            return Const.make(_FOLDABLE[name](value))
-    return Apply.make(name, a)
-
-
 def neg(a) -> Node:
     """``-a`` (a constant is negated in place)."""
     a = as_node(a)
@@ -1053,12 +580,12 @@ def power(a, exponent) -> Node:
         p = exponent.value if isinstance(exponent, Const) else to_number(exponent)
         if a.value == 0 and (p.is_negative or p == 0):
             raise MatcalcError(f"0 ** {p} is undefined")
-        if not p.is_integer and not _small_argument(a.value):
+        if not p.is_integer and not small_argument(a.value):
             return Pow.make(a, p)                  # as apply leaves sqrt of a large constant
         if a.value.is_number and a.value.is_negative and not p.is_integer:
             raise MatcalcError(f"({a.value}) ** {p} is not a real number")
         value = a.value ** p
-        return Const.make(value) if _manageable(value) else Pow.make(a, p)
+        return Const.make(value) if manageable(value) else Pow.make(a, p)
     return Pow.make(a, exponent)
 
 

@@ -1,9 +1,10 @@
 """Index notation: each operation as a SymPy formula for one entry, and contraction terms.
 
 Contract:
-- ``LOWERINGS[cls](node, bases, i, j, fresh)`` gives entry (i, j) of ``node`` as a SymPy expression
-  over ``IndexedBase`` operands (``bases``) and ``Sum`` s, e.g. ``Z[i,j] = Sum(A[i,q]*B[q,j], q)``.
-  An axis of size 1 is indexed by the literal 0, never by a symbol.
+- ``lower(node, bases, i, j, fresh)`` gives entry (i, j) of ``node`` as a SymPy expression over
+  ``IndexedBase`` operands (``bases``) and ``Sum`` s, e.g. ``Z[i,j] = Sum(A[i,q]*B[q,j], q)``,
+  from the operation's stanza in ``matcalc.ops``. An axis of size 1 is indexed by the literal 0,
+  never by a symbol (``matcalc.notation``).
 - ``to_terms`` turns a SymPy sum of products (what ``sympy.diff`` returns for such formulas) into a
   list of ``Term`` s: a coefficient, factors each with its index pair, Kronecker deltas, and the
   summed indices with their ranges. ``Term.eliminate_deltas`` sums the deltas away.
@@ -15,249 +16,21 @@ Nothing here decides matrix form; that is ``collapse``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
 
 import sympy
-from sympy import Indexed, IndexedBase, KroneckerDelta
+from sympy import Indexed, KroneckerDelta
 
-from .dims import Dim, is_one
 from .errors import UnsupportedError
-from .expr import (Add, Apply, Broadcast, Const, Det, Diag, Div, Einsum, Inv, LogDet, LogSumExp,
-                   MatMul, Mul, Neg, Node, Norm, Norm1, Pow, Softmax, Sub, Sum, Trace, Transpose,
-                   add, div, mul, sub)
-from .functions import ELEMENTWISE, SYMPY_TO_NAME, absolute
+from .expr import Apply, Broadcast, Const, Neg, Node, Pow, Transpose, add, div, mul, sub
+from .notation import ZERO, Fresh, entry, index_for, summation
+from .ops import SYMPY_TO_NAME, operation_of
 
-ZERO = sympy.Integer(0)
-
-
-class Fresh:
-    """A source of fresh summation index symbols (q0, q1, ...) and of opaque entries.
-
-    An opaque entry stands for an entry of a whole-matrix function of the operands that has no
-    finite index form or that the result should be written in (det(X), inv(X)_ij,
-    softmax(X)_ij): ``opaque(label, builder)`` returns an ``IndexedBase`` and records how to
-    build its node from the operands (``builder(operands)``), for turning terms back into nodes.
-    """
-
-    def __init__(self, prefix: str = "q"):
-        self.prefix, self.count = prefix, 0
-        self.opaque_bases: dict = {}
-
-    def __call__(self) -> sympy.Symbol:
-        s = sympy.Symbol(f"{self.prefix}{self.count}", integer=True)
-        self.count += 1
-        return s
-
-    def opaque(self, label: str, builder, positive: bool = False) -> IndexedBase:
-        for base in self.opaque_bases:
-            if base.label.name == label:
-                return base
-        base = IndexedBase(label, positive=True) if positive else IndexedBase(label)
-        self.opaque_bases[base] = builder
-        return base
-
-
-def index_for(d: Dim, symbol):
-    """The index to use on an axis of size ``d``: the literal 0 when ``d`` is 1."""
-    return ZERO if is_one(d) else symbol
-
-
-def entry(base: IndexedBase, shape, i, j):
-    """``base[i, j]``, with 0 on axes of size 1."""
-    return base[index_for(shape[0], i), index_for(shape[1], j)]
-
-
-def summation(body, index, size: Dim):
-    """Sum of ``body`` over ``index`` in 0..size-1 (no sum at all when size is 1)."""
-    if is_one(size):
-        return body.xreplace({index: ZERO})
-    return sympy.Sum(body, (index, 0, size - 1))
-
-
-Lowering = Callable[[Node, list, object, object, Fresh], sympy.Expr]
-
-
-def _lower_matmul(node, bases, i, j, fresh):
-    (a, b), (A, B) = node.args, bases
-    q = fresh()
-    return summation(entry(A, a.shape, i, q) * entry(B, b.shape, q, j), q, a.cols)
-
-
-def _lower_transpose(node, bases, i, j, fresh):
-    return entry(bases[0], node.args[0].shape, j, i)
-
-
-def _elementwise2(op):
-    def lower(node, bases, i, j, fresh):
-        (a, b), (A, B) = node.args, bases
-        return op(entry(A, a.shape, i, j), entry(B, b.shape, i, j))
-    return lower
-
-
-def _lower_neg(node, bases, i, j, fresh):
-    return -entry(bases[0], node.args[0].shape, i, j)
-
-
-def _lower_pow(node, bases, i, j, fresh):
-    return entry(bases[0], node.args[0].shape, i, j) ** node.exponent
-
-
-def _lower_apply(node, bases, i, j, fresh):
-    return ELEMENTWISE[node.name].sympy_function(entry(bases[0], node.args[0].shape, i, j))
-
-
-def _lower_broadcast(node, bases, i, j, fresh):
-    # Z_ij = a_i (column), a_j (row) or a (scalar): entry() puts 0 on the size-1 axes of a.
-    return entry(bases[0], node.args[0].shape, i, j)
-
-
-def _lower_sum(node, bases, i, j, fresh):
-    a, A = node.args[0], bases[0]
-    p, q = fresh(), fresh()
-    if node.axis is None:        # Z = sum_pq A_pq
-        return summation(summation(entry(A, a.shape, p, q), p, a.rows), q, a.cols)
-    if node.axis == 0:           # Z_j = sum_p A_pj
-        return summation(entry(A, a.shape, p, i), p, a.rows)
-    return summation(entry(A, a.shape, i, q), q, a.cols)   # Z_i = sum_q A_iq
-
-
-def _lower_trace(node, bases, i, j, fresh):
-    a, A = node.args[0], bases[0]
-    p = fresh()
-    return summation(entry(A, a.shape, p, p), p, a.rows)
-
-
-def _lower_diag(node, bases, i, j, fresh):
-    a, A = node.args[0], bases[0]
-    if node.to_matrix:                      # Z_ij = v_i delta_ij
-        return entry(A, a.shape, i, 0) * KroneckerDelta(i, j)
-    return entry(A, a.shape, i, i)          # Z_i = A_ii
-
-
-def _lower_norm(node, bases, i, j, fresh):
-    a, A = node.args[0], bases[0]
-    p, q = fresh(), fresh()                 # ||A|| = sqrt(sum_pq A_pq^2)
-    return sympy.sqrt(summation(summation(entry(A, a.shape, p, q) ** 2, p, a.rows), q, a.cols))
-
-
-def _lower_norm1(node, bases, i, j, fresh):
-    a, A = node.args[0], bases[0]
-    p, q = fresh(), fresh()                 # ||A||_1 = sum_pq |A_pq|
-    return summation(summation(absolute(entry(A, a.shape, p, q)), p, a.rows), q, a.cols)
-
-
-def _exp_sum(a, A, i, j, axis, fresh):
-    """The softmax normaliser at (i, j): sum of exp over all entries, a column, or a row."""
-    p, q = fresh(), fresh()
-    if axis is None:
-        return summation(summation(sympy.exp(entry(A, a.shape, p, q)), p, a.rows), q, a.cols)
-    if axis == 0:
-        return summation(sympy.exp(entry(A, a.shape, p, j)), p, a.rows)
-    return summation(sympy.exp(entry(A, a.shape, i, q)), q, a.cols)
-
-
-def _lower_softmax(node, bases, i, j, fresh):
-    a, A = node.args[0], bases[0]           # Z_ij = exp(A_ij) / sum exp(A)
-    return sympy.exp(entry(A, a.shape, i, j)) / _exp_sum(a, A, i, j, node.axis, fresh)
-
-
-def _lower_logsumexp(node, bases, i, j, fresh):
-    a, A = node.args[0], bases[0]
-    if node.axis == 0:                      # Z_j = log sum_p exp(A_pj): the entry index is a column
-        return sympy.log(_exp_sum(a, A, 0, i, 0, fresh))
-    return sympy.log(_exp_sum(a, A, i, 0, node.axis, fresh))
-
-
-def _lower_det(node, bases, i, j, fresh):
-    return _det_entry(node, fresh)
-
-
-def _lower_logdet(node, bases, i, j, fresh):
-    return sympy.log(sympy.Abs(_det_entry(node, fresh)))
-
-
-def _lower_inv(node, bases, i, j, fresh):
-    return _inv_base(node, fresh)[i, j]
-
-
-def _det_entry(node, fresh):
-    return fresh.opaque("det", lambda ops: Det.make(ops[0]))[0, 0]
-
-
-def _inv_base(node, fresh):
-    return fresh.opaque("inv", lambda ops: Inv.make(ops[0]))
-
-
-def _lower_einsum(node, bases, i, j, fresh):
-    subscripts, output = node.params
-    letters: dict[str, object] = {}
-    out_idx = [i, j]
-    for pos, c in enumerate(output):
-        letters[c] = out_idx[pos]
-    sizes: dict[str, Dim] = {}
-    body = sympy.Integer(1)
-    for sub_, op, base in zip(subscripts, node.args, bases):
-        for c, d in zip(sub_, op.shape):
-            sizes[c] = d
-            if c not in letters:
-                letters[c] = fresh()
-        body = body * entry(base, op.shape, letters[sub_[0]], letters[sub_[1]])
-    for c, s in letters.items():
-        if c not in output:
-            body = summation(body, s, sizes[c])
-    return body
-
-
-LOWERINGS: dict[type, Lowering] = {
-    MatMul: _lower_matmul,
-    Transpose: _lower_transpose,
-    Add: _elementwise2(lambda x, y: x + y),
-    Sub: _elementwise2(lambda x, y: x - y),
-    Mul: _elementwise2(lambda x, y: x * y),
-    Div: _elementwise2(lambda x, y: x / y),
-    Neg: _lower_neg,
-    Pow: _lower_pow,
-    Apply: _lower_apply,
-    Broadcast: _lower_broadcast,
-    Sum: _lower_sum,
-    Trace: _lower_trace,
-    Einsum: _lower_einsum,
-    Diag: _lower_diag,
-    Norm: _lower_norm,
-    Norm1: _lower_norm1,
-    Softmax: _lower_softmax,
-    LogSumExp: _lower_logsumexp,
-    Det: _lower_det,
-    LogDet: _lower_logdet,
-    Inv: _lower_inv,
-}
+__all__ = ["ZERO", "Fresh", "entry", "index_for", "summation", "lower", "sum_inner_deltas",
+           "Term", "to_terms", "factor_indices", "pointwise_node"]
 
 
 # ---------------------------------------------------------------------------------------------
-# Operations with no finite index form: d Z_ij / d X_kl written in index form by hand
-# ---------------------------------------------------------------------------------------------
-
-def _hand_det(node, bases, i, j, k, l, fresh):
-    """d det(X) / d X_kl = det(X) (X^-1)_lk."""
-    return _det_entry(node, fresh) * _inv_base(node, fresh)[l, k]
-
-
-def _hand_logdet(node, bases, i, j, k, l, fresh):
-    """d log|det(X)| / d X_kl = (X^-1)_lk."""
-    return _inv_base(node, fresh)[l, k]
-
-
-def _hand_inv(node, bases, i, j, k, l, fresh):
-    """d (X^-1)_ij / d X_kl = -(X^-1)_ik (X^-1)_lj."""
-    inv = _inv_base(node, fresh)
-    return -inv[i, k] * inv[l, j]
-
-
-HAND_DERIVATIVES: dict[type, Callable] = {Det: _hand_det, LogDet: _hand_logdet, Inv: _hand_inv}
-
-
-# ---------------------------------------------------------------------------------------------
-# Writing derivatives in terms of the operation's own value
+# Kronecker deltas inside sums
 # ---------------------------------------------------------------------------------------------
 
 def sum_inner_deltas(e: sympy.Expr) -> sympy.Expr:
@@ -286,79 +59,13 @@ def sum_inner_deltas(e: sympy.Expr) -> sympy.Expr:
     return e.replace(lambda x: isinstance(x, sympy.Sum), reduce)
 
 
-def _recognize_softmax(node, bases, e, fresh):
-    """Write exp(A_ij) / (sum of exp) as softmax(A)_ij: exp(A_ij) = s_ij * S."""
-    A = bases[0]
-    axis = node.axis
-    sums = fresh.opaque("sumexp", lambda ops: _exp_sum_node(ops[0], axis))
-    soft = fresh.opaque("softmax", lambda ops: Softmax.make(ops[0], axis))
-
-    def normaliser_index(idx):
-        if axis is None:
-            return (ZERO, ZERO)
-        return (ZERO, idx[1]) if axis == 0 else (idx[0], ZERO)
-
-    def is_normaliser(x):
-        if not isinstance(x, sympy.Sum):
-            return False
-        body = x.function
-        return isinstance(body, sympy.exp) and isinstance(body.args[0], Indexed) and \
-            body.args[0].base == A
-
-    def to_sums(x):
-        idx = tuple(x.function.args[0].indices)
-        bound = {lim[0] for lim in x.limits}
-        free = tuple(ZERO if t in bound else t for t in idx)
-        return sums[normaliser_index(free)]
-
-    e = e.replace(is_normaliser, to_sums)
-
-    def is_entry_exp(x):
-        return isinstance(x, sympy.exp) and isinstance(x.args[0], Indexed) and \
-            x.args[0].base == A
-
-    def to_softmax(x):
-        idx = tuple(x.args[0].indices)
-        return soft[idx] * sums[normaliser_index(idx)]
-
-    return e.replace(is_entry_exp, to_softmax)
-
-
-def _exp_sum_node(a: Node, axis):
-    if axis is None:
-        return Sum.make(Apply.make("exp", a))
-    if axis == 0:
-        return Transpose.make(Sum.make(Apply.make("exp", a), 0))
-    return Sum.make(Apply.make("exp", a), 1)
-
-
-def _recognize_norm(node, bases, e, fresh):
-    """Write sqrt(sum A_pq^2) as ||A||."""
-    A = bases[0]
-    norm = fresh.opaque("norm", lambda ops: Norm.make(ops[0]), positive=True)
-
-    def is_square_sum(x):
-        return isinstance(x, sympy.Sum) and isinstance(x.function, sympy.Pow) and \
-            x.function.exp == 2 and isinstance(x.function.base, Indexed) and \
-            x.function.base.base == A
-
-    return e.replace(is_square_sum, lambda x: norm[0, 0] ** 2)
-
-
-RECOGNIZERS: dict[type, Callable] = {
-    Softmax: _recognize_softmax,
-    LogSumExp: _recognize_softmax,
-    Norm: _recognize_norm,
-}
-
-
 def lower(node: Node, bases: list, i, j, fresh: Fresh) -> sympy.Expr:
-    """Entry (i, j) of ``node`` in index notation over the operand ``bases``."""
-    try:
-        rule = LOWERINGS[type(node)]
-    except KeyError:
-        raise UnsupportedError(f"no index form for {type(node).__name__}") from None
-    return rule(node, bases, i, j, fresh)
+    """Entry (i, j) of ``node`` in index notation over the operand ``bases`` (the operation's
+    own ``lower`` in the registry)."""
+    op = operation_of(node)
+    if op is None or op.lower is None:
+        raise UnsupportedError(f"no index form for {type(node).__name__}")
+    return op.lower(node, bases, i, j, fresh)
 
 
 # ---------------------------------------------------------------------------------------------

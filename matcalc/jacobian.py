@@ -13,89 +13,83 @@ from __future__ import annotations
 
 from .diff import reverse_sweep
 from .errors import UnsupportedError
-from .expr import (Add, Broadcast, Const, Diag, Div, Eye, MatMul, Mul, Neg, Node, Sub, Sum,
-                   Transpose, Var, as_node, contains, fresh_name, ones, postorder)
+from .expr import (Broadcast, Const, Eye, MatMul, Mul, Node, Transpose, Var, as_node, contains,
+                   fresh_name, postorder)
+from .ops import operation_of
+from .ops.contractions import Sum
+from .ops.linalg import Diag
 from .printing.text import to_text
 from .simplify import rewrite_forward, simplify, simplify_all
 
 
+class _Peeling:
+    """What a stanza's ``peel`` may use: the recursion ``lin`` (memoised), whether a node depends
+    on g, the simplifier, and the engine's helpers. ``fail`` makes the error to raise."""
+
+    def __init__(self, g: Var):
+        self.g = g
+        self.memo: dict[int, Node] = {}
+
+    def contains(self, e: Node) -> bool:
+        return contains(e, self.g)
+
+    def lin(self, e: Node) -> Node:
+        key = id(e)
+        if key not in self.memo:
+            self.memo[key] = self._lin(e)
+        return self.memo[key]
+
+    def _lin(self, e: Node) -> Node:
+        g = self.g
+        if e is g:
+            return Eye.make(g.rows)
+        if not contains(e, g):
+            raise UnsupportedError(f"{to_text(e)} does not depend linearly on {g.name}")
+        op = operation_of(e)
+        peeled = op.peel(e, self) if op is not None and op.peel is not None else None
+        if peeled is None:
+            raise UnsupportedError(f"no matrix form for the derivative through {to_text(e)} "
+                                   f"(it is not a column linear in {g.name})")
+        return peeled
+
+    simplify = staticmethod(simplify)
+
+    @staticmethod
+    def describe(e: Node) -> str:
+        return to_text(e)
+
+    @staticmethod
+    def fail(message: str) -> UnsupportedError:
+        return UnsupportedError(message)
+
+    @staticmethod
+    def is_diagonal(e: Node) -> bool:
+        return isinstance(e, Diag) and e.to_matrix
+
+    @staticmethod
+    def scale_rows(v: Node, m: Node) -> Node:
+        """diag(v) @ m for a column v (a scalar v simply scales)."""
+        if isinstance(v, Broadcast) and v.args[0].is_scalar:
+            return Mul.make(Broadcast.make(v.args[0], *m.shape), m)
+        if v.is_scalar:
+            return Mul.make(Broadcast.make(v, *m.shape), m)
+        if v.cols != 1:
+            raise UnsupportedError("an elementwise product of matrices has no matrix-form "
+                                   "Jacobian")
+        return MatMul.make(Diag.make(v), m)
+
+
 def linear_matrix(expr: Node, g: Var) -> Node:
     """The matrix M with ``expr = M @ g``, for ``expr`` a column (or scalar) linear in the
-    column ``g``. Each rule peels one operation off ``expr`` (so it ends).
+    column ``g``. Each operation's ``peel`` (in its stanza) takes one operation off ``expr``, so
+    it ends.
 
     >>> from matcalc.expr import Var
     >>> A = Var.make("A", ("m", "n")); g = Var.make("g", ("m", 1))
     >>> str(linear_matrix(A.T @ g, g))
     'A.T'
     """
-    memo: dict[int, Node] = {}
-
-    def lin(e: Node) -> Node:
-        key = id(e)
-        if key not in memo:
-            memo[key] = _lin(e)
-        return memo[key]
-
-    def _lin(e: Node) -> Node:
-        if e is g:
-            return Eye.make(g.rows)
-        if not contains(e, g):
-            raise UnsupportedError(f"{to_text(e)} does not depend linearly on {g.name}")
-        if isinstance(e, (Add, Sub)):
-            a, b = e.args
-            la = lin(a) if contains(a, g) else None
-            lb = lin(b) if contains(b, g) else None
-            if la is None or lb is None:
-                raise UnsupportedError(f"{to_text(e)} is affine, not linear, in {g.name}")
-            return Add.make(la, lb) if isinstance(e, Add) else Sub.make(la, lb)
-        if isinstance(e, Neg):
-            return Neg.make(lin(e.args[0]))
-        if isinstance(e, MatMul):
-            p, q = e.args
-            if not contains(p, g):
-                return MatMul.make(p, lin(q))              # P (M g)
-            if not contains(q, g) and (p.rows == 1 or e.cols == 1 and q.cols == 1):
-                # a row linear in g times a fixed column: p q = q^T p^T
-                return MatMul.make(Transpose.make(q), lin(simplify(Transpose.make(p))))
-            if isinstance(p, Diag) and p.to_matrix and not contains(q, g):
-                return lin(Mul.make(p.args[0], q))         # diag(v) q = v * q
-        if isinstance(e, Transpose) and e.is_scalar:
-            return lin(e.args[0])                          # a scalar is its own transpose
-        if isinstance(e, Transpose) and isinstance(e.args[0], MatMul):
-            p, q = e.args[0].args                          # (p q)^T = q^T p^T
-            return lin(MatMul.make(Transpose.make(q), Transpose.make(p)))
-        if isinstance(e, (Mul, Div)):
-            a, b = e.args
-            if isinstance(e, Div):
-                if contains(b, g):
-                    raise UnsupportedError(f"{to_text(e)} is not linear in {g.name}")
-                return _scale_rows(Div.make(ones(*b.shape), b), lin(a))
-            if contains(a, g) and contains(b, g):
-                raise UnsupportedError(f"{to_text(e)} is quadratic in {g.name}")
-            fixed, varying = (a, b) if contains(b, g) else (b, a)
-            return _scale_rows(fixed, lin(varying))
-        if isinstance(e, Broadcast) and e.cols == 1 or isinstance(e, Broadcast) and e.is_scalar:
-            inner = e.args[0]
-            if inner.is_scalar:                            # a scalar repeated: ones @ it
-                return MatMul.make(ones(e.rows, 1), lin(inner))
-        if isinstance(e, Sum) and (e.is_scalar and e.args[0].cols == 1):
-            inner = e.args[0]
-            return MatMul.make(Transpose.make(ones(inner.rows, 1)), lin(inner))
-        raise UnsupportedError(f"no matrix form for the derivative through {to_text(e)} "
-                               f"(it is not a column linear in {g.name})")
-
-    return simplify(lin(as_node(expr)))
-
-
-def _scale_rows(v: Node, m: Node) -> Node:
-    """diag(v) @ m for a column v (a scalar v simply scales)."""
-    if isinstance(v, Broadcast) and v.args[0].is_scalar:
-        return Mul.make(Broadcast.make(v.args[0], *m.shape), m)
-    if v.is_scalar:
-        return Mul.make(Broadcast.make(v, *m.shape), m)
-    if v.cols != 1:
-        raise UnsupportedError("an elementwise product of matrices has no matrix-form Jacobian")
-    return MatMul.make(Diag.make(v), m)
+    return simplify(_Peeling(g).lin(as_node(expr)))
 
 
 def _fresh_var(name: str, shape, taken: set) -> Var:

@@ -30,10 +30,11 @@ from dataclasses import dataclass
 
 import sympy
 
+from . import constants as C
 from . import expr as E
 from .dims import dim, dims_of
 from .errors import ConstantTooLargeError, DomainError, MatcalcError, ParseError, ShapeError
-from .functions import ELEMENTWISE
+from .ops import CALLS, OPERATORS, RESERVED_NAMES, Operation, check_name
 from .printing.text import number_text
 
 #: Longest text accepted, in characters.
@@ -43,7 +44,7 @@ MAX_DEPTH = 5_000
 #: Most digits in an integer literal.
 MAX_INT_DIGITS = 15
 #: Most digits in the numerator or denominator of a constant made by arithmetic on numbers.
-MAX_CONSTANT_DIGITS = E.MAX_CONSTANT_DIGITS
+MAX_CONSTANT_DIGITS = C.MAX_CONSTANT_DIGITS
 #: Most arithmetic operations on constants that involve dimension names (each one calls SymPy's
 #: simplify, which is slow), and the size and powers such a constant may have.
 MAX_DIMENSION_OPERATIONS = 50
@@ -55,13 +56,8 @@ MAX_DIMENSION_POWER = 64
 MAX_POLYNOMIAL_POWER = 4
 MAX_POLYNOMIAL_BASE_OPS = 16
 
-ELEMENTWISE_FUNCTIONS = tuple(ELEMENTWISE)
-MATRIX_FUNCTIONS = ("det", "logdet", "inv", "norm", "norm1", "diag", "softmax", "logsumexp")
-#: The functions that take an axis= (0, 1 or None).
-AXIS_FUNCTIONS = ("sum", "mean", "softmax", "logsumexp")
-#: Every function name the syntax knows.
-FUNCTIONS = ELEMENTWISE_FUNCTIONS + ("sum", "mean", "trace", "ones", "zeros", "eye",
-                                     "einsum") + MATRIX_FUNCTIONS
+#: Every function name the syntax knows (the registry's calls, in its order).
+FUNCTIONS = tuple(CALLS)
 
 _EINSUM_SPEC = re.compile(r"[a-z]{2}(,[a-z]{2})*->[a-z]{0,2}\Z")
 _NEWLINE = re.compile(r"\r\n|\r|\n")
@@ -89,7 +85,7 @@ def declare(shapes: Mapping, domains: Mapping | None = None) -> dict[str, E.Var]
     domains = _check_domains(shapes, domains)
     variables: dict[str, E.Var] = {}
     for name, shape in shapes.items():
-        E.check_variable_name(name)
+        check_name(name)
         rows, cols, kind = _read_shape(name, shape)
         variables[name] = E.Var.make(name, (rows, cols), kind, domains.get(name, "real"))
     _check_dimension_names(variables)
@@ -135,7 +131,7 @@ def _check_dimension_names(variables: dict[str, E.Var]) -> None:
             if d.name in variables:
                 raise ShapeError(f"{d.name!r} is both a variable and a dimension (in the shape of "
                                  f"{var.name!r}); rename one of them")
-            if d.name in E.RESERVED_NAMES or keyword.iskeyword(d.name):
+            if d.name in RESERVED_NAMES or keyword.iskeyword(d.name):
                 raise ShapeError(f"the dimension {d.name!r} in the shape of {var.name!r} is "
                                  f"reserved in matcalc syntax; choose another name")
 
@@ -317,12 +313,12 @@ _FORBIDDEN = {
     ast.YieldFrom: "yield from",
 }
 
+#: Python's binary operators that matcalc's syntax has (a power is checked apart), each with
+#: its builder from the registry.
 _BINARY_BUILDERS: dict[type, tuple[str, Callable]] = {
-    ast.Add: ("+", E.add),
-    ast.Sub: ("-", E.sub),
-    ast.Mult: ("*", E.mul),
-    ast.Div: ("/", E.div),
-    ast.MatMult: ("@", E.MatMul.make),
+    cls: (symbol, OPERATORS[symbol].build)
+    for cls, symbol in ((ast.Add, "+"), (ast.Sub, "-"), (ast.Mult, "*"), (ast.Div, "/"),
+                        (ast.MatMult, "@"))
 }
 
 _OTHER_OPERATORS = {
@@ -363,14 +359,13 @@ def _constant_problem(value) -> str | None:
 
 @dataclass(frozen=True)
 class _CallPlan:
-    """A checked call: the function, its expression operands and its literal parameters."""
+    """A checked call: the operation, its expression operands and its literal parameters."""
 
-    name: str
+    op: Operation
     operands: tuple = ()             # ast nodes converted to expressions
-    axis: int | None = None           # sum, mean
+    keywords: tuple = ()             # (name, literal value) pairs: axis=0
     dims: tuple = ()                  # ones, zeros, eye: sympy dimensions
-    subscripts: tuple = ()            # einsum
-    output: str = ""                  # einsum
+    spec: str = ""                    # einsum's subscripts
 
 
 # ---------------------------------------------------------------------------------------------
@@ -465,21 +460,28 @@ class _Reader:
         name = func.id
         if name in self.variables:
             raise self.error(f"{name!r} is a variable, not a function", func)
-        if name not in FUNCTIONS:
+        if name not in CALLS:
             raise self.error(f"unknown function {name!r}; the functions are: "
                              f"{', '.join(FUNCTIONS)}", func)
+        op = CALLS[name]
+        syntax = op.syntax
+        allowed = {k.name: k for k in syntax.keywords}
         for arg in node.args:
             if isinstance(arg, ast.Starred):
                 raise self.error("a starred argument (*args) is not allowed", arg)
         for kw in node.keywords:
             if kw.arg is None:
                 raise self.error("a keyword expansion (**kwargs) is not allowed", kw)
-            if kw.arg != "axis" or name not in AXIS_FUNCTIONS:
-                allowed = "only axis=" if name in AXIS_FUNCTIONS else "no keyword arguments"
-                raise self.error(f"unknown keyword argument {kw.arg!r}: {name}() takes {allowed}",
+            if kw.arg not in allowed:
+                words = " and ".join(f"{k}=" for k in allowed)
+                what = f"only {words}" if allowed else "no keyword arguments"
+                raise self.error(f"unknown keyword argument {kw.arg!r}: {name}() takes {what}",
                                  kw)
-        planner = _CALL_PLANNERS.get(name, _Reader.plan_one_operand)
-        return planner(self, node, name)
+        if syntax.arguments == "sizes":
+            return self.plan_constant_matrix(node, op)
+        if syntax.arguments == "einsum":
+            return self.plan_einsum(node, op)
+        return self.plan_expressions(node, op)
 
     def expect_arguments(self, node: ast.Call, name: str, low: int, high: int, usage: str):
         count = len(node.args) + len(node.keywords)
@@ -487,38 +489,49 @@ class _Reader:
             raise self.error(f"{name}() takes {usage}, but was given {count} argument"
                              f"{'' if count == 1 else 's'}", node)
 
-    def plan_one_operand(self, node: ast.Call, name: str) -> _CallPlan:
-        self.expect_arguments(node, name, 1, 1, "exactly one argument")
-        return _CallPlan(name, (node.args[0],))
-
-    def plan_reduction(self, node: ast.Call, name: str) -> _CallPlan:
-        """sum(X), sum(X, 0), sum(X, axis=1), sum(X, axis=None); the same for mean, softmax and
-        logsumexp."""
-        self.expect_arguments(node, name, 1, 2, "an expression and optionally axis=0, 1 or None")
-        if not node.args:
+    def plan_expressions(self, node: ast.Call, op: Operation) -> _CallPlan:
+        """exp(X); sum(X), sum(X, 0), sum(X, axis=1), sum(X, axis=None): the operands, then the
+        keywords (each also allowed positionally, in order, after the operands)."""
+        syntax, name = op.syntax, op.name
+        low, high = syntax.operands
+        self.expect_arguments(node, name, low, high + len(syntax.keywords), syntax.usage)
+        if len(node.args) < low:
             raise self.error(f"{name}() needs the expression to reduce first", node)
-        axis_node = node.args[1] if len(node.args) > 1 else (
-            node.keywords[0].value if node.keywords else None)
-        if axis_node is None:
-            return _CallPlan(name, (node.args[0],))
-        value = axis_node.value if isinstance(axis_node, ast.Constant) else "not a literal"
-        if not (value is None or (type(value) is int and value in (0, 1))):
-            raise self.error(f"{name}(): axis must be 0, 1 or None", axis_node)
-        return _CallPlan(name, (node.args[0],), axis=value)
+        operands = tuple(node.args[:high])
+        extra = node.args[high:]
+        given: dict = {}
+        for keyword_, value_node in zip(syntax.keywords, extra):
+            given[keyword_.name] = value_node
+        for kw in node.keywords:
+            if kw.arg in given:
+                raise self.error(f"{name}() got {kw.arg}= twice", kw)
+            given[kw.arg] = kw.value
+        keywords = []
+        for keyword_ in syntax.keywords:
+            if keyword_.name not in given:
+                continue
+            value_node = given[keyword_.name]
+            value = value_node.value if isinstance(value_node, ast.Constant) else "not a literal"
+            if not any(value is v or (type(value) is type(v) and value == v)
+                       for v in keyword_.values):
+                raise self.error(f"{name}(): {keyword_.name} must be {keyword_.choices}",
+                                 value_node)
+            keywords.append((keyword_.name, value))
+        return _CallPlan(op, operands, keywords=tuple(keywords))
 
-    def plan_constant_matrix(self, node: ast.Call, name: str) -> _CallPlan:
+    def plan_constant_matrix(self, node: ast.Call, op: Operation) -> _CallPlan:
         """ones(n), ones(n, m), zeros(...), eye(n): the arguments are sizes, not expressions."""
-        high = 1 if name == "eye" else 2
-        usage = "one size" if name == "eye" else "one or two sizes"
-        self.expect_arguments(node, name, 1, high, f"{usage} (dimension names or integers)")
-        return _CallPlan(name, dims=tuple(self.read_dimension(arg, name) for arg in node.args))
+        name, (low, high) = op.name, op.syntax.operands
+        self.expect_arguments(node, name, low, high,
+                              f"{op.syntax.usage} (dimension names or integers)")
+        return _CallPlan(op, dims=tuple(self.read_dimension(arg, name) for arg in node.args))
 
     def read_dimension(self, arg: ast.AST, name: str) -> sympy.Expr:
         if isinstance(arg, ast.Name):
             if arg.id in self.variables:
                 raise self.error(f"{arg.id!r} is a variable; {name}() takes dimension names or "
                                  f"positive integers", arg)
-            if arg.id in E.RESERVED_NAMES:
+            if arg.id in RESERVED_NAMES:
                 raise self.error(f"{arg.id!r} cannot name a dimension", arg)
             try:
                 symbol = dim(arg.id)
@@ -533,7 +546,7 @@ class _Reader:
         raise self.error(f"{name}() takes dimension names or positive integers, not "
                          f"expressions", arg)
 
-    def plan_einsum(self, node: ast.Call, name: str) -> _CallPlan:
+    def plan_einsum(self, node: ast.Call, op: Operation) -> _CallPlan:
         """einsum("ij,jk->ik", A, B): two letters per operand, up to two in the output."""
         if len(node.args) < 2:
             raise self.error('einsum() takes a subscript string and operands, as in '
@@ -555,7 +568,7 @@ class _Reader:
         if len(set(output)) != len(output) or not set(output) <= set(inputs):
             raise self.error("the einsum output letters must be distinct and appear in the "
                              "inputs", spec)
-        return _CallPlan(name, operands, subscripts=subscripts, output=output)
+        return _CallPlan(op, operands, spec=spec.value)
 
     # -- pass 2 ---------------------------------------------------------------------------
     def build(self, tree: ast.Expression) -> E.Node:
@@ -601,7 +614,11 @@ class _Reader:
         if isinstance(node, ast.Constant):
             return E.Const.make(node.value)
         plan = self.calls[id(node)]
-        return _CALL_BUILDERS.get(plan.name, _build_elementwise)(plan, operands)
+        if plan.op.syntax.arguments == "sizes":
+            return plan.op.build(*plan.dims)
+        if plan.op.syntax.arguments == "einsum":
+            return plan.op.build(plan.spec, *operands)
+        return plan.op.build(*operands, **dict(plan.keywords))
 
     def build_binary(self, node: ast.BinOp, left: E.Node, right: E.Node) -> E.Node:
         if isinstance(left, E.Const) and isinstance(right, E.Const) and not (
@@ -653,7 +670,7 @@ class _Reader:
         whole or half powers (1/sqrt(d) scales attention; sqrt(2) is exact), and it has few
         operations. exp(2) and log(n) are exact too: they are what the functions of constants
         fold to, and printed results carry them. (Its numbers' digits were checked when the
-        constant was made: ``expr.MAX_CONSTANT_DIGITS``.)"""
+        constant was made: ``constants.MAX_CONSTANT_DIGITS``.)"""
         if value.is_Rational:
             return
         simple_powers = all(      # whole powers, and square roots (1/sqrt(d) scales attention)
@@ -664,87 +681,3 @@ class _Reader:
                              f"keep arithmetic on numbers and dimension names to products, "
                              f"quotients and small powers of them, such as 1/(m*n), m**2 or "
                              f"sqrt(2)")
-
-
-# ---------------------------------------------------------------------------------------------
-# The function table: how each checked call is built
-# ---------------------------------------------------------------------------------------------
-
-def _build_elementwise(plan: _CallPlan, operands: list) -> E.Node:
-    return E.apply(plan.name, operands[0])
-
-
-def _build_softmax(plan: _CallPlan, operands: list) -> E.Node:
-    return E.Softmax.make(operands[0], plan.axis)
-
-
-def _build_logsumexp(plan: _CallPlan, operands: list) -> E.Node:
-    return E.LogSumExp.make(operands[0], plan.axis)
-
-
-def _one_operand(cls) -> Callable:
-    def build(plan: _CallPlan, operands: list) -> E.Node:
-        return cls.make(operands[0])
-    return build
-
-
-def _build_sum(plan: _CallPlan, operands: list) -> E.Node:
-    return E.Sum.make(operands[0], plan.axis)
-
-
-def _build_mean(plan: _CallPlan, operands: list) -> E.Node:
-    """mean(X, axis) = sum(X, axis) / (the number of entries summed into each result)."""
-    x = operands[0]
-    count = {None: x.rows * x.cols, 0: x.rows, 1: x.cols}[plan.axis]
-    total = E.Sum.make(x, plan.axis)
-    return total if count == 1 else E.div(total, E.Const.make(count))
-
-
-def _build_trace(plan: _CallPlan, operands: list) -> E.Node:
-    return E.Trace.make(operands[0])
-
-
-def _build_ones(plan: _CallPlan, operands: list) -> E.Node:
-    return E.ones(*plan.dims)
-
-
-def _build_zeros(plan: _CallPlan, operands: list) -> E.Node:
-    return E.zeros(*plan.dims)
-
-
-def _build_eye(plan: _CallPlan, operands: list) -> E.Node:
-    return E.Eye.make(plan.dims[0])
-
-
-def _build_einsum(plan: _CallPlan, operands: list) -> E.Node:
-    return E.Einsum.make(plan.subscripts, plan.output, operands)
-
-
-_CALL_PLANNERS: dict[str, Callable] = {
-    "sum": _Reader.plan_reduction,
-    "mean": _Reader.plan_reduction,
-    "softmax": _Reader.plan_reduction,
-    "logsumexp": _Reader.plan_reduction,
-    "ones": _Reader.plan_constant_matrix,
-    "zeros": _Reader.plan_constant_matrix,
-    "eye": _Reader.plan_constant_matrix,
-    "einsum": _Reader.plan_einsum,
-}   # the elementwise functions and trace take one operand: _Reader.plan_one_operand
-
-_CALL_BUILDERS: dict[str, Callable] = {
-    "sum": _build_sum,
-    "mean": _build_mean,
-    "trace": _build_trace,
-    "ones": _build_ones,
-    "zeros": _build_zeros,
-    "eye": _build_eye,
-    "einsum": _build_einsum,
-    "softmax": _build_softmax,
-    "logsumexp": _build_logsumexp,
-    "det": _one_operand(E.Det),
-    "logdet": _one_operand(E.LogDet),
-    "inv": _one_operand(E.Inv),
-    "norm": _one_operand(E.Norm),
-    "norm1": _one_operand(E.Norm1),
-    "diag": _one_operand(E.Diag),
-}   # every other function is elementwise: _build_elementwise

@@ -33,6 +33,8 @@ from typing import Callable, Sequence
 from . import expr as E
 from .dims import is_one
 from .errors import MatcalcError, UnsupportedError
+from .ops import operation_of
+from .ops.linalg import Inv
 from .printing.numpy import (Names, NumpyPrinter, bind_dims, compile_module,
                              convert_input, convert_output, dimensions, dtype_statement,
                              identifiers, is_diagonal_matrix, shared_nodes, used_helpers)
@@ -47,7 +49,7 @@ def recomputed(node: E.Node) -> bool:
     """Whether backward recomputes ``node`` rather than taking it from forward: cheap nodes;
     diag(v), whose products are broadcasts of v; inv(A), since a product with it is a solve
     (two solves cost less than one inverse, and are more accurate)."""
-    return isinstance(node, CHEAP + (E.Inv,)) or is_diagonal_matrix(node)
+    return isinstance(node, CHEAP + (Inv,)) or is_diagonal_matrix(node)
 
 
 class BackwardCode:
@@ -136,19 +138,10 @@ def _hint(n: E.Node, hints: dict, parameters: set) -> str | None:
                                   isinstance(a, (E.Broadcast, E.Var))):
             return layer                       # the bias added to the product
         return None
-    if isinstance(n, E.Apply):
-        if layer is not None:
-            return "a" + layer[1:]
-        return f"{n.name}_{n.args[0].name}" if isinstance(n.args[0], E.Var) else None
-    if isinstance(n, E.Softmax):
-        return "p" + layer[1:] if layer is not None else "softmax"
-    if isinstance(n, E.LogSumExp):
-        return "lse" + layer[1:] if layer is not None else "lse"
-    if isinstance(n, E.Inv):
-        return "inv_" + n.args[0].name if isinstance(n.args[0], E.Var) else "inv"
-    if isinstance(n, (E.Det, E.LogDet)):
-        return type(n).__name__.lower()
-    return None
+    op = operation_of(n)
+    if op is None or op.value_name is None:
+        return None
+    return op.value_name(n, layer[1:] if layer is not None else None)
 
 
 # ---------------------------------------------------------------------------------------------

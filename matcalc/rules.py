@@ -13,13 +13,15 @@ position and shape pattern, and cached:
 5. the remaining contraction collapsed into matrix form (``collapse``), e.g. G @ B.T.
 
 The rule is kept as a template over placeholder variables with canonical dimensions; applying it
-substitutes the actual upstream gradient, operands and dimensions. ``RULE_KINDS`` names the kind of
-each operation (linear, bilinear, elementwise) for the documentation and the meta-tests.
+substitutes the actual upstream gradient, operands and dimensions. Everything about an operation
+(its index form, a hand-written derivative, the recognition of its own value, its rule kind)
+comes from its stanza in ``matcalc.ops``; ``RULE_KINDS`` is the view node class -> kind.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 import sympy
 from sympy import IndexedBase
@@ -27,22 +29,14 @@ from sympy import IndexedBase
 from .collapse import collapse
 from .dims import is_one
 from .errors import UnsupportedError
-from .expr import (Add, Apply, Broadcast, Det, Diag, Div, Einsum, Eye, Inv, LogDet, LogSumExp,
-                   MatMul, Mul, Neg, Node, Norm, Norm1, Pow, Softmax, Sub, Sum, Trace, Transpose,
-                   Var, add, contains, substitute, zeros)
-from .index import (HAND_DERIVATIVES, RECOGNIZERS, Fresh, entry, factor_indices, index_for, lower,
-                    pointwise_node, sum_inner_deltas, summation, to_terms)
+from .expr import Add, Eye, Node, Sub, Var, add, contains, substitute, zeros
+from .index import (Fresh, entry, factor_indices, index_for, lower, pointwise_node,
+                    sum_inner_deltas, summation, to_terms)
+from .ops import OPERATIONS, operation_of
 
-RULE_KINDS: dict[type, str] = {
-    Transpose: "linear", Add: "linear", Sub: "linear", Neg: "linear", Broadcast: "linear",
-    Sum: "linear", Trace: "linear", Diag: "linear",
-    MatMul: "bilinear", Mul: "bilinear", Einsum: "multilinear",
-    Div: "elementwise", Pow: "elementwise", Apply: "elementwise",
-    # derived from finite index forms with sums inside functions
-    Norm: "custom", Norm1: "custom", Softmax: "custom", LogSumExp: "custom",
-    # no finite index form: d Z_ij / d X_kl given in index form (index.HAND_DERIVATIVES)
-    Det: "custom", LogDet: "custom", Inv: "custom",
-}
+#: The kind of each node class's rule (linear, bilinear, ...): a view of the registry.
+RULE_KINDS = MappingProxyType({op.node: op.kind for op in OPERATIONS
+                               if op.node is not None and op.kind is not None})
 
 _I, _J, _K, _L = sympy.symbols("i j k l", integer=True)
 
@@ -101,7 +95,8 @@ def _derive(key, node: Node, position: int, mapping_items: tuple) -> Rule:
 def derive_rule(node: Node, position: int, mapping: dict) -> Rule:
     """Derive the vector-Jacobian rule for operand ``position`` of ``node`` (uncached)."""
     cls = type(node)
-    if cls not in RULE_KINDS:
+    op = operation_of(node)
+    if op is None or op.kind is None:
         raise UnsupportedError(f"no derivative rule for {cls.__name__}")
     placeholders = [Var.make(f"_{p}", tuple(d.xreplace(mapping) for d in a.shape),
                              check_name=False) for p, a in enumerate(node.args)]
@@ -117,17 +112,17 @@ def derive_rule(node: Node, position: int, mapping: dict) -> Rule:
     target = placeholders[position]
     k, l = index_for(target.rows, _K), index_for(target.cols, _L)
     wrt = entry(bases[position], target.shape, _K, _L)
-    if cls in HAND_DERIVATIVES:
+    if op.hand is not None:
         # no finite index form: d Z_ij / d X_kl is given in index form, summed against G_ij
-        local = HAND_DERIVATIVES[cls](z, bases, i, j, k, l, fresh)
+        local = op.hand(z, bases, i, j, k, l, fresh)
         derivative = summation(summation(entry(gbase, z.shape, _I, _J) * local, _I, z.rows),
                                _J, z.cols)
     else:
         derivative = sympy.diff(objective, wrt)
     recorded = derivative           # the record keeps the deltas: the steps printer shows them
     derivative = sum_inner_deltas(derivative)
-    if cls in RECOGNIZERS:
-        derivative = RECOGNIZERS[cls](z, bases, derivative, fresh)
+    if op.recognize is not None:
+        derivative = op.recognize(z, bases, derivative, fresh)
 
     sizes = {_I: z.rows, _J: z.cols, _K: target.rows, _L: target.cols}
     nodes = {gbase: g, **{b: ph for b, ph in zip(bases, placeholders)}}
@@ -155,7 +150,7 @@ def derive_rule(node: Node, position: int, mapping: dict) -> Rule:
         result = part if result is None else add(result, part)
     if result is None:
         result = zeros(*target.shape)
-    return Rule(cls.__name__, position, RULE_KINDS[cls], result, (g, *placeholders),
+    return Rule(cls.__name__, position, op.kind, result, (g, *placeholders),
                 tuple(mapping.values()), z_ij, objective, recorded, tuple(reduced), wrt,
                 tuple(log))
 

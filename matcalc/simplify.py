@@ -6,9 +6,10 @@ negations gathered, and like terms collected (X x + X.T x -> (X + X.T) x). It ne
 transpose into an elementwise function of a non-leaf (tanh(Z).T stays), so the result shares its
 intermediates with the forward expression.
 
-Each rule is a function in ``RULES`` (by node class) that takes a node whose operands are already
-simplified and returns a replacement or None; its docstring says what it decreases, so rewriting
-ends. The engine owns traversal (iterative), re-simplifies what a rule returns, records which rule
+Each rule is a function (``rules_for``: the simplifier's own rules of the core algebra, the
+rewrites in the operation's stanza in ``matcalc.ops``, then rules that span operations) that takes
+a node whose operands are already simplified and returns a replacement or None; its docstring
+says what it decreases, so rewriting ends. The engine owns traversal (iterative), re-simplifies what a rule returns, records which rule
 fired, and stops with ``UnsupportedError`` (naming the last rules) past ``MAX_REWRITES``.
 """
 
@@ -19,9 +20,13 @@ from typing import Callable
 import sympy
 
 from .errors import ConstantTooLargeError, UnsupportedError
-from .expr import (Add, Apply, Broadcast, Const, Det, Diag, Div, Eye, Inv, LogDet, LogSumExp,
-                   MatMul, Mul, Neg, Node, Pow, Softmax, Sub, Sum, Trace, Transpose, Var,
-                   apply, constant_value, mul, ones, postorder, sub, zeros)
+from .expr import (Add, Apply, Broadcast, Const, Div, Eye, MatMul, Mul, Neg, Node, Pow, Sub,
+                   Transpose, Var, constant_value, is_ones, is_zero, mul, ones, postorder,
+                   scalar_factor, sub, zeros)
+from .ops import operation_of
+from .ops.contractions import Sum
+from .ops.linalg import Diag, Inv
+from .ops.reductions import LogSumExp, Softmax
 
 MAX_REWRITES = 200_000
 
@@ -31,25 +36,7 @@ MAX_REWRITES = 200_000
 # ---------------------------------------------------------------------------------------------
 
 const_value = constant_value
-
-
-def is_zero(node: Node) -> bool:
-    return const_value(node) == 0
-
-
-def is_one_like(node: Node) -> bool:
-    return const_value(node) == 1
-
-
-def scalar_factor(node: Node):
-    """For a scalar multiple ``Mul(Broadcast(s), A)`` (or s * A with s 1x1), (s, A); else None."""
-    if isinstance(node, Mul):
-        a, b = node.args
-        if isinstance(a, Broadcast) and a.args[0].is_scalar:
-            return a.args[0], b
-        if a.is_scalar and b.is_scalar and isinstance(a, Const):
-            return a, b
-    return None
+is_one_like = is_ones
 
 
 def scaled(s: Node, a: Node) -> Node:
@@ -269,21 +256,6 @@ def pow_rules(node: Pow):
     return None
 
 
-def apply_rules(node: Apply):
-    """A function of a constant is a constant: sin(0) = 0, log(n ** 2). Decreases: Apply nodes.
-
-    Folds only where the builder does (log of a positive, sqrt of a non-negative constant), so
-    log(0) stays as it is and the numeric check reports it.
-    """
-    value = const_value(node.args[0])
-    if value is None:
-        return None
-    folded = apply(node.name, Const.make(value))
-    if not isinstance(folded, Const):
-        return None
-    return folded if node.is_scalar else Broadcast.make(folded, *node.shape)
-
-
 def broadcast_rules(node: Broadcast):
     """No-op broadcasts and broadcasts of broadcasts vanish. Decreases: Broadcasts.
 
@@ -300,52 +272,6 @@ def broadcast_rules(node: Broadcast):
         return scaled(sf[0], Broadcast.make(sf[1], *node.shape))
     if isinstance(a, Neg):
         return Neg.make(Broadcast.make(a.args[0], *node.shape))
-    return None
-
-
-def sum_rules(node: Sum):
-    """Scalars and signs out of sums; sums of zeros, ones and scalars. Decreases: nodes under sums."""
-    a = node.args[0]
-    if is_zero(a):
-        return zeros(*node.shape)
-    if a.is_scalar:                      # the sum of one entry, along any axis, is that entry
-        return a
-    if node.axis is None and isinstance(a, Sum):      # sum(sum(X, axis=k)) = sum(X)
-        return Sum.make(a.args[0])
-    if node.axis is None and isinstance(a, Broadcast) and a.args[0].is_scalar:
-        return scaled(a.args[0], Const.make(a.params[0] * a.params[1]))
-    if isinstance(a, Neg):
-        return Neg.make(Sum.make(a.args[0], node.axis))
-    sf = scalar_factor(a)
-    if sf is not None:
-        return scaled(sf[0], Sum.make(sf[1], node.axis))
-    if isinstance(a, Var) and a.domain == "probability":
-        # the entries of a probability vector (the columns of such a matrix) sum to one
-        if node.axis is None and a.cols == 1:
-            return Const.make(1)
-        if node.axis == 0:
-            return ones(*node.shape)
-    if isinstance(a, Softmax) and node.axis == a.axis:
-        return ones(*node.shape)           # a softmax sums to one along its own axis
-    return None
-
-
-def trace_rules(node: Trace):
-    """Traces of scalars, identities, transposes; scalars and signs out. Decreases: nodes."""
-    a = node.args[0]
-    if a.is_scalar:
-        return a
-    if isinstance(a, Eye):
-        return Const.make(a.params[0])
-    if is_zero(a):
-        return Const.make(0)
-    if isinstance(a, Transpose):
-        return Trace.make(a.args[0])
-    if isinstance(a, Neg):
-        return Neg.make(Trace.make(a.args[0]))
-    sf = scalar_factor(a)
-    if sf is not None:
-        return scaled(sf[0], Trace.make(sf[1]))
     return None
 
 
@@ -540,29 +466,6 @@ def _sign_rules(node: Node):
     return None
 
 
-def inv_rules(node: Inv):
-    """inv(inv(X)) = X, inv(X.T) = inv(X).T, inv(eye) = eye, inv(P @ Q) = inv(Q) @ inv(P) for
-    square P and Q (both invertible when P @ Q is), inv(c X) = inv(X) / c, inv(-X) = -inv(X).
-
-    Decreases: the size of the expressions under Inv nodes.
-    """
-    a = node.args[0]
-    if isinstance(a, Inv):
-        return a.args[0]
-    if isinstance(a, Transpose):
-        return Transpose.make(Inv.make(a.args[0]))
-    if isinstance(a, Eye):
-        return a
-    if isinstance(a, MatMul) and all(f.rows == f.cols for f in a.args):
-        return MatMul.make(Inv.make(a.args[1]), Inv.make(a.args[0]))
-    if isinstance(a, Neg):
-        return Neg.make(Inv.make(a.args[0]))
-    sf = scalar_factor(a)
-    if sf is not None and const_value(sf[0]) is not None:
-        return scaled(Const.make(1 / const_value(sf[0])), Inv.make(sf[1]))
-    return None
-
-
 def _inverse_pair(p: Node, q: Node) -> bool:
     """Whether p @ q is the identity: X @ inv(X), inv(X) @ X, or a transpose of either."""
     if isinstance(q, Inv) and q.args[0] is p or isinstance(p, Inv) and p.args[0] is q:
@@ -628,31 +531,37 @@ def _is_diag(node: Node) -> bool:
     return isinstance(node, Diag) and node.to_matrix
 
 
-def det_rules(node: Node):
-    """det(X.T) = det(X) (also logdet). Decreases: transposes."""
+def softmax_sum(node: Sum):
+    """A softmax sums to one along its own axis. Decreases: Sum nodes."""
     a = node.args[0]
-    if isinstance(a, Transpose):
-        return type(node).make(a.args[0])
+    if isinstance(a, Softmax) and node.axis == a.axis:
+        return ones(*node.shape)
     return None
 
 
-RULES: dict[type, Callable[[Node], Node | None]] = {
-    Inv: inv_rules,
-    Det: det_rules,
-    LogDet: det_rules,
+#: The simplifier's own rules: the core algebra (its rewrites span transposes, products,
+#: scalars and signs), and rewrites whose top is one operation but that involve another.
+CORE_RULES: dict[type, Callable[[Node], Node | None]] = {
     Transpose: transpose_rules,
     MatMul: matmul_rules,
     Mul: mul_rules,
     Div: div_rules,
     Neg: neg_rules,
     Pow: pow_rules,
-    Apply: apply_rules,
     Broadcast: broadcast_rules,
-    Sum: sum_rules,
-    Trace: trace_rules,
     Add: sum_chain_rules,
     Sub: sum_chain_rules,
 }
+CROSS_RULES: dict[type, tuple] = {Sum: (softmax_sum,)}
+
+
+def rules_for(node: Node) -> tuple:
+    """The rules that may rewrite ``node``, in the order they are tried: the simplifier's own,
+    then those of the operation's stanza (``matcalc.ops``), then rules spanning operations."""
+    core = CORE_RULES.get(type(node))
+    op = operation_of(node)
+    own = op.rewrites if op is not None else ()
+    return ((core,) if core is not None else ()) + own + CROSS_RULES.get(type(node), ())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -712,14 +621,18 @@ def simplify_all(roots: list[Node], log: list | None = None) -> list[Node]:
                 continue
             args = tuple(memo[id(a)] for a in n.args)
             m = n if all(x is y for x, y in zip(args, n.args)) else n.remake(args, {})
-            rule = RULES.get(type(m))
-            restricted = rule is sum_chain_rules and id(n) in inner
+            rules = rules_for(m)
+            restricted = isinstance(m, (Add, Sub)) and id(n) in inner
             if restricted:
-                rule = _sign_rules       # like terms are collected once, at the top of the chain
-            try:
-                r = rule(m) if rule is not None else None
-            except ConstantTooLargeError:     # constants too deep to combine stay as they are
-                r = None
+                rules = (_sign_rules,)   # like terms are collected once, at the top of the chain
+            r = rule = None
+            for rule in rules:
+                try:
+                    r = rule(m)
+                except ConstantTooLargeError:     # constants too deep to combine stay as they are
+                    r = None
+                if r is not None and r is not m:
+                    break
             keep.append(m)
             if r is None or r is m:
                 memo[id(n)] = m

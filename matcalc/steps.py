@@ -49,6 +49,7 @@ from .diff import Step, reverse_sweep
 from .dims import format_shape, is_one
 from .errors import UnsupportedError
 from .jacobian import gradient_of, linear_matrix
+from .ops.contractions import Sum
 from .printing.base import MAX_EXPANDED, expanded_size
 from .printing.latex import latex_name, to_latex
 from .printing.notes import (Block, Chain, Equation, Ix, Mx, Name, Note, Partial, Terms, Via,
@@ -719,7 +720,7 @@ def hvp_steps(f: E.Node, x: E.Node, v: E.Var, result) -> Steps:
     """
     parts = _Parts(f, x, v)
     b1, g = _gradient_part(parts, f, x)
-    root = E.Sum.make(E.Mul.make(g, v))               # as jacobian.hvp differentiates it
+    root = Sum.make(E.Mul.make(g, v))               # as jacobian.hvp differentiates it
     sweep = reverse_sweep(root, [x], E.Const.make(1))
     hv = simplify_all(sweep.gradients)[0]
     given = {} if _is_leaf(g) else {id(g): parts.name("g")}

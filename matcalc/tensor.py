@@ -42,11 +42,11 @@ from .collapse import collapse, contract
 from .diff import reverse_sweep
 from .dims import ONE, is_one
 from .errors import UnsupportedError
-from .index import (LOWERINGS, ZERO, Fresh, Term, entry, factor_indices, index_for,
+from .index import (ZERO, Fresh, Term, entry, factor_indices, index_for, lower,
                     pointwise_node, sum_inner_deltas, to_terms)
 from .printing.latex import latex_name, to_latex
 from .printing.numpy import Output, numpy_source
-from .printing.text import to_text
+from .printing.text import POSTFIX, TextPrinter, to_text
 from .simplify import simplify
 
 #: The tensor's own indices: entry (i, j) of f, entry (k, l) of x.
@@ -388,17 +388,13 @@ def _lower_tree(node: E.Node, r, c, g: E.Var, gbase, leaves: dict, fresh: Fresh)
         if base is None:
             base = leaves[node] = IndexedBase(f"T{len(leaves)}")
         return entry(base, node.shape, r, c)
-    try:
-        rule = LOWERINGS[type(node)]
-    except KeyError:
-        raise UnsupportedError(f"no index form for {type(node).__name__}") from None
     placeholders = [IndexedBase(f"_P{fresh.count}_{p}") for p in range(len(node.args))]
     fresh.count += 1
     if fresh.count > MAX_LOWERINGS:
         raise UnsupportedError(f"the derivative's index form is too large (more than "
                                f"{MAX_LOWERINGS} operations); use hvp() for a Hessian-vector "
                                "product, which has a matrix form")
-    form = rule(node, placeholders, r, c, fresh)
+    form = lower(node, placeholders, r, c, fresh)
     where = {base: arg for base, arg in zip(placeholders, node.args)}
     return form.replace(
         lambda e: isinstance(e, Indexed) and e.base in where,
@@ -521,9 +517,11 @@ def _is_one(node: E.Node) -> bool:
 
 
 def _scalar_text(node: E.Node) -> str:
-    text = to_text(node)
-    return text if isinstance(node, (E.Var, E.Const, E.Apply, E.Det, E.LogDet, E.Trace,
-                                     E.Sum, E.Norm, E.Norm1)) else f"({text})"
+    """A scalar factor beside ``*``: a name, a number or a call as it is, anything else in
+    parentheses."""
+    printed = TextPrinter().print_all([node])[0]
+    return printed.text if printed.prec >= POSTFIX or isinstance(node, E.Const) \
+        else f"({printed.text})"
 
 
 def _operand_text(node: E.Node) -> str:

@@ -10,6 +10,9 @@ import numpy as np
 import sympy
 
 from matcalc import expr as E
+from matcalc.ops.contractions import Einsum, Sum, Trace
+from matcalc.ops.linalg import Det, Diag, Inv, LogDet
+from matcalc.ops.reductions import LogSumExp, Norm, Norm1, Softmax
 
 FUNCS = {
     "exp": np.exp, "log": np.log, "sin": np.sin, "cos": np.cos, "tanh": np.tanh,
@@ -55,34 +58,34 @@ def evaluate(node: E.Node, values: dict, sizes: dict) -> np.ndarray:
             v = FUNCS[n.name](a[0])
         elif isinstance(n, E.Broadcast):
             v = np.broadcast_to(a[0], shape).copy()
-        elif isinstance(n, E.Sum):
+        elif isinstance(n, Sum):
             if n.axis is None:
                 v = np.sum(a[0]).reshape(1, 1)
             elif n.axis == 0:
                 v = np.sum(a[0], axis=0).reshape(-1, 1)
             else:
                 v = np.sum(a[0], axis=1).reshape(-1, 1)
-        elif isinstance(n, E.Trace):
+        elif isinstance(n, Trace):
             v = np.trace(a[0]).reshape(1, 1)
-        elif isinstance(n, E.Einsum):
+        elif isinstance(n, Einsum):
             subscripts, output = n.params
             v = np.einsum(",".join(subscripts) + "->" + output, *a).reshape(shape)
-        elif isinstance(n, E.Det):
+        elif isinstance(n, Det):
             v = np.array([[np.linalg.det(a[0])]])
-        elif isinstance(n, E.LogDet):
+        elif isinstance(n, LogDet):
             v = np.array([[np.log(abs(np.linalg.det(a[0])))]])
-        elif isinstance(n, E.Inv):
+        elif isinstance(n, Inv):
             v = np.linalg.inv(a[0])
-        elif isinstance(n, E.Diag):
+        elif isinstance(n, Diag):
             v = np.diag(a[0][:, 0]) if n.to_matrix else np.diag(a[0]).reshape(-1, 1).copy()
-        elif isinstance(n, E.Norm):
+        elif isinstance(n, Norm):
             v = np.array([[np.sqrt(np.sum(a[0] ** 2))]])
-        elif isinstance(n, E.Norm1):
+        elif isinstance(n, Norm1):
             v = np.array([[np.sum(np.abs(a[0]))]])
-        elif isinstance(n, E.Softmax):
+        elif isinstance(n, Softmax):
             e = np.exp(a[0])
             v = e / np.sum(e, axis=n.axis, keepdims=True)
-        elif isinstance(n, E.LogSumExp):
+        elif isinstance(n, LogSumExp):
             v = np.log(np.sum(np.exp(a[0]), axis=n.axis, keepdims=True))
             v = v.reshape(shape)
         else:
@@ -157,25 +160,25 @@ def evaluate_sympy(node: E.Node, values: dict, sizes: dict) -> sympy.Matrix:
             src = a[0]
             v = sympy.Matrix(shape[0], shape[1],
                              lambda i, j: src[i if src.rows > 1 else 0, j if src.cols > 1 else 0])
-        elif isinstance(n, E.Sum):
+        elif isinstance(n, Sum):
             if n.axis is None:
                 v = sympy.Matrix([[sum(a[0])]])
             elif n.axis == 0:
                 v = sympy.Matrix([sum(a[0][:, j]) for j in range(a[0].cols)])
             else:
                 v = sympy.Matrix([sum(a[0][i, :]) for i in range(a[0].rows)])
-        elif isinstance(n, E.Trace):
+        elif isinstance(n, Trace):
             v = sympy.Matrix([[a[0].trace()]])
-        elif isinstance(n, E.Det):
+        elif isinstance(n, Det):
             v = sympy.Matrix([[a[0].det()]])
-        elif isinstance(n, E.Inv):
+        elif isinstance(n, Inv):
             v = a[0].inv()
-        elif isinstance(n, E.Diag):
+        elif isinstance(n, Diag):
             v = sympy.diag(*a[0]) if n.to_matrix else sympy.Matrix([a[0][i, i]
                                                                      for i in range(a[0].rows)])
-        elif isinstance(n, E.Norm):
+        elif isinstance(n, Norm):
             v = sympy.Matrix([[sympy.sqrt(sum(t ** 2 for t in a[0]))]])
-        elif isinstance(n, E.Softmax):
+        elif isinstance(n, Softmax):
             e = a[0].applyfunc(sympy.exp)
             if n.axis is None:
                 v = e / sum(e)
@@ -183,7 +186,7 @@ def evaluate_sympy(node: E.Node, values: dict, sizes: dict) -> sympy.Matrix:
                 v = sympy.Matrix(e.rows, e.cols, lambda i, j: e[i, j] / sum(e[:, j]))
             else:
                 v = sympy.Matrix(e.rows, e.cols, lambda i, j: e[i, j] / sum(e[i, :]))
-        elif isinstance(n, E.LogSumExp):
+        elif isinstance(n, LogSumExp):
             e = a[0].applyfunc(sympy.exp)
             if n.axis is None:
                 v = sympy.Matrix([[sympy.log(sum(e))]])

@@ -2,8 +2,8 @@
 
 - Imports flow one way: a module imports only modules of its own layer or below, and only at
   module top level (a function-local import to dodge a cycle means the layering is wrong).
-- One stanza per operation: every node class has its index form, its rule kind and one print
-  method per printer.
+- Operations live in one place, ``matcalc.ops``, below every engine that reads it (the
+  registry's own completeness is tests/test_registry.py's concern).
 - No eval on user text: no eval / sympify / parse_expr on strings; the only exec runs matcalc's
   own generated code.
 - Every public name has a one-line summary.
@@ -18,12 +18,6 @@ from pathlib import Path
 import pytest
 
 import matcalc
-from matcalc import expr as E
-from matcalc.index import LOWERINGS
-from matcalc.printing.latex import LatexPrinter
-from matcalc.printing.numpy import NumpyPrinter
-from matcalc.printing.text import TextPrinter
-from matcalc.rules import RULE_KINDS
 
 PACKAGE = Path(matcalc.__file__).parent
 
@@ -31,8 +25,14 @@ PACKAGE = Path(matcalc.__file__).parent
 LAYERS = [
     ["errors"],
     ["dims"],
-    ["functions"],
-    ["expr"],
+    ["constants"],         # exact numbers in one canonical form
+    ["expr"],              # nodes: leaves and the algebra of Python's operators
+    ["notation"],          # index notation's vocabulary (entries, sums, opaque values)
+    ["ops.base"],          # what a stanza declares
+    ["ops.arithmetic", "ops.elementwise", "ops.broadcasting", "ops.contractions",
+     "ops.linalg"],        # the stanzas, one family per module ...
+    ["ops.reductions"],    # ... (softmax's rule is written with sum's node)
+    ["ops"],               # the registry and its views: everything below reads no engine
     ["index"],
     ["collapse"],
     ["rules"],
@@ -112,7 +112,7 @@ def test_every_module_has_a_layer():
 
 def test_the_import_resolver_sees_the_known_imports():
     pairs = {(name, target) for name, _node, target in all_imports()}
-    assert ("printing.numpy", "printing.text") in pairs       # from .text import ...
+    assert ("printing.numpy", "printing.base") in pairs       # from .base import ...
     assert ("printing.latex", "expr") in pairs                # from .. import expr as E
     assert ("api", "printing.latex") in pairs                 # from .printing.latex import ...
     assert ("parse", "expr") in pairs                         # from . import expr as E
@@ -137,36 +137,35 @@ def test_no_function_local_imports_of_matcalc_modules():
 
 
 # ---------------------------------------------------------------------------------------------
-# One stanza per operation
+# Operations live in the registry
 # ---------------------------------------------------------------------------------------------
 
-ABSTRACT = (E.Node, E._SameShapeBinary, E._SquareToScalar)
-NODE_CLASSES = sorted((c for c in vars(E).values()
-                       if isinstance(c, type) and issubclass(c, E.Node) and c not in ABSTRACT
-                       and c.__module__ == E.__name__), key=lambda c: c.__name__)
-LEAVES = (E.Var, E.Const, E.Eye)
-OPERATIONS = [c for c in NODE_CLASSES if c not in LEAVES]
-RULE_VOCABULARY = {"linear", "bilinear", "multilinear", "elementwise", "custom"}
+ENGINES = ["index", "collapse", "rules", "diff", "simplify", "printing.base", "printing.text",
+           "printing.latex", "printing.numpy", "jacobian", "tensor", "check", "parse", "api"]
 
 
-def test_the_node_classes_are_found():
-    assert set(LEAVES) <= set(NODE_CLASSES) and len(OPERATIONS) >= 13
-    assert set(LEAVES) == set(E.LEAVES)
+def test_the_registry_sits_below_every_engine():
+    assert all(RANK["ops"] < RANK[engine] for engine in ENGINES)
+    assert RANK["ops"] > max(RANK[name] for name in SOURCES if name.startswith("ops."))
 
 
-@pytest.mark.parametrize("cls", OPERATIONS, ids=lambda c: c.__name__)
-def test_every_operation_has_an_index_form_and_a_rule_kind(cls):
-    assert cls in LOWERINGS, f"{cls.__name__} has no index lowering in matcalc.index.LOWERINGS"
-    assert RULE_KINDS.get(cls) in RULE_VOCABULARY, \
-        f"{cls.__name__} has no rule kind in matcalc.rules.RULE_KINDS"
+def node_classes_defined_in(name: str) -> list[str]:
+    """The node classes (subclasses of Node, by base name) a module defines."""
+    found = []
+    for node in ast.walk(TREES[name]):
+        if isinstance(node, ast.ClassDef) and any(
+                isinstance(b, ast.Name) and (b.id == "Node" or b.id.startswith("_"))
+                for b in node.bases):
+            found.append(node.name)
+    return found
 
 
-@pytest.mark.parametrize("printer", [TextPrinter, LatexPrinter, NumpyPrinter],
-                         ids=lambda p: p.__name__)
-@pytest.mark.parametrize("cls", NODE_CLASSES, ids=lambda c: c.__name__)
-def test_every_node_class_has_a_print_method(printer, cls):
-    assert any(callable(getattr(printer, f"_print_{k.__name__}", None)) for k in cls.__mro__), \
-        f"{printer.__name__} has no _print_{cls.__name__}"
+def test_operation_node_classes_are_defined_in_their_stanzas():
+    """expr holds the leaves and the algebra Python's operators build; every other node class
+    is defined in the ops module whose stanza declares it."""
+    outside = {name: node_classes_defined_in(name) for name in SOURCES
+               if name not in ("expr",) and not name.startswith("ops")}
+    assert {name: found for name, found in outside.items() if found} == {}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,6 +11,9 @@ from matcalc import expr as E
 from matcalc.rules import RULE_KINDS, apply_rule, vjp_rule
 from matcalc.simplify import simplify
 from matcalc.printing.text import to_text
+from matcalc.ops.contractions import Einsum, Sum, Trace
+from matcalc.ops.linalg import Det, Diag, Inv, LogDet
+from matcalc.ops.reductions import LogSumExp, Norm, Norm1, Softmax
 
 from reference import (evaluate, evaluate_sympy, numeric_gradient, random_values, size,
                        symbol_matrix)
@@ -40,19 +43,19 @@ CASES = [
     (A ** 3, ["3 * (G * A ** 2)"]),
     (P ** -1, ["-(G / P ** 2)"]),
     (E.Pow.make(P, HALF), ["(1/2) * (G / sqrt(P))"]),
-    (E.Sum.make(A), ["G * ones(n, p)"]),
-    (E.Sum.make(A, 0), ["G.T * ones(n, p)"]),
-    (E.Sum.make(A, 1), ["G * ones(n, p)"]),
-    (E.Sum.make(x), ["G * ones(n)"]),
-    (E.Trace.make(S), ["G * eye(n)"]),
+    (Sum.make(A), ["G * ones(n, p)"]),
+    (Sum.make(A, 0), ["G.T * ones(n, p)"]),
+    (Sum.make(A, 1), ["G * ones(n, p)"]),
+    (Sum.make(x), ["G * ones(n)"]),
+    (Trace.make(S), ["G * eye(n)"]),
     (E.Broadcast.make(x, "n", "p"), ["sum(G, axis=1)"]),
     (E.Broadcast.make(r, "n", "p"), ["sum(G, axis=0).T"]),
     (E.Broadcast.make(a, "n", "p"), ["sum(G)"]),
     (x.T @ x, ["G * x.T", "G * x"]),
     (x @ x.T, ["G @ x", "x.T @ G"]),
-    (E.Einsum.make(("ij", "jk"), "ik", [A, B]), ["G @ B.T", "A.T @ G"]),
-    (E.Einsum.make(("ij", "ik"), "jk", [A, C]), ["C @ G.T", "A @ G"]),
-    (E.Einsum.make(("ij", "ij"), "i", [A, C]), ["C * G", "A * G"]),
+    (Einsum.make(("ij", "jk"), "ik", [A, B]), ["G @ B.T", "A.T @ G"]),
+    (Einsum.make(("ij", "ik"), "jk", [A, C]), ["C @ G.T", "A @ G"]),
+    (Einsum.make(("ij", "ij"), "i", [A, C]), ["C * G", "A * G"]),
     (E.Apply.make("exp", A), ["G * exp(A)"]),
     (E.Apply.make("log", P), ["G / P"]),
     (E.Apply.make("sin", A), ["G * cos(A)"]),
@@ -66,23 +69,23 @@ CASES = [
     (E.Apply.make("sqrt", P), ["(1/2) * (G / sqrt(P))"]),
     (E.Apply.make("softplus", A), ["G * sigmoid(A)"]),
     # index form by hand (no finite index form), collapsed by the same machinery
-    (E.Det.make(S), ["G * det(S) * inv(S).T"]),
-    (E.LogDet.make(S), ["G * inv(S).T"]),
-    (E.Inv.make(S), ["-(inv(S).T @ (G @ inv(S).T))"]),
+    (Det.make(S), ["G * det(S) * inv(S).T"]),
+    (LogDet.make(S), ["G * inv(S).T"]),
+    (Inv.make(S), ["-(inv(S).T @ (G @ inv(S).T))"]),
     # finite index forms with sums inside functions, written back in terms of the operation
-    (E.Diag.make(x), ["diag(G)"]),
-    (E.Diag.make(S), ["diag(G)"]),
-    (E.Norm.make(A), ["G / norm(A) * A"]),
-    (E.Norm.make(x), ["G / norm(x) * x"]),
-    (E.Norm1.make(A), ["G * sign(A)"]),
-    (E.Softmax.make(x), ["softmax(x) * (G - G.T @ softmax(x))"]),
-    (E.Softmax.make(A), ["softmax(A) * (G - sum(G * softmax(A)))"]),
-    (E.Softmax.make(A, 0), ["softmax(A, axis=0) * (G - sum(G * softmax(A, axis=0), axis=0).T)"]),
-    (E.Softmax.make(A, 1), ["softmax(A, axis=1) * (G - sum(G * softmax(A, axis=1), axis=1))"]),
-    (E.LogSumExp.make(x), ["G * softmax(x)"]),
-    (E.LogSumExp.make(A), ["G * softmax(A)"]),
-    (E.LogSumExp.make(A, 0), ["softmax(A, axis=0) * G.T"]),
-    (E.LogSumExp.make(A, 1), ["softmax(A, axis=1) * G"]),
+    (Diag.make(x), ["diag(G)"]),
+    (Diag.make(S), ["diag(G)"]),
+    (Norm.make(A), ["G / norm(A) * A"]),
+    (Norm.make(x), ["G / norm(x) * x"]),
+    (Norm1.make(A), ["G * sign(A)"]),
+    (Softmax.make(x), ["softmax(x) * (G - G.T @ softmax(x))"]),
+    (Softmax.make(A), ["softmax(A) * (G - sum(G * softmax(A)))"]),
+    (Softmax.make(A, 0), ["softmax(A, axis=0) * (G - sum(G * softmax(A, axis=0), axis=0).T)"]),
+    (Softmax.make(A, 1), ["softmax(A, axis=1) * (G - sum(G * softmax(A, axis=1), axis=1))"]),
+    (LogSumExp.make(x), ["G * softmax(x)"]),
+    (LogSumExp.make(A), ["G * softmax(A)"]),
+    (LogSumExp.make(A, 0), ["softmax(A, axis=0) * G.T"]),
+    (LogSumExp.make(A, 1), ["softmax(A, axis=1) * G"]),
 ]
 IDS = [to_text(node) for node, _ in CASES]
 POSITIONS = [(node, p, forms[p]) for node, forms in CASES for p in range(len(node.args))]
@@ -129,7 +132,7 @@ def test_rule_value_against_finite_differences(node, position, form):
 SMOOTH = [(node, p) for node, p, _ in POSITIONS
           if not any(isinstance(n, E.Apply) and n.name in ("relu", "abs", "sign", "step")
                      for n in E.postorder([node]))
-          and not isinstance(node, (E.Einsum, E.Norm1, E.LogDet))]
+          and not isinstance(node, (Einsum, Norm1, LogDet))]
 
 
 @pytest.mark.parametrize("node,position", SMOOTH, ids=[f"{to_text(n)}|d{p}" for n, p in SMOOTH])

@@ -2,17 +2,27 @@
 
 Contract: ``Printer.doprint(node)`` walks the DAG bottom-up (iteratively: deep expressions are
 fine) and calls ``_print_<Class>(node, args)`` for each node, found along the class's MRO, where
-``args`` are the already printed operands as ``Printed`` records. A node class with no method
-raises ``UnsupportedError`` — a printer never guesses. Precedences are one table per target.
+``args`` are the already printed operands as ``Printed`` records. A printer defines such methods
+for the core algebra it lays out itself (products, sums, broadcasts, leaves); every other
+operation is printed from its spelling in the registry (``matcalc.ops``), through the printer's
+``spell(op)``. A node with neither raises ``UnsupportedError`` — a printer never guesses.
+Precedences are one scale for every target (``ops.base``: ADD < MUL < UNARY < POW < POSTFIX <
+ATOM), available on every printer as attributes.
+
+A stanza's spelling function is called as ``spelling(printer, node, args)`` and returns
+``(text, precedence)``; it may use ``printer.wrap(arg, min_prec)`` and the precedence attributes,
+and each printer's own helpers named in its module docstring.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import UnsupportedError
 from ..dims import is_one
+from ..errors import UnsupportedError
 from ..expr import Broadcast, Node, postorder
+from ..ops import Operation, operation_of
+from ..ops import base as precedence
 
 
 @dataclass(frozen=True)
@@ -70,6 +80,8 @@ class Printer:
 
     name = "printer"
     expands = True        # writes shared subexpressions out in full (the text and LaTeX printers)
+    ADD, MUL, UNARY, POW, POSTFIX, ATOM = (precedence.ADD, precedence.MUL, precedence.UNARY,
+                                           precedence.POW, precedence.POSTFIX, precedence.ATOM)
 
     def doprint(self, node: Node) -> str:
         return self.print_all([node])[0].text
@@ -97,4 +109,20 @@ class Printer:
             method = getattr(self, f"_print_{cls.__name__}", None)
             if method is not None:
                 return method
-        raise UnsupportedError(f"the {self.name} printer has no method for {type(node).__name__}")
+        op = operation_of(node)
+        method = self.spell(op) if op is not None else None
+        if method is None:
+            raise UnsupportedError(f"the {self.name} printer has no method for "
+                                   f"{type(node).__name__}")
+        return method
+
+    def spell(self, op: Operation):
+        """A method ``(node, args) -> (text, precedence)`` printing ``op`` from its spelling in
+        the registry; None when the stanza gives none for this printer."""
+        return None
+
+    def bound(self, spelling):
+        """A stanza's spelling function, called with this printer first."""
+        def method(node, args):
+            return spelling(self, node, args)
+        return method

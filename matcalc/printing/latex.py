@@ -15,20 +15,20 @@ from latex2mathml.converter import convert as latex_to_mathml
 
 from .. import expr as E
 from ..dims import is_one
+from ..ops import FUNCTIONS as FUNCTION_OPS
+from ..ops.base import ADD, ATOM, MUL, POSTFIX, POW, UNARY
+from ..ops.linalg import Inv
 from .base import Printed, Printer, bare_broadcasts
 
-ADD, MUL, UNARY, POW, POSTFIX, ATOM = 10, 20, 30, 40, 50, 60
 
 GREEK = {"alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa",
          "lambda", "mu", "nu", "xi", "pi", "rho", "sigma", "tau", "upsilon", "phi", "chi", "psi",
          "omega", "Gamma", "Delta", "Theta", "Lambda", "Xi", "Pi", "Sigma", "Upsilon", "Phi",
          "Psi", "Omega"}
 
-FUNCTIONS = {
-    "exp": r"\exp", "log": r"\log", "sin": r"\sin", "cos": r"\cos", "tanh": r"\tanh",
-    "sigmoid": r"\sigma", "relu": r"\operatorname{relu}", "sign": r"\operatorname{sign}",
-    "softplus": r"\operatorname{softplus}", "step": r"\operatorname{step}",
-}
+#: The LaTeX name of each elementwise function written as a call (a view of the registry;
+#: |x| and the square root have notation of their own).
+FUNCTIONS = {name: op.latex for name, op in FUNCTION_OPS.items() if isinstance(op.latex, str)}
 
 _SPLIT = re.compile(r"([A-Za-z]+?)_?(\d+|(?<=_)\w+)?\Z")
 
@@ -91,37 +91,10 @@ class LatexPrinter(Printer):
 
     def _print_Transpose(self, node, args):
         inner = node.args[0]
-        if isinstance(inner, E.Inv):             # (X^-1)^T is written X^-T
+        if isinstance(inner, Inv):               # (X^-1)^T is written X^-T
             base = self.done[id(inner.args[0])]
             return f"{self.wrap(base, ATOM)}^{{-\\top}}", POSTFIX
         return f"{self.wrap(args[0], ATOM)}^{{\\top}}", POSTFIX
-
-    def _print_Det(self, node, args):
-        return r"\det" + paren(args[0].text), ATOM
-
-    def _print_LogDet(self, node, args):
-        return r"\log\left|\det" + paren(args[0].text) + r"\right|", ATOM
-
-    def _print_Inv(self, node, args):
-        return f"{self.wrap(args[0], ATOM)}^{{-1}}", POSTFIX
-
-    def _print_Diag(self, node, args):
-        return r"\operatorname{diag}" + paren(args[0].text), ATOM
-
-    def _print_Norm(self, node, args):
-        kind = "2" if is_one(node.args[0].cols) else "F"
-        return rf"\left\|{args[0].text}\right\|_{{{kind}}}", ATOM
-
-    def _print_Norm1(self, node, args):
-        return rf"\left\|{args[0].text}\right\|_{{1}}", ATOM
-
-    def _print_Softmax(self, node, args):
-        axis = "" if node.axis is None else f"_{{{node.axis}}}"
-        return rf"\operatorname{{softmax}}{axis}" + paren(args[0].text), ATOM
-
-    def _print_LogSumExp(self, node, args):
-        axis = "" if node.axis is None else f"_{{{node.axis}}}"
-        return rf"\operatorname{{logsumexp}}{axis}" + paren(args[0].text), ATOM
 
     def _print_Add(self, node, args):
         a, b = self._operands(args)
@@ -157,12 +130,11 @@ class LatexPrinter(Printer):
         return f"{self.wrap(args[0], ATOM)}^{{{power}}}", POW
 
     def _print_Apply(self, node, args):
-        a = args[0]
-        if node.name == "abs":
-            return rf"\left|{a.text}\right|", ATOM
-        if node.name == "sqrt":
-            return rf"\sqrt{{{a.text}}}", ATOM
-        return FUNCTIONS[node.name] + paren(a.text), ATOM
+        op = FUNCTION_OPS.get(node.name)
+        if op is not None and callable(op.latex):
+            return op.latex(self, node, args)
+        command = FUNCTIONS.get(node.name) or rf"\operatorname{{{node.name}}}"
+        return command + paren(args[0].text), ATOM
 
     def _print_Broadcast(self, node, args):
         inner = node.args[0]
@@ -179,29 +151,22 @@ class LatexPrinter(Printer):
             return rf"{self.wrap(a, MUL)} \mathbf{{1}}^{{\top}}", MUL
         return rf"\mathbf{{1}} {self.wrap(a, MUL)}", MUL   # a row across rows: 1 r
 
-    def _print_Sum(self, node, args):
-        a = args[0]
-        inner = a.node
-        body = self.wrap(a, MUL) if not isinstance(inner, E.MatMul) else a.text
-        if node.axis is None:
-            if is_one(inner.cols):
-                return rf"\mathbf{{1}}^{{\top}} {body}", MUL
-            if is_one(inner.rows):
-                return rf"{body} \mathbf{{1}}", MUL
-            return rf"\mathbf{{1}}^{{\top}} {body} \mathbf{{1}}", MUL
-        if node.axis == 1:
-            return rf"{body} \mathbf{{1}}", MUL
-        return rf"{self.wrap(a, ATOM)}^{{\top}} \mathbf{{1}}", MUL
+    def paren(self, text: str) -> str:
+        """``text`` in growing parentheses."""
+        return paren(text)
 
-    def _print_Trace(self, node, args):
-        return r"\operatorname{tr}" + paren(args[0].text), ATOM
+    def spell(self, op):
+        """A stanza's LaTeX: its spelling function, or a command applied as a call
+        (``\\det\\left(X\\right)``)."""
+        if callable(op.latex):
+            return self.bound(op.latex)
+        if isinstance(op.latex, str):
+            command = op.latex
 
-    def _print_Einsum(self, node, args):
-        subscripts, output = node.params
-        summed = sorted({c for s in subscripts for c in s} - set(output))
-        factors = " ".join(f"{self.wrap(a, ATOM)}_{{{s}}}" for a, s in zip(args, subscripts))
-        total = rf"\sum_{{{','.join(summed)}}} {factors}" if summed else factors
-        return rf"\left[{total}\right]_{{{output}}}" if output else total, ATOM
+            def method(node, args):
+                return command + paren(args[0].text), ATOM
+            return method
+        return None
 
 
 def to_latex(node: E.Node) -> str:

@@ -35,7 +35,8 @@ from sympy import Indexed, IndexedBase, KroneckerDelta
 
 from .. import expr as E
 from ..errors import UnsupportedError
-from ..functions import SYMPY_TO_NAME, absolute
+from ..ops import SYMPY_TO_NAME
+from ..ops.elementwise import absolute
 from .latex import FUNCTIONS, LatexPrinter, to_latex
 from .latex import ATOM as LATEX_ATOM
 from .text import ATOM as TEXT_ATOM

@@ -39,29 +39,11 @@ import sympy
 from .. import expr as E
 from ..dims import is_one
 from ..errors import UnsupportedError
+from ..ops import FUNCTIONS as FUNCTION_OPS
+from ..ops.base import ADD, ATOM, MUL, POSTFIX, POW, UNARY
+from ..ops.linalg import Diag, Inv
 from .base import Printed, Printer, bare_broadcasts
-from .text import ADD, ATOM, MUL, POSTFIX, POW, UNARY
 
-FUNCTIONS = {
-    "exp": "{np}.exp({x})", "log": "{np}.log({x})", "sin": "{np}.sin({x})",
-    "cos": "{np}.cos({x})", "tanh": "{np}.tanh({x})", "sqrt": "{np}.sqrt({x})",
-    "abs": "{np}.abs({x})", "sign": "{np}.sign({x})",
-    "sigmoid": "0.5 + 0.5 * {np}.tanh(0.5 * {xw})",         # stable for large |x|
-    "relu": "{np}.maximum({x}, 0)",
-    "softplus": "{np}.logaddexp(0, {x})",                  # log(1 + e^x) without overflow
-    "step": "{np}.heaviside({x}, 0)",
-}
-_FUNCTION_PREC = {"sigmoid": ADD}
-
-# Numerically stable softmax and logsumexp: shift by the maximum before exponentiating.
-SOFTMAX = """def {name}(x, axis):
-    e = {np}.exp(x - {np}.max(x, axis=axis, keepdims=True))
-    return e / {np}.sum(e, axis=axis, keepdims=True)
-"""
-LOGSUMEXP = """def {name}(x, axis):
-    top = {np}.max(x, axis=axis, keepdims=True)
-    return top + {np}.log({np}.sum({np}.exp(x - top), axis=axis, keepdims=True))
-"""
 # X + X.T. When rows are a multiple of 2 KiB apart (n = 512, 1024, 2048, ... in float32), the
 # column reads of X.T fall in one or two sets of the L1 cache (and few of L2): NumPy's plain sum
 # is then 1.7-3.5x slower than copying 256-byte bands of columns first (docs/benchmarks.md).
@@ -80,41 +62,7 @@ SYMMETRIC_SUM = """def {name}(x):
 """
 
 # -- helpers of portable code: each takes the array namespace xp first -------------------------
-# (torch's maximum and logaddexp take no Python numbers, its max returns indices too, its
-# einsum takes no optimize=, its result_type two arguments; the array-API standard has no amax)
-PORTABLE_FUNCTIONS = {
-    "relu": """def {name}(xp, x):
-    \"\"\"max(x, 0), elementwise.\"\"\"
-    return xp.where(x > 0, x, 0.0)
-""",
-    "step": """def {name}(xp, x):
-    \"\"\"1 where x > 0, else 0 (the derivative of relu), in x's type.\"\"\"
-    return xp.where(x > 0, xp.ones_like(x), xp.zeros_like(x))
-""",
-    "softplus": """def {name}(xp, x):
-    \"\"\"log(1 + exp(x)) without overflow: max(x, 0) + log1p(exp(-|x|)).\"\"\"
-    return xp.where(x > 0, x, 0.0) + xp.log1p(xp.exp(-xp.abs(x)))
-""",
-}
-PORTABLE_SOFTMAX = """def {name}(xp, x, axis):
-    \"\"\"exp(x) / sum(exp(x)) along axis (all entries when None), shifted by the maximum.\"\"\"
-    axes = (0, 1) if axis is None else axis
-    top = getattr(xp, "amax", xp.max)(x, axis=axes, keepdims=True)   # torch's max has indices
-    e = xp.exp(x - top)
-    return e / xp.sum(e, axis=axes, keepdims=True)
-"""
-PORTABLE_LOGSUMEXP = """def {name}(xp, x, axis):
-    \"\"\"log(sum(exp(x))) along axis (all entries when None), shifted by the maximum.\"\"\"
-    axes = (0, 1) if axis is None else axis
-    top = getattr(xp, "amax", xp.max)(x, axis=axes, keepdims=True)   # torch's max has indices
-    return top + xp.log(xp.sum(xp.exp(x - top), axis=axes, keepdims=True))
-"""
-PORTABLE_EINSUM = """def {name}(xp, subscripts, *operands):
-    \"\"\"einsum, in the cheapest order (NumPy's optimize=True; torch orders by itself).\"\"\"
-    if xp is {numpy}:
-        return {numpy}.einsum(subscripts, *operands, optimize=True)
-    return xp.einsum(subscripts, *operands)
-"""
+# (torch's result_type takes two arguments; the operations' own helpers are in their stanzas)
 PORTABLE_AS_FLOAT = """def {name}(xp, value):
     \"\"\"value as an array of xp; float32 stays float32, anything else becomes float64.\"\"\"
     value = xp.asarray(value)
@@ -344,7 +292,7 @@ class NumpyPrinter(Printer):
 
     def _diag_vector(self, f: _Factor) -> Printed | None:
         """For a factor diag(v) (v a column), v printed; else None."""
-        if isinstance(f.node, E.Diag) and f.node.to_matrix:
+        if isinstance(f.node, Diag) and f.node.to_matrix:
             return self.done[id(f.node.args[0])]
         return None
 
@@ -397,7 +345,7 @@ class NumpyPrinter(Printer):
             node = node.args[0]
             if id(node) in self.named:
                 return None
-        if isinstance(node, E.Inv):
+        if isinstance(node, Inv):
             return self.done[id(node.args[0])], transposed
         return None
 
@@ -579,12 +527,12 @@ class NumpyPrinter(Printer):
         return f"{self.wrap(args[0], POW + 1)} ** {exponent}", POW
 
     def _print_Apply(self, node, args):
-        if self.portable and node.name in PORTABLE_FUNCTIONS:
-            return self.call(node.name, PORTABLE_FUNCTIONS[node.name], args[0].text), POSTFIX
+        row = FUNCTION_OPS[node.name].function
+        if self.portable and row.portable is not None:
+            return self.call(node.name, row.portable, args[0].text), POSTFIX
         # {x} sits inside call parentheses; {xw} beside an operator, so it is parenthesised
-        template = FUNCTIONS[node.name]
-        text = template.format(np=self.np, x=args[0].text, xw=self.wrap(args[0], MUL + 1))
-        return text, _FUNCTION_PREC.get(node.name, POSTFIX)
+        text = row.numpy.format(np=self.np, x=args[0].text, xw=self.wrap(args[0], MUL + 1))
+        return text, row.precedence
 
     def _print_Broadcast(self, node, args):
         rows, cols = (self.dim(d) for d in node.params)
@@ -599,18 +547,9 @@ class NumpyPrinter(Printer):
         return f"{self.np}.broadcast_to({args[0].text}, ({rows}, {cols}))", POSTFIX
 
     # -- reductions and matrix functions --------------------------------------------------------
-    def _all_axes(self) -> str:
+    def all_axes(self) -> str:
+        """``axis=(0, 1), `` for a sum of all entries in portable code (the standard's spelling)."""
         return "axis=(0, 1), " if self.portable else ""
-
-    def _print_Sum(self, node, args):
-        a = self.array(args[0])
-        if node.axis is None:
-            return f"{self.np}.sum({a}, {self._all_axes()}keepdims=True)", POSTFIX
-        if node.axis == 0:
-            row = f"{self.np}.sum({a}, axis=0, keepdims=True)"
-            self.untransposed[id(node)] = (row, POSTFIX)
-            return f"{row}.T", POSTFIX
-        return f"{self.np}.sum({a}, axis=1, keepdims=True)", POSTFIX
 
     def _print_Trace(self, node, args):
         inner = node.args[0]
@@ -621,19 +560,8 @@ class NumpyPrinter(Printer):
             # trace(A @ B) = sum(A * B.T): no product matrix
             a, b = chain
             text = f"{self._wrapped_text(a, MUL)} * {self._transpose_of(b, MUL + 1)}"
-            return f"{self.np}.sum({text}, {self._all_axes()}keepdims=True)", POSTFIX
+            return f"{self.np}.sum({text}, {self.all_axes()}keepdims=True)", POSTFIX
         return self.reshape(f"{self.np}.trace({args[0].text})", "(1, 1)"), POSTFIX
-
-    def _print_Det(self, node, args):
-        return self.reshape(f"{self.np}.linalg.det({self.array(args[0])})", "(1, 1)"), POSTFIX
-
-    def _print_LogDet(self, node, args):
-        # log |det X| without forming det X (which over- or underflows for large n)
-        return self.reshape(f"{self.np}.linalg.slogdet({self.array(args[0])})[1]", "(1, 1)"), \
-            POSTFIX
-
-    def _print_Inv(self, node, args):
-        return f"{self.np}.linalg.inv({self.array(args[0])})", POSTFIX
 
     def _print_Diag(self, node, args):
         a = self.array(args[0])
@@ -650,41 +578,9 @@ class NumpyPrinter(Printer):
         self.flat[id(node)] = f"{self.np}.diagonal({a})"
         return self.reshape(self.flat[id(node)], "(-1, 1)"), POSTFIX
 
-    def _print_Norm(self, node, args):
-        return self.reshape(f"{self.np}.linalg.norm({self.array(args[0])})", "(1, 1)"), POSTFIX
-
-    def _print_Norm1(self, node, args):
-        return f"{self.np}.sum({self.np}.abs({self.array(args[0])}), " \
-               f"{self._all_axes()}keepdims=True)", POSTFIX
-
-    def _print_Softmax(self, node, args):
-        if self.portable:
-            return self.call("softmax", PORTABLE_SOFTMAX, self.array(args[0]), str(node.axis)), \
-                POSTFIX
-        name = self.helper("softmax", SOFTMAX)
-        return f"{name}({self.array(args[0])}, {node.axis})", POSTFIX
-
-    def _print_LogSumExp(self, node, args):
-        if self.portable:
-            text = self.call("logsumexp", PORTABLE_LOGSUMEXP, self.array(args[0]),
-                             str(node.axis))
-        else:
-            name = self.helper("logsumexp", LOGSUMEXP)
-            text = f"{name}({self.array(args[0])}, {node.axis})"
-        if node.axis == 0:
-            self.untransposed[id(node)] = (text, POSTFIX)
-            return text + ".T", POSTFIX
-        return text, POSTFIX
-
-    def _print_Einsum(self, node, args):
-        operands = ", ".join(self.array(a) for a in args)
-        if self.portable:
-            text = self.call("einsum", PORTABLE_EINSUM, f'"{node.spec}"', operands)
-        else:
-            text = f'{self.np}.einsum("{node.spec}", {operands}, optimize=True)'
-        if len(node.params[1]) < 2:
-            text = self.reshape(text, "(-1, 1)" if node.params[1] else "(1, 1)")
-        return text, POSTFIX
+    def spell(self, op):
+        """A stanza's NumPy spelling function (it reads ``portable`` for array-namespace code)."""
+        return self.bound(op.numpy) if callable(op.numpy) else None
 
 
 def shared_nodes(outputs: list[E.Node]) -> set:
@@ -699,12 +595,12 @@ def shared_nodes(outputs: list[E.Node]) -> set:
     # an inverse used twice is two solves: cheaper (2 x 2/3 n^3 against 2 n^3) and more exact
     return {id(n) for n in E.postorder(outputs) if uses.get(id(n), 0) > 1 and
             not isinstance(n, cheap) and not is_diagonal_matrix(n) and
-            not (isinstance(n, E.Inv) and uses[id(n)] <= 2)}
+            not (isinstance(n, Inv) and uses[id(n)] <= 2)}
 
 
 def is_diagonal_matrix(node: E.Node) -> bool:
     """diag(v) of a vector: never named, since a product with it is a broadcast of v."""
-    return isinstance(node, E.Diag) and node.to_matrix
+    return isinstance(node, Diag) and node.to_matrix
 
 
 def plus_own_transpose(node: E.Add) -> E.Node | None:

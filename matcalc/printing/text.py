@@ -12,9 +12,8 @@ import sympy
 
 from .. import expr as E
 from ..dims import is_one
+from ..ops.base import ADD, ATOM, MUL, POSTFIX, POW, UNARY
 from .base import Printed, Printer, bare_broadcasts
-
-ADD, MUL, UNARY, POW, POSTFIX, ATOM = 10, 20, 30, 40, 50, 60
 
 
 class _ConstantPrinter(sympy.printing.str.StrPrinter):
@@ -128,43 +127,23 @@ class TextPrinter(Printer):
         left_assoc = a.prec == MUL and isinstance(a.node, (E.Mul, E.Div))
         return f"{a.text if left_assoc else self.wrap(a, MUL + 1)} * {ones}", MUL
 
-    def _print_Sum(self, node, args):
-        axis = "" if node.axis is None else f", axis={node.axis}"
-        return f"sum({args[0].text}{axis})", POSTFIX
+    def spell(self, op):
+        """A stanza's own text spelling, or its call as the syntax writes it:
+        ``softmax(X, axis=0)``, with each keyword printed where it is not its default."""
+        if callable(op.text):
+            return self.bound(op.text)
+        if op.syntax is None or op.syntax.form != "call" or op.syntax.arguments != "expressions":
+            return None
+        syntax = op.syntax
 
-    def _print_Trace(self, node, args):
-        return f"trace({args[0].text})", POSTFIX
-
-    def _call(self, name, node, args, axis=None):
-        extra = "" if axis is None else f", axis={axis}"
-        return f"{name}({args[0].text}{extra})", POSTFIX
-
-    def _print_Det(self, node, args):
-        return self._call("det", node, args)
-
-    def _print_LogDet(self, node, args):
-        return self._call("logdet", node, args)
-
-    def _print_Inv(self, node, args):
-        return self._call("inv", node, args)
-
-    def _print_Diag(self, node, args):
-        return self._call("diag", node, args)
-
-    def _print_Norm(self, node, args):
-        return self._call("norm", node, args)
-
-    def _print_Norm1(self, node, args):
-        return self._call("norm1", node, args)
-
-    def _print_Softmax(self, node, args):
-        return self._call("softmax", node, args, node.axis)
-
-    def _print_LogSumExp(self, node, args):
-        return self._call("logsumexp", node, args, node.axis)
-
-    def _print_Einsum(self, node, args):
-        return f'einsum("{node.spec}", {", ".join(a.text for a in args)})', POSTFIX
+        def method(node, args):
+            words = [a.text for a in args]
+            for k in syntax.keywords:
+                value = getattr(node, k.attribute)
+                if value != k.default:
+                    words.append(f"{k.name}={value}")
+            return f"{syntax.spelling}({', '.join(words)})", POSTFIX
+        return method
 
 
 def to_text(node: E.Node) -> str:

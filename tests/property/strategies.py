@@ -41,7 +41,8 @@ from hypothesis import strategies as st
 
 import matcalc as mc
 from matcalc.collapse import ZERO
-from matcalc.expr import Broadcast, Sum, Var, postorder
+from matcalc.expr import Broadcast, Var, postorder
+from matcalc.ops.contractions import Sum
 
 from reference import evaluate
 

@@ -15,8 +15,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import matcalc as mc
+from matcalc import constants as C
 from matcalc import expr as E
-from matcalc.expr import MAX_CANONICAL_TERMS, Const, canonical_number
+from matcalc.constants import MAX_CANONICAL_TERMS, canonical_number
+from matcalc.expr import Const
+from matcalc.ops.elementwise import apply
 
 from strategies import examples
 
@@ -76,7 +79,7 @@ def test_the_canonical_form_keeps_the_value_and_is_its_own(x):
 
 
 def _expands_within_limit(x: sympy.Expr) -> bool:
-    return canonical_number(x) != x or max(E._term_bound(x)) <= MAX_CANONICAL_TERMS
+    return canonical_number(x) != x or max(C._term_bound(x)) <= MAX_CANONICAL_TERMS
 
 
 @settings(max_examples=examples(200))
@@ -103,9 +106,9 @@ def _node(x: sympy.Expr) -> E.Node:
     if x.is_Pow:
         return E.power(_node(x.base), x.exp)
     if x is sympy.E:
-        return E.apply("exp", E.Const.make(1))
+        return apply("exp", E.Const.make(1))
     if isinstance(x, (sympy.tanh, sympy.exp, sympy.sin)):
-        return E.apply(type(x).__name__, _node(x.args[0]))
+        return apply(type(x).__name__, _node(x.args[0]))
     return E.Const.make(x)
 
 

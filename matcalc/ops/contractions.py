@@ -1,0 +1,331 @@
+"""Linear contractions: ``sum`` (of all entries or along an axis), ``mean``, ``trace``, ``einsum``.
+
+Contract: one stanza per operation, each with its node class, shape rule, index form, rule
+kind, spellings and rewrites. Their rules are derived: a sum's gradient repeats G along the
+summed axis, a trace's is G times the identity, an einsum's is the einsum of G with the other
+operands.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from ..dims import ONE, Dim, format_shape
+from ..errors import ShapeError, UnsupportedError
+from ..expr import (Broadcast, Const, Eye, MatMul, Neg, Node, Transpose, Var, as_node, describe,
+                    div, is_zero, ones, scalar_factor, zeros)
+from ..expr import mul as scaled
+from ..notation import entry, summation
+from .base import AXIS, POSTFIX, Operation, call
+
+_GENERIC = "an intermediate like any other, named t where it is shared"
+
+# ---------------------------------------------------------------------------------------------
+# sum
+# ---------------------------------------------------------------------------------------------
+
+
+class Sum(Node):
+    """Sum of all entries (axis None, a scalar), down the rows (axis 0) or along rows (axis 1).
+
+    Following NumPy, both axis sums are vectors (columns): ``sum(X, axis=0)`` of an n x m matrix
+    has m entries (one per column of X), ``sum(X, axis=1)`` has n (one per row).
+    """
+
+    __slots__ = ()
+
+    @classmethod
+    def make(cls, a: Node, axis: int | None = None) -> "Sum":
+        a = as_node(a)
+        if axis is None:
+            shape = (ONE, ONE)
+        elif axis == 0:
+            shape = (a.cols, ONE)
+        elif axis == 1:
+            shape = (a.rows, ONE)
+        else:
+            raise UnsupportedError(f"sum over axis {axis!r}: the axis must be 0, 1 or None")
+        return cls._intern((a,), (axis,), shape)
+
+    @property
+    def axis(self) -> int | None:
+        return self.params[0]
+
+    def remake(self, args, dim_map):
+        return Sum.make(args[0], self.axis)
+
+
+def _lower_sum(node, bases, i, j, fresh):
+    """Z = sum_pq A_pq; Z_j = sum_p A_pj (axis 0); Z_i = sum_q A_iq (axis 1)."""
+    a, A = node.args[0], bases[0]
+    p, q = fresh(), fresh()
+    if node.axis is None:
+        return summation(summation(entry(A, a.shape, p, q), p, a.rows), q, a.cols)
+    if node.axis == 0:
+        return summation(entry(A, a.shape, p, i), p, a.rows)
+    return summation(entry(A, a.shape, i, q), q, a.cols)
+
+
+def _peel_sum(e: Sum, ctx):
+    """The sum of a column linear in g is onesᵀ M g."""
+    inner = e.args[0]
+    if e.is_scalar and inner.cols == 1:
+        return MatMul.make(Transpose.make(ones(inner.rows, 1)), ctx.lin(inner))
+    return None
+
+
+def sum_rules(node: Sum):
+    """Scalars and signs out of sums; sums of zeros, ones and scalars; a probability vector
+    sums to one. Decreases: nodes under sums."""
+    a = node.args[0]
+    if is_zero(a):
+        return zeros(*node.shape)
+    if a.is_scalar:                      # the sum of one entry, along any axis, is that entry
+        return a
+    if node.axis is None and isinstance(a, Sum):      # sum(sum(X, axis=k)) = sum(X)
+        return Sum.make(a.args[0])
+    if node.axis is None and isinstance(a, Broadcast) and a.args[0].is_scalar:
+        return scaled(a.args[0], Const.make(a.params[0] * a.params[1]))
+    if isinstance(a, Neg):
+        return Neg.make(Sum.make(a.args[0], node.axis))
+    sf = scalar_factor(a)
+    if sf is not None:
+        return scaled(sf[0], Sum.make(sf[1], node.axis))
+    if isinstance(a, Var) and a.domain == "probability":
+        # the entries of a probability vector (the columns of such a matrix) sum to one
+        if node.axis is None and a.cols == 1:
+            return Const.make(1)
+        if node.axis == 0:
+            return ones(*node.shape)
+    return None
+
+
+def _latex_sum(p, node, args):
+    """sum(X) = 1ᵀ X 1, row sums X 1, column sums Xᵀ 1."""
+    a = args[0]
+    inner = a.node
+    body = p.wrap(a, p.MUL) if not isinstance(inner, MatMul) else a.text
+    if node.axis is None:
+        if inner.cols == 1:
+            return rf"\mathbf{{1}}^{{\top}} {body}", p.MUL
+        if inner.rows == 1:
+            return rf"{body} \mathbf{{1}}", p.MUL
+        return rf"\mathbf{{1}}^{{\top}} {body} \mathbf{{1}}", p.MUL
+    if node.axis == 1:
+        return rf"{body} \mathbf{{1}}", p.MUL
+    return rf"{p.wrap(a, p.ATOM)}^{{\top}} \mathbf{{1}}", p.MUL
+
+
+def _numpy_sum(p, node, args):
+    """Kept 2-D (keepdims): a column sum is the row NumPy gives, transposed to a column."""
+    a = p.array(args[0])
+    if node.axis is None:
+        return f"{p.np}.sum({a}, {p.all_axes()}keepdims=True)", POSTFIX
+    if node.axis == 0:
+        row = f"{p.np}.sum({a}, axis=0, keepdims=True)"
+        p.untransposed[id(node)] = (row, POSTFIX)
+        return f"{row}.T", POSTFIX
+    return f"{p.np}.sum({a}, axis=1, keepdims=True)", POSTFIX
+
+
+def _sum(x, axis: int | None = None) -> Node:
+    """Sum of all entries (a scalar), or along an axis (axis=0: one entry per column)."""
+    return Sum.make(as_node(x), axis)
+
+
+SUM = Operation(
+    "sum", "contractions", "the sum of all entries, or along an axis", node=Sum,
+    syntax=call("sum", (1, 1), (AXIS,)), build=_sum, lower=_lower_sum, kind="linear",
+    peel=_peel_sum, latex=_latex_sum, numpy=_numpy_sum, rewrites=(sum_rules,),
+    examples=(("sum of all entries", lambda v: Sum.make(v.A)),
+              ("column sums", lambda v: Sum.make(v.A, 0)),
+              ("row sums", lambda v: Sum.make(v.A, 1))),
+    excluded={"value name": _GENERIC})
+
+
+def _mean(x, axis: int | None = None) -> Node:
+    """Mean of all entries, or along an axis: the sum divided by the number of terms."""
+    x = as_node(x)
+    if axis not in (None, 0, 1):
+        raise UnsupportedError(f"mean over axis {axis!r}: the axis must be 0, 1 or None")
+    count = {None: x.rows * x.cols, 0: x.rows, 1: x.cols}[axis]
+    total = Sum.make(x, axis)
+    return total if count == 1 else div(total, Const.make(count))
+
+
+_BUILT_FROM_SUM = "built from sum and a division, which carry every other concern"
+MEAN = Operation(
+    "mean", "contractions", "the mean of all entries, or along an axis",
+    syntax=call("mean", (1, 1), (AXIS,)), build=_mean,
+    excluded={concern: _BUILT_FROM_SUM for concern in
+              ("node", "index form", "rule kind", "text", "latex", "numpy", "value name",
+               "docs example")})
+
+
+# ---------------------------------------------------------------------------------------------
+# trace
+# ---------------------------------------------------------------------------------------------
+
+class Trace(Node):
+    """Trace of a square matrix: the sum of its diagonal."""
+
+    __slots__ = ()
+
+    @classmethod
+    def make(cls, a: Node) -> "Trace":
+        a = as_node(a)
+        if a.rows != a.cols:
+            raise ShapeError(f"trace needs a square matrix, but {describe(a)} is "
+                             f"{format_shape(a.shape)}")
+        return cls._intern((a,), (), (ONE, ONE))
+
+    def remake(self, args, dim_map):
+        return Trace.make(args[0])
+
+
+def _lower_trace(node, bases, i, j, fresh):
+    """tr(A) = sum_p A_pp."""
+    a, A = node.args[0], bases[0]
+    p = fresh()
+    return summation(entry(A, a.shape, p, p), p, a.rows)
+
+
+def trace_rules(node: Trace):
+    """Traces of scalars, identities, transposes; scalars and signs out. Decreases: nodes."""
+    a = node.args[0]
+    if a.is_scalar:
+        return a
+    if isinstance(a, Eye):
+        return Const.make(a.params[0])
+    if is_zero(a):
+        return Const.make(0)
+    if isinstance(a, Transpose):
+        return Trace.make(a.args[0])
+    if isinstance(a, Neg):
+        return Neg.make(Trace.make(a.args[0]))
+    sf = scalar_factor(a)
+    if sf is not None:
+        return scaled(sf[0], Trace.make(sf[1]))
+    return None
+
+
+def _trace(x) -> Node:
+    """Trace of a square matrix."""
+    return Trace.make(as_node(x))
+
+
+TRACE = Operation(
+    "trace", "contractions", "the trace of a square matrix", node=Trace,
+    syntax=call("trace"), build=_trace, lower=_lower_trace, kind="linear",
+    latex=r"\operatorname{tr}", rewrites=(trace_rules,),
+    examples=(("trace", lambda v: Trace.make(v.S)),),
+    excluded={"numpy": "trace(A @ B) is written sum(A * B.T): the printer's own fusion with "
+                       "the product (printing.numpy._print_Trace)",
+              "value name": _GENERIC})
+
+
+# ---------------------------------------------------------------------------------------------
+# einsum
+# ---------------------------------------------------------------------------------------------
+
+class Einsum(Node):
+    """A contraction with no matrix form, kept explicit: einsum("ij,jk->ik", A, B).
+
+    Each operand has two subscript letters (its rows and columns); the output has two letters, or
+    fewer for a vector (one letter, its rows) or a scalar (none).
+    """
+
+    __slots__ = ()
+
+    @classmethod
+    def make(cls, subscripts: Sequence[str], output: str, operands: Sequence[Node]) -> "Einsum":
+        operands = tuple(as_node(o) for o in operands)
+        subscripts = tuple(subscripts)
+        if len(subscripts) != len(operands) or any(len(x) != 2 for x in subscripts):
+            raise UnsupportedError("einsum needs two subscripts for each operand")
+        sizes: dict[str, Dim] = {}
+        for sub_, op in zip(subscripts, operands):
+            for letter, d in zip(sub_, op.shape):
+                if sizes.setdefault(letter, d) != d:
+                    raise ShapeError(f"einsum subscript {letter!r} has sizes {sizes[letter]} and {d}")
+        if len(output) > 2 or any(c not in sizes for c in output):
+            raise UnsupportedError(f"bad einsum output {output!r}")
+        shape = tuple(sizes[c] for c in output) + (ONE,) * (2 - len(output))
+        return cls._intern(operands, (subscripts, output), shape)
+
+    def remake(self, args, dim_map):
+        return Einsum.make(self.params[0], self.params[1], args)
+
+    @property
+    def spec(self) -> str:
+        return ",".join(self.params[0]) + "->" + self.params[1]
+
+
+def _lower_einsum(node, bases, i, j, fresh):
+    """Z_[out] = sum over the letters not in the output of the product of the operands."""
+    subscripts, output = node.params
+    letters: dict[str, object] = {}
+    out_idx = [i, j]
+    for pos, c in enumerate(output):
+        letters[c] = out_idx[pos]
+    sizes: dict[str, Dim] = {}
+    body = 1
+    for sub_, op, base in zip(subscripts, node.args, bases):
+        for c, d in zip(sub_, op.shape):
+            sizes[c] = d
+            if c not in letters:
+                letters[c] = fresh()
+        body = body * entry(base, op.shape, letters[sub_[0]], letters[sub_[1]])
+    for c, s in letters.items():
+        if c not in output:
+            body = summation(body, s, sizes[c])
+    return body
+
+
+def _text_einsum(p, node, args):
+    return f'einsum("{node.spec}", {", ".join(a.text for a in args)})', POSTFIX
+
+
+def _latex_einsum(p, node, args):
+    """[sum_letters A_ij B_jk]_ik."""
+    subscripts, output = node.params
+    summed = sorted({c for s in subscripts for c in s} - set(output))
+    factors = " ".join(f"{p.wrap(a, p.ATOM)}_{{{s}}}" for a, s in zip(args, subscripts))
+    total = rf"\sum_{{{','.join(summed)}}} {factors}" if summed else factors
+    return (rf"\left[{total}\right]_{{{output}}}" if output else total), p.ATOM
+
+
+_PORTABLE_EINSUM = """def {name}(xp, subscripts, *operands):
+    \"\"\"einsum, in the cheapest order (NumPy's optimize=True; torch orders by itself).\"\"\"
+    if xp is {numpy}:
+        return {numpy}.einsum(subscripts, *operands, optimize=True)
+    return xp.einsum(subscripts, *operands)
+"""
+
+
+def _numpy_einsum(p, node, args):
+    operands = ", ".join(p.array(a) for a in args)
+    if p.portable:
+        text = p.call("einsum", _PORTABLE_EINSUM, f'"{node.spec}"', operands)
+    else:
+        text = f'{p.np}.einsum("{node.spec}", {operands}, optimize=True)'
+    if len(node.params[1]) < 2:
+        text = p.reshape(text, "(-1, 1)" if node.params[1] else "(1, 1)")
+    return text, POSTFIX
+
+
+def _einsum(subscripts: str, *operands) -> Node:
+    """An explicit contraction: ``einsum("ij,jk->ik", A, B)`` (two letters per operand)."""
+    inputs, output = subscripts.split("->")
+    return Einsum.make(tuple(inputs.split(",")), output, operands)
+
+
+EINSUM = Operation(
+    "einsum", "contractions", "an explicit contraction, two subscript letters per operand",
+    node=Einsum, syntax=call("einsum", (1, 64), arguments="einsum"), build=_einsum,
+    lower=_lower_einsum, kind="multilinear", text=_text_einsum, latex=_latex_einsum,
+    numpy=_numpy_einsum,
+    examples=(("einsum", lambda v: Einsum.make(("ij", "ik"), "jk", [v.A, v.C])),),
+    excluded={"value name": _GENERIC})
+
+OPERATIONS: tuple[Operation, ...] = (SUM, MEAN, TRACE, EINSUM)

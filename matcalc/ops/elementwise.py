@@ -1,0 +1,212 @@
+"""Elementwise functions: one row each in ``TABLE``.
+
+Contract: a row (``base.Function``) is everything about a scalar function applied to every
+entry: its SymPy form (whose ``sympy.diff`` gives the derivative matcalc uses — no derivative is
+typed in), its domain and kinks, its LaTeX and NumPy spellings, and the letter its value is
+named by. ``OPERATIONS`` turns each row into an ``Operation`` on the generic ``Apply`` node.
+Adding a function is adding a row (see docs/how-it-works.md, "Adding an operation").
+
+Functions SymPy lacks, or whose SymPy derivative is not usable on real arrays (``Abs``
+differentiates through ``re``/``im``; ``sign`` to a Dirac delta), are defined here as SymPy
+``Function`` subclasses with their scalar derivative; each has a ``rewrite`` to elementary
+functions that the tests differentiate to confirm that derivative.
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+import sympy
+
+from ..constants import small_argument
+from ..expr import Apply, Broadcast, Const, Node, Var, as_node, constant_value
+from ..notation import entry
+from .base import ADD, Function, Operation, call
+
+
+class sigmoid(sympy.Function):
+    """The logistic function 1 / (1 + exp(-x))."""
+
+    def fdiff(self, argindex=1):
+        s = sigmoid(self.args[0])
+        return s * (1 - s)
+
+    def _eval_rewrite_as_exp(self, x, **kwargs):
+        return 1 / (1 + sympy.exp(-x))
+
+
+class softplus(sympy.Function):
+    """log(1 + exp(x)), whose derivative is the sigmoid."""
+
+    def fdiff(self, argindex=1):
+        return sigmoid(self.args[0])
+
+    def _eval_rewrite_as_exp(self, x, **kwargs):
+        return sympy.log(1 + sympy.exp(x))
+
+
+class step(sympy.Function):
+    """The unit step: 1 for x > 0, else 0. Its derivative is 0 wherever it exists (x != 0)."""
+
+    def fdiff(self, argindex=1):
+        return sympy.S.Zero
+
+    def _eval_rewrite_as_Piecewise(self, x, **kwargs):
+        return sympy.Piecewise((1, x > 0), (0, True))
+
+
+class sign(sympy.Function):
+    """The sign function; its derivative is 0 wherever it exists (x != 0)."""
+
+    def fdiff(self, argindex=1):
+        return sympy.S.Zero
+
+    def _eval_rewrite_as_Piecewise(self, x, **kwargs):
+        return sympy.Piecewise((1, x > 0), (-1, x < 0), (0, True))
+
+
+class absolute(sympy.Function):
+    """|x| on real numbers; derivative sign(x) for x != 0."""
+
+    def fdiff(self, argindex=1):
+        return sign(self.args[0])
+
+    def _eval_rewrite_as_Piecewise(self, x, **kwargs):
+        return sympy.Piecewise((x, x > 0), (-x, True))
+
+
+class relu(sympy.Function):
+    """max(x, 0); derivative step(x) for x != 0."""
+
+    def fdiff(self, argindex=1):
+        return step(self.args[0])
+
+    def _eval_rewrite_as_Piecewise(self, x, **kwargs):
+        return sympy.Piecewise((x, x > 0), (0, True))
+
+
+def _latex_abs(p, node, args):
+    return rf"\left|{args[0].text}\right|", p.ATOM
+
+
+def _latex_sqrt(p, node, args):
+    return rf"\sqrt{{{args[0].text}}}", p.ATOM
+
+
+_RELU = """def {name}(xp, x):
+    \"\"\"max(x, 0), elementwise.\"\"\"
+    return xp.where(x > 0, x, 0.0)
+"""
+_STEP = """def {name}(xp, x):
+    \"\"\"1 where x > 0, else 0 (the derivative of relu), in x's type.\"\"\"
+    return xp.where(x > 0, xp.ones_like(x), xp.zeros_like(x))
+"""
+_SOFTPLUS = """def {name}(xp, x):
+    \"\"\"log(1 + exp(x)) without overflow: max(x, 0) + log1p(exp(-|x|)).\"\"\"
+    return xp.where(x > 0, x, 0.0) + xp.log1p(xp.exp(-xp.abs(x)))
+"""
+
+#: The elementwise functions, in the order the docs list them.
+TABLE: tuple[Function, ...] = (
+    Function("exp", sympy.exp, "the exponential", r"\exp", "{np}.exp({x})", folds=True),
+    Function("log", sympy.log, "the natural logarithm", r"\log", "{np}.log({x})",
+             domain="positive", folds=True),
+    Function("sin", sympy.sin, "the sine", r"\sin", "{np}.sin({x})", folds=True),
+    Function("cos", sympy.cos, "the cosine", r"\cos", "{np}.cos({x})", folds=True),
+    Function("tanh", sympy.tanh, "the hyperbolic tangent", r"\tanh", "{np}.tanh({x})",
+             folds=True),
+    # 0.5 + 0.5 tanh(x / 2): stable for large |x|
+    Function("sigmoid", sigmoid, "the logistic function 1 / (1 + exp(-x))", r"\sigma",
+             "0.5 + 0.5 * {np}.tanh(0.5 * {xw})", precedence=ADD, value="s"),
+    Function("relu", relu, "max(x, 0)", r"\operatorname{relu}", "{np}.maximum({x}, 0)",
+             kinks=(0,), portable=_RELU),
+    Function("abs", absolute, "the absolute value", _latex_abs, "{np}.abs({x})", kinks=(0,),
+             folds=True),
+    Function("sign", sign, "the sign: -1, 0 or 1", r"\operatorname{sign}", "{np}.sign({x})",
+             kinks=(0,), folds=True),
+    Function("sqrt", sympy.sqrt, "the square root", _latex_sqrt, "{np}.sqrt({x})",
+             domain="nonnegative", folds=True),
+    # log(1 + e^x) without overflow
+    Function("softplus", softplus, "log(1 + exp(x))", r"\operatorname{softplus}",
+             "{np}.logaddexp(0, {x})", portable=_SOFTPLUS),
+    Function("step", step, "the unit step: 1 for x > 0, else 0", r"\operatorname{step}",
+             "{np}.heaviside({x}, 0)", kinks=(0,), portable=_STEP),
+)
+
+#: What each function folds a constant to, where SymPy's own function differs from the row's
+#: (|x| and sign of a number are SymPy's Abs and sign).
+_FOLDED = {"abs": sympy.Abs, "sign": sympy.sign}
+
+
+def _defined_at(row: Function, value: sympy.Expr) -> bool:
+    """Whether ``row`` is defined at the constant ``value`` (as far as SymPy can tell)."""
+    if row.domain == "positive":
+        return bool(value.is_positive)
+    if row.domain == "nonnegative":
+        return not value.is_negative
+    return True
+
+
+def apply(name: str, a) -> Node:
+    """``name(a)`` elementwise; a function of a constant is a constant (sqrt(d), exp(2)), unless
+    the constant is large (``constants.MAX_FOLDED_ARGUMENT``) or outside the function's domain
+    (log(0) stays, so the numeric check reports it)."""
+    a = as_node(a)
+    row = FUNCTIONS[name].function
+    if isinstance(a, Const) and row.folds and small_argument(a.value) and \
+            _defined_at(row, a.value):
+        return Const.make(_FOLDED.get(name, row.sympy)(a.value))
+    return Apply.make(name, a)
+
+
+def fold(node: Apply):
+    """A function of a constant is a constant: sin(0) = 0, log(n ** 2). Decreases: Apply nodes.
+
+    Folds only where the builder does (log of a positive, sqrt of a non-negative constant), so
+    log(0) stays as it is and the numeric check reports it.
+    """
+    value = constant_value(node.args[0])
+    if value is None:
+        return None
+    folded = apply(node.name, Const.make(value))
+    if not isinstance(folded, Const):
+        return None
+    return folded if node.is_scalar else Broadcast.make(folded, *node.shape)
+
+
+def lower(node: Apply, bases, i, j, fresh):
+    """f(A)_ij = f(A_ij)."""
+    return FUNCTIONS[node.name].function.sympy(entry(bases[0], node.args[0].shape, i, j))
+
+
+def value_name(node: Apply, layer: str | None) -> str | None:
+    """A layer's activation is a<k> (of z<k>); a function of a variable X is f_X."""
+    if layer is not None:
+        return "a" + layer
+    operand = node.args[0]
+    return f"{node.name}_{operand.name}" if isinstance(operand, Var) else None
+
+
+def _builder(row: Function):
+    def build(x) -> Node:
+        return apply(row.name, x)
+    build.__name__ = build.__qualname__ = row.name
+    build.__doc__ = (f"Elementwise {row.name}: ``{row.name}(X)`` applies {row.name} "
+                     f"({row.summary}) to every entry of X.")
+    return build
+
+
+def _operation(row: Function) -> Operation:
+    return Operation(
+        row.name, "elementwise", row.summary, node=Apply, syntax=call(row.name),
+        build=_builder(row), lower=lower, kind="elementwise", domain=row.domain,
+        kinks=row.kinks, latex=row.latex, numpy=row.numpy, portable=row.portable,
+        value_name=value_name, rewrites=(fold,), examples=((row.name, lambda v, name=row.name: Apply.make(name, v.A)),),
+        function=row)
+
+
+OPERATIONS: tuple[Operation, ...] = tuple(_operation(row) for row in TABLE)
+FUNCTIONS = MappingProxyType({op.name: op for op in OPERATIONS})
+
+#: SymPy function class -> matcalc name, for turning derived scalar derivatives back into nodes.
+SYMPY_TO_NAME = MappingProxyType({row.sympy: row.name for row in TABLE})
