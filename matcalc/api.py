@@ -17,8 +17,8 @@ from typing import Callable, Sequence
 from . import expr as E
 from .passes import BackwardCode, backward_code
 from .check import (DEFAULT_TOLERANCE, CheckReport, choose_sizes, compare, compare_matrix,
-                    draw_inputs, ensure_finite, objective)
-from .diff import Step, reverse_sweep
+                    draw_inputs, ensure_finite, input_domains, objective)
+from .diff import Step
 from .errors import CheckError, MatcalcError, UnsupportedError
 from .ops import BUILDERS, check_name, operation_of
 from .jacobian import gradient_of, hessian_matrix, jacobian_matrix
@@ -28,7 +28,7 @@ from .printing.latex import latex_name, to_latex, to_mathml
 from .printing.notes import math_html
 from .printing.numpy import Output, compile_module, numpy_source
 from .printing.text import to_text
-from .simplify import rewrite_forward, simplify_all
+from .pipeline import differentiate
 from .steps import Steps, build_steps, second_order_steps
 from .tensor import IndexTensor, jacobian_tensor
 
@@ -93,16 +93,10 @@ class Derivation:
         self.variables = tuple(used + unused)      # the generated code takes every wrt variable
         self.upstream = None if expression.is_scalar else _upstream_var(expression, self.variables)
         seed = E.Const.make(1) if self.upstream is None else self.upstream
-        # Differentiate the stable form (log(softmax(z)) as z - logsumexp(z)) when every
-        # target is a variable: the rewrite keeps the function of the variables, but it can
-        # remove some of the paths through a subexpression (log(exp(A)) -> A drops one use of
-        # exp(A)), which would change the gradient with respect to that subexpression.
-        stable = expression
-        if all(isinstance(w, E.Var) for w in wrt):
-            stable = rewrite_forward(expression)
-        self.sweep = reverse_sweep(stable, list(wrt), seed)
-        self.differentiated = stable       # the form the sweep (and generated code) computes
-        self.gradients = tuple(simplify_all(self.sweep.gradients))
+        derived = differentiate(expression, wrt, seed)
+        self.sweep = derived.sweep
+        self.differentiated = derived.differentiated   # the form the sweep and code computed
+        self.gradients = derived.gradients
 
     # -- results ---------------------------------------------------------------------------
     @property
@@ -217,7 +211,8 @@ class Derivation:
         variables = [v for v in self.variables if v is not self.upstream]
         chosen = choose_sizes(E.dimensions([self.expression] + variables), sizes)
         self._sizes = chosen       # generated code takes a dimension only a constant has
-        inputs, warnings = draw_inputs(variables, chosen, seed, self.upstream, self._kinks())
+        inputs, warnings = draw_inputs(variables, chosen, seed, self.upstream, self._kinks(),
+                                       domains=input_domains(self.expression, variables))
         args = {v.name: inputs[v.name] for v in variables}
         weight = inputs.get(self.upstream.name) if self.upstream is not None else None
         f = objective(_bind_sizes(self.value_function(), chosen), weight)
@@ -249,9 +244,11 @@ class Derivation:
         return report
 
     def _kinks(self) -> Callable | None:
-        """A function returning the arguments of relu/abs/sign/step, which must avoid 0."""
-        nodes = [n.args[0] for n in E.postorder([self.expression])
-                 if isinstance(n, E.Apply) and operation_of(n).kinks]
+        """A function returning, for each kink of each function (its stanza declares them:
+        relu, abs, sign, step at 0), the argument minus the kink: it must stay away from 0."""
+        nodes = [n.args[0] if k == 0 else E.sub(n.args[0], k)
+                 for n in E.postorder([self.expression]) if isinstance(n, E.Apply)
+                 for k in operation_of(n).kinks]
         if not nodes:
             return None
         variables = [v for v in self.variables if v is not self.upstream]
@@ -405,7 +402,8 @@ class MatrixDerivative(Derivation):
         self.upstream = None
         seed = E.Const.make(1) if expression.is_scalar else E.Var.make(
             _fresh_name("G", {v.name for v in self.variables}), expression.shape)
-        self.sweep = reverse_sweep(rewrite_forward(expression), [x], seed)
+        derived = differentiate(expression, [x], seed)
+        self.sweep, self.differentiated = derived.sweep, derived.differentiated
         self.gradients = (result,)
 
     @property
@@ -448,7 +446,8 @@ class MatrixDerivative(Derivation):
                                    f"subexpression {to_text(x)}")
         chosen = choose_sizes(E.dimensions([self.expression] + variables), sizes)
         self._sizes = chosen
-        inputs, warnings = draw_inputs(variables, chosen, seed, None, self._kinks())
+        inputs, warnings = draw_inputs(variables, chosen, seed, None, self._kinks(),
+                                       domains=input_domains(self.expression, variables))
         got = _bind_sizes(self.numpy_function(), chosen)(**inputs)
         if self.kind == "jacobian":
             inner = _bind_sizes(self.value_function(), chosen)
@@ -554,11 +553,9 @@ def jacobian(f, x, shapes: dict | None = None, domains: dict | None = None) -> M
     ('einsum("ki,lj->ijkl", A, B)', 'kron(B.T, A.T)')
     """
     node, x = _second_order_target(f, x, shapes, domains)
-    # the stable form only for a variable: a rewrite may remove paths through a subexpression
-    stable = rewrite_forward(node) if isinstance(x, E.Var) else node
     if node.cols == 1 and x.cols == 1:
-        return MatrixDerivative("jacobian", node, x, _vector_jacobian(stable, x))
-    return TensorDerivative("jacobian", node, x, jacobian_tensor(stable, x))
+        return MatrixDerivative("jacobian", node, x, _vector_jacobian(node, x))
+    return TensorDerivative("jacobian", node, x, jacobian_tensor(node, x))
 
 
 def hessian(f, x, shapes: dict | None = None, domains: dict | None = None) -> MatrixDerivative:

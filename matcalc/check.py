@@ -5,8 +5,10 @@ distinct sizes for distinct dimensions so a missing transpose cannot hide, and a
 gradient G for a non-scalar expression.
 For every variable it compares every entry of the generated gradient (a random sample of 64
 entries and 3 random directions, for larger variables) with the central difference of
-sum(G * f), and reports the worst relative error. Inputs within reach of a kink (relu, abs, sign,
-step at 0) are redrawn, and a warning is kept when that does not help. Non-finite values at the
+sum(G * f), and reports the worst relative error. Inputs within reach of a kink (the points each
+function's stanza declares: relu, abs, sign, step at 0) are redrawn, and a warning is kept when
+that does not help. A variable under a function defined on part of the real line only is drawn
+inside it, or must be declared so (``input_domains``). Non-finite values at the
 drawn inputs raise ``DomainError``. The pieces (``draw_inputs``, ``objective``, ``compare``) are
 put together by ``Derivation.check``, which raises ``CheckError`` when the report says it failed;
 this module never raises ``CheckError`` itself.
@@ -20,6 +22,8 @@ from typing import Callable
 import numpy as np
 
 from .errors import DomainError
+from .expr import postorder
+from .ops import operation_of
 
 DEFAULT_SIZES = (3, 4, 5, 2, 6, 7, 8, 9, 10, 11)
 MAX_FULL_ENTRIES = 64
@@ -105,8 +109,9 @@ def concrete_shape(var, sizes: dict) -> tuple:
     return (rows, cols)
 
 
-def draw(var, sizes: dict, rng: np.random.Generator) -> np.ndarray:
-    """A random value for ``var`` inside its domain.
+def draw(var, sizes: dict, rng: np.random.Generator, domain: str | None = None) -> np.ndarray:
+    """A random value for ``var`` inside its domain (or ``domain``, where the check draws it
+    narrower than declared).
 
     positive: entries uniform on [0.5, 2]. spd: M M^T / n + I (well conditioned). invertible:
     a normal matrix plus 2 sqrt(n) I — non-symmetric, so a missing transpose shows, and far
@@ -114,16 +119,17 @@ def draw(var, sizes: dict, rng: np.random.Generator) -> np.ndarray:
     matrix sums to one). real: standard normal.
     """
     shape = concrete_shape(var, sizes)
-    if var.domain == "positive":
-        return rng.uniform(0.5, 2.0, size=shape)
-    if var.domain == "spd":
+    domain = var.domain if domain is None else domain
+    if domain in FUNCTION_DOMAINS:
+        return rng.uniform(*FUNCTION_DOMAINS[domain], size=shape)
+    if domain == "spd":
         n = shape[0]
         m = rng.standard_normal((n, n))
         return m @ m.T / n + np.eye(n)
-    if var.domain == "invertible":
+    if domain == "invertible":
         n = shape[0]
         return rng.standard_normal((n, n)) + 2 * np.sqrt(n) * np.eye(n)
-    if var.domain == "probability":
+    if domain == "probability":
         columns = 1 if len(shape) < 2 else shape[1]
         rows = shape[0] if shape else 1
         p = rng.dirichlet(np.ones(rows), size=columns).T
@@ -131,24 +137,58 @@ def draw(var, sizes: dict, rng: np.random.Generator) -> np.ndarray:
     return rng.standard_normal(size=shape)
 
 
+#: How the check draws an input of a function defined on part of the real line only (each
+#: function's stanza names its domain): entries uniform on these intervals, away from the ends.
+FUNCTION_DOMAINS = {"positive": (0.5, 2.0), "nonnegative": (0.5, 2.0),
+                    "greater than -1": (-0.5, 2.0), "open unit interval": (-0.9, 0.9)}
+#: Function domains a variable can be declared to have (so the user declares it).
+DECLARABLE = {"positive": "positive", "nonnegative": "positive"}
+
+
+def input_domains(expression, variables: list) -> dict:
+    """Where to draw each variable that is the argument of a function defined on part of the
+    real line only (its stanza's ``domain``): a variable declared real under log or sqrt is an
+    error that says to declare it positive; under a function whose domain no declaration names
+    (log1p: x > -1), it is drawn inside that domain. Returns name -> domain to draw from."""
+    narrowed: dict[str, str] = {}
+    for node in postorder([expression]):
+        op = operation_of(node)
+        if op is None or op.function is None or op.domain == "real":
+            continue
+        var = node.args[0]
+        if not (getattr(var, "domain", None) == "real" and var in variables):
+            continue
+        if op.domain in DECLARABLE:
+            raise DomainError(
+                f"{op.name}({var.name}) is defined for {op.domain} {var.name} only, but "
+                f"{var.name} is declared real; declare such variables positive, e.g. "
+                f"domains={{'{var.name}': '{DECLARABLE[op.domain]}'}}")
+        narrowed[var.name] = op.domain
+    return narrowed
+
+
 def draw_inputs(variables: list, sizes: dict, seed: int, upstream=None,
-                kinks: Callable | None = None, attempts: int = 10) -> tuple[dict, list]:
-    """Random inputs (and a random upstream G), redrawn while one sits at a kink.
+                kinks: Callable | None = None, attempts: int = 10,
+                domains: dict | None = None) -> tuple[dict, list]:
+    """Random inputs (and a random upstream G), redrawn while one sits at a kink; ``domains``
+    narrows where some variables are drawn (``input_domains``).
 
     Returns the inputs by name and the warnings worth reporting.
     """
     warnings: list[str] = []
+    domains = domains or {}
     rng = np.random.default_rng(seed)
     for _ in range(attempts):
-        inputs = {v.name: draw(v, sizes, rng) for v in variables}
+        inputs = {v.name: draw(v, sizes, rng, domains.get(v.name)) for v in variables}
         if upstream is not None:
             inputs[upstream.name] = rng.standard_normal(size=concrete_shape(upstream, sizes))
         closest = _closest_to_kink(kinks, {v.name: inputs[v.name] for v in variables})
         if closest is None or closest > KINK_MARGIN * 10:
             break
     else:
-        warnings.append(f"an input of relu/abs/sign/step stays within {closest:.1e} of its kink "
-                        f"at 0 after {attempts} draws; finite differences there are unreliable")
+        warnings.append(f"an input of a function with a kink (relu, abs, ...) stays within "
+                        f"{closest:.1e} of it after {attempts} draws; finite differences there "
+                        f"are unreliable")
     return inputs, warnings
 
 

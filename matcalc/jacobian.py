@@ -11,7 +11,6 @@ matrix-valued f) ``linear_matrix`` raises ``UnsupportedError``: it never guesses
 
 from __future__ import annotations
 
-from .diff import reverse_sweep
 from .errors import UnsupportedError
 from .expr import (Broadcast, Const, Eye, MatMul, Mul, Node, Transpose, Var, as_node, contains,
                    fresh_name, postorder)
@@ -19,7 +18,8 @@ from .ops import operation_of
 from .ops.contractions import Sum
 from .ops.linalg import Diag
 from .printing.text import to_text
-from .simplify import rewrite_forward, simplify, simplify_all
+from .pipeline import differentiate
+from .simplify import simplify
 
 
 class _Peeling:
@@ -109,7 +109,7 @@ def jacobian_matrix(f: Node, x: Node) -> Node:
     _check_column(x, "the variable")
     taken = {v.name for v in postorder([f]) if isinstance(v, Var)}
     g = _fresh_var("G", f.shape, taken)
-    vjp = simplify(reverse_sweep(f, [x], g).gradients[0])      # J^T g
+    vjp = differentiate(f, [x], g).gradients[0]      # J^T g
     return simplify(Transpose.make(linear_matrix(vjp, g)))
 
 
@@ -117,8 +117,7 @@ def gradient_of(f: Node, x: Node) -> Node:
     """The simplified gradient of a scalar f."""
     if not f.is_scalar:
         raise UnsupportedError(f"a Hessian needs a scalar function, not {to_text(f)}")
-    stable = rewrite_forward(f) if isinstance(x, Var) else f   # a rewrite may drop paths via x
-    return simplify(reverse_sweep(stable, [x], Const.make(1)).gradients[0])
+    return differentiate(f, [x], Const.make(1)).gradients[0]
 
 
 def hessian_matrix(f: Node, x: Node) -> Node:
@@ -130,5 +129,4 @@ def hessian_matrix(f: Node, x: Node) -> Node:
 def hvp(f: Node, x: Node, v: Var) -> Node:
     """The Hessian of a scalar f applied to a direction v of x's shape, in matrix form."""
     g = gradient_of(f, x)
-    return simplify_all(reverse_sweep(Sum.make(Mul.make(g, v)), [x], Const.make(1))
-                        .gradients)[0]
+    return differentiate(Sum.make(Mul.make(g, v)), [x], Const.make(1)).gradients[0]

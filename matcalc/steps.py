@@ -45,10 +45,10 @@ import sympy
 from sympy import Indexed, IndexedBase, KroneckerDelta
 
 from . import expr as E
-from .diff import Step, reverse_sweep
+from .diff import Step
 from .dims import format_shape, is_one
 from .errors import UnsupportedError
-from .jacobian import gradient_of, linear_matrix
+from .jacobian import linear_matrix
 from .ops.contractions import Sum
 from .printing.base import MAX_EXPANDED, expanded_size
 from .printing.latex import latex_name, to_latex
@@ -56,7 +56,8 @@ from .printing.notes import (Block, Chain, Equation, Ix, Mx, Name, Note, Partial
                               formula_latex, formula_text, latex_text)
 from .printing.text import to_text
 from .rules import vjp_rule
-from .simplify import rewrite_forward, simplify, simplify_all
+from .pipeline import differentiate
+from .simplify import simplify_all
 
 #: The engine's own index symbols: entry (i, j) of an operation, entry (k, l) of its operand.
 I, J, K, L = sympy.symbols("i j k l", integer=True)
@@ -660,8 +661,7 @@ def jacobian_steps(f: E.Node, x: E.Node, result) -> Steps:
     J = ∂f/∂x = A.T.T = A
     """
     parts = _Parts(f, x)
-    root = rewrite_forward(f)
-    b1, steps, vjp, upstream = parts.vjp_sweep(root, x, "f")
+    b1, steps, vjp, upstream, root = parts.vjp_sweep(f, x, "f")
     fb, y = _base_of(parts, b1, root, "f"), IndexedBase(b1.fkey)
     parts.part("the vector-Jacobian product", steps, remarks=(
         ("The Jacobian of the vector ", Ix(fb), " comes from one reverse sweep: ", Ix(y),
@@ -689,7 +689,7 @@ def hessian_steps(f: E.Node, x: E.Node, result) -> Steps:
     """
     parts = _Parts(f, x)
     b1, g = _gradient_part(parts, f, x)                # g has x's shape, and so has G
-    b2, steps, vjp, upstream = parts.vjp_sweep(g, x, "g")
+    b2, steps, vjp, upstream, g = parts.vjp_sweep(g, x, "g")
     gb = _base_of(parts, b2, g, "g")
     parts.part("differentiating the gradient", steps, equations=(
         Equation(Ix(gb), (Ix(Partial(IndexedBase(b1.fkey), b1.base(x))), Mx(g)), "the gradient",
@@ -720,9 +720,8 @@ def hvp_steps(f: E.Node, x: E.Node, v: E.Var, result) -> Steps:
     """
     parts = _Parts(f, x, v)
     b1, g = _gradient_part(parts, f, x)
-    root = Sum.make(E.Mul.make(g, v))               # as jacobian.hvp differentiates it
-    sweep = reverse_sweep(root, [x], E.Const.make(1))
-    hv = simplify_all(sweep.gradients)[0]
+    derived = differentiate(Sum.make(E.Mul.make(g, v)), [x], E.Const.make(1))   # as jacobian.hvp
+    root, sweep, hv = derived.differentiated, derived.sweep, derived.gradients[0]
     given = {} if _is_leaf(g) else {id(g): parts.name("g")}
     b2, steps = parts.sweep(root, x, sweep.steps, hv, None, objective=["h", "s"], given=given)
     gb, h = _base_of(parts, b2, g, "g"), IndexedBase(b2.fkey)
@@ -787,16 +786,18 @@ class _Parts:
         self.number = builder.number
         return builder, steps
 
-    def vjp_sweep(self, root, x, name: str) -> tuple[_Builder, Steps, E.Node, E.Var]:
-        """The sweep of ``root``'s vector-Jacobian product with a symbolic upstream G of its
-        shape (never set to ones), ``root`` called ``name`` unless it is a leaf: the builder,
-        its blocks, the simplified product (linear in G) and G."""
-        upstream = E.Var.make(_fresh(["G"], self.taken), root.shape, check_name=False)
-        sweep = reverse_sweep(root, [x], upstream)
-        vjp = simplify(sweep.gradients[0])
+    def vjp_sweep(self, f, x, name: str) -> tuple[_Builder, Steps, E.Node, E.Var, E.Node]:
+        """The sweep of ``f``'s vector-Jacobian product with a symbolic upstream G of its shape
+        (never set to ones), as the pipeline differentiates it, the differentiated form called
+        ``name`` unless it is a leaf: the builder, its blocks, the simplified product (linear in
+        G), G and the form the sweep ran on."""
+        upstream = E.Var.make(_fresh(["G"], self.taken), f.shape, check_name=False)
+        derived = differentiate(f, [x], upstream)
+        root, vjp = derived.differentiated, derived.gradients[0]
         given = {} if _is_leaf(root) else {id(root): self.name(name)}
-        builder, steps = self.sweep(root, x, sweep.steps, vjp, upstream, given=given, ones=False)
-        return builder, steps, vjp, upstream
+        builder, steps = self.sweep(root, x, derived.sweep.steps, vjp, upstream, given=given,
+                                    ones=False)
+        return builder, steps, vjp, upstream, root
 
     def part(self, title: str, steps: Steps | None = None, equations=(), remarks=(),
              numbered: bool = True) -> None:
@@ -827,11 +828,10 @@ def _base_of(parts: _Parts, builder: _Builder, node: E.Node, wanted: str) -> Ind
 
 def _gradient_part(parts: _Parts, f: E.Node, x: E.Node) -> tuple[_Builder, E.Node]:
     """Part 1 of a Hessian or Hessian-vector product: the gradient g, as ``gradient_of``
-    computes it (a sweep of the rewritten f, then ``simplify``)."""
-    root = rewrite_forward(f)
-    sweep = reverse_sweep(root, [x], E.Const.make(1))
-    g = gradient_of(f, x)
-    builder, steps = parts.sweep(root, x, sweep.steps, g, None)
+    computes it (the pipeline, with upstream 1)."""
+    derived = differentiate(f, [x], E.Const.make(1))
+    g = derived.gradients[0]
+    builder, steps = parts.sweep(derived.differentiated, x, derived.sweep.steps, g, None)
     parts.part("the gradient", steps, remarks=(
         ("The gradient ", Ix(Partial(IndexedBase(builder.fkey), builder.base(x))),
          ", by one reverse sweep, as for any gradient; part 2 differentiates it again.",),))

@@ -39,11 +39,11 @@ from sympy import Indexed, IndexedBase
 
 from . import expr as E
 from .collapse import collapse, contract
-from .diff import reverse_sweep
 from .dims import ONE, is_one
 from .errors import UnsupportedError
 from .index import (ZERO, Fresh, Term, entry, factor_indices, index_for, lower,
                     pointwise_node, sum_inner_deltas, to_terms)
+from .pipeline import differentiate
 from .printing.latex import latex_name, to_latex
 from .printing.numpy import Output, numpy_source
 from .printing.text import POSTFIX, TextPrinter, to_text
@@ -295,7 +295,7 @@ def jacobian_tensor(f: E.Node, x: E.Node, f_label: str = "f", x_label: str | Non
     """``T[i, j, k, l] = d f_ij / d x_kl`` read off the vector-Jacobian product of f."""
     taken = {v.name for v in E.postorder([f, x]) if isinstance(v, E.Var)}
     g = E.Var.make(E.fresh_name("G", taken), f.shape, check_name=False)
-    vjp = simplify(reverse_sweep(f, [x], g).gradients[0])       # sum_ij T_ijkl G_ij
+    vjp = differentiate(f, [x], g).gradients[0]       # sum_ij T_ijkl G_ij
     if x_label is None:
         x_label = x.name if isinstance(x, E.Var) else "x"
     return read_off(vjp, g, x, f_label, x_label, hessian)

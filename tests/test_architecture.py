@@ -38,6 +38,7 @@ LAYERS = [
     ["rules"],
     ["diff"],
     ["simplify"],
+    ["pipeline"],          # forward rewrite -> reverse sweep -> simplify, written out once
     ["printing", "printing.base"],
     ["printing.text"],
     ["printing.latex", "printing.numpy"],
