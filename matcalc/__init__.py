@@ -10,7 +10,7 @@
 from .api import FUNCTIONS as _FUNCTIONS
 from .api import (Derivation, Matrix, MatrixDerivative, Scalar, TensorDerivative, Vector,
                   backward, derive, dim, grad, hessian, hvp, jacobian)
-from .passes import BackwardCode
+from .printing.module import BackwardCode
 from .check import CheckReport
 from .errors import (CheckError, DomainError, MatcalcError, ParseError, ShapeError,
                      UnsupportedError)

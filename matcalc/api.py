@@ -15,7 +15,7 @@ import inspect
 from typing import Callable, Sequence
 
 from . import expr as E
-from .passes import BackwardCode, backward_code
+from .printing.module import BackwardCode, backward_code
 from .check import (DEFAULT_TOLERANCE, CheckReport, choose_sizes, compare, compare_matrix,
                     draw_inputs, ensure_finite, input_domains, objective)
 from .diff import Step

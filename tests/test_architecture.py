@@ -42,10 +42,11 @@ LAYERS = [
     ["printing", "printing.base"],
     ["printing.text"],
     ["printing.latex", "printing.numpy"],
-    ["printing.notes"],    # derivation notes: text, LaTeX, MathML, Markdown, HTML
+    ["printing.tensor",    # index tensors: einsum text, index-notation LaTeX, einsum/kron code
+     "printing.notes",     # derivation notes: text, LaTeX, MathML, Markdown, HTML
+     "printing.module"],   # whole-model generated code: forward() and backward() in one module
     ["jacobian"],          # Jacobians, Hessians, Hessian-vector products in matrix form
     ["tensor"],            # derivatives with no matrix form: einsum and Kronecker forms
-    ["passes"],            # whole-model generated code: forward() and backward() in one module
     ["check"],
     ["parse"],
     ["steps"],             # the step-by-step derivation, from the sweep record

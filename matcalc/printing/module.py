@@ -30,16 +30,16 @@ import textwrap
 import types
 from typing import Callable, Sequence
 
-from . import expr as E
-from .dims import is_one
-from .errors import MatcalcError, UnsupportedError
-from .ops import operation_of
-from .ops.linalg import Inv
-from .printing.numpy import (Names, NumpyPrinter, bind_dims, compile_module,
+from .. import expr as E
+from ..dims import is_one
+from ..errors import MatcalcError, UnsupportedError
+from ..ops import operation_of
+from ..ops.linalg import Inv
+from ..simplify import const_value, scalar_factor, simplify_all
+from .numpy import (Names, NumpyPrinter, bind_dims, compile_module,
                              convert_input, convert_output, dimensions, dtype_statement,
                              identifiers, is_diagonal_matrix, shared_nodes, used_helpers)
-from .printing.text import to_text
-from .simplify import const_value, scalar_factor, simplify_all
+from .text import to_text
 
 #: Nodes recomputed in backward from what they are made of, rather than kept by forward.
 CHEAP = (E.Const, E.Eye, E.Broadcast, E.Transpose)
