@@ -264,7 +264,7 @@ EYE = Operation(
     excluded={"index form": "a leaf: its entries are Kronecker deltas",
               "rule kind": "a constant: it has no operand to differentiate",
               "text": "a leaf: the printer's own (eye(n))", "latex": "a leaf: the printer's own (I)",
-              "numpy": "a leaf: the printer's own (np.eye)", "value name": "a constant",
+              "numpy": "a leaf: the printer's own (np.eye)", "value name": "a constant, never named",
               "docs example": "a constant: no derivative rule to show"})
 
 OPERATIONS: tuple[Operation, ...] = (DET, LOGDET, INV, DIAG, EYE)

@@ -40,6 +40,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 
 import matcalc as mc
+from matcalc.ops import FUNCTIONS
 from matcalc.collapse import ZERO
 from matcalc.expr import Broadcast, Var, postorder
 from matcalc.ops.contractions import Sum
@@ -51,8 +52,11 @@ SIZES = (2, 3, 4, 5)
 CAP = 1e4                 # largest magnitude a value may reach
 MIN_POSITIVE = 0.05       # what log, sqrt, / and negative powers need below them
 EXP_ARGUMENT = 3.0        # exp only of values bounded by this
-KINK_FUNCTIONS = ("relu", "abs", "sign", "step")
-SMOOTH_FUNCTIONS = ("exp", "log", "sin", "cos", "tanh", "sigmoid", "sqrt", "softplus")
+#: Every elementwise function of the registry, with kinks or without.
+KINK_FUNCTIONS = tuple(name for name, op in FUNCTIONS.items() if op.kinks)
+SMOOTH_FUNCTIONS = tuple(name for name, op in FUNCTIONS.items() if not op.kinks)
+#: Functions defined for positive arguments only: drawn on positive operands.
+POSITIVE_FUNCTIONS = tuple(name for name, op in FUNCTIONS.items() if op.domain != "real")
 EXPONENTS = (2, 3, -1, Fraction(1, 2), -2, Fraction(3, 2), Fraction(-1, 2))
 CI_EXAMPLES = 60          # tests/conftest.py: the "ci" profile's max_examples
 
@@ -231,27 +235,51 @@ NUMPY_FUNCTIONS = {
 MC_FUNCTIONS = {name: getattr(mc, name) for name in NUMPY_FUNCTIONS}
 
 
+def _exp_bounds(hi, lo):
+    return (math.exp(hi), math.exp(-hi)) if hi <= EXP_ARGUMENT else None
+
+
+def _log_bounds(hi, lo):
+    return max(abs(math.log(lo)), abs(math.log(hi)), 1e-3), None
+
+
+def _bounded_by_one(hi, lo):
+    return 1.0, None
+
+
+#: For each function, (hi, lo) of its value from those of its operand, or None when the step
+#: would be ill conditioned (hi bounds the magnitude; lo, where given, bounds it away from 0).
+FUNCTION_BOUNDS = {
+    "exp": _exp_bounds,
+    "log": _log_bounds,
+    "sqrt": lambda hi, lo: (math.sqrt(hi), math.sqrt(lo)),
+    "sin": _bounded_by_one, "cos": _bounded_by_one, "tanh": _bounded_by_one,
+    "sign": _bounded_by_one, "step": _bounded_by_one,
+    "sigmoid": lambda hi, lo: (1.0, 1.0 / (1.0 + math.exp(min(hi, 700.0)))),
+    "softplus": lambda hi, lo: (hi + 1.0, math.log1p(math.exp(-min(hi, 700.0)))),
+    "relu": lambda hi, lo: (hi, None),
+    "abs": lambda hi, lo: (hi, None),
+}
+
+
 def _function_bounds(name: str, a: Item) -> tuple[float, float | None] | None:
     """(hi, lo) of name(a), or None when the step would be ill conditioned."""
-    hi, lo = a.hi, a.lo
-    if name == "exp":
-        return (math.exp(hi), math.exp(-hi)) if hi <= EXP_ARGUMENT else None
-    if name == "log":
-        return max(abs(math.log(lo)), abs(math.log(hi)), 1e-3), None
-    if name == "sqrt":
-        return math.sqrt(hi), math.sqrt(lo)
-    if name in ("sin", "cos", "tanh", "sign", "step"):
-        return 1.0, None
-    if name == "sigmoid":
-        return 1.0, 1.0 / (1.0 + math.exp(min(hi, 700.0)))
-    if name == "softplus":
-        return hi + 1.0, math.log1p(math.exp(-min(hi, 700.0)))
-    return hi, None                                  # relu, abs
+    return FUNCTION_BOUNDS[name](a.hi, a.lo)
 
 
 # ---------------------------------------------------------------------------------------------
 # The builder: one method per operation
 # ---------------------------------------------------------------------------------------------
+
+#: The operations of the registry these strategies draw, each with the method that draws it.
+DRAWN = {
+    "@": "op_matmul", "T": "op_transpose", "+": "op_add", "-": "op_sub", "neg": "op_neg",
+    "*": "op_mul", "/": "op_div", "**": "op_power", "sum": "op_sum", "mean": "op_mean",
+    "trace": "op_trace", "ones": "ones", "eye": "constant",
+    "broadcast": "binary (a vector or scalar against a matrix)",
+    **{name: "op_function" for name in FUNCTIONS},
+}
+
 
 class Builder:
     """Grows a pool of items, one random operation at a time."""
@@ -559,7 +587,7 @@ class Builder:
     def op_function(self) -> Item | None:
         name = self.draw(st.sampled_from(SMOOTH_FUNCTIONS + KINK_FUNCTIONS))
         a = self.pick()
-        if name in ("log", "sqrt") and not a.positive:
+        if name in POSITIVE_FUNCTIONS and not a.positive:
             a = self.positive_version(a)
         bounds = _function_bounds(name, a)
         if bounds is None:
