@@ -18,7 +18,7 @@ FUNCS = {
     "exp": np.exp, "log": np.log, "sin": np.sin, "cos": np.cos, "tanh": np.tanh,
     "sigmoid": lambda x: 1.0 / (1.0 + np.exp(-x)), "relu": lambda x: np.where(x > 0, x, 0.0),
     "abs": np.abs, "sign": np.sign, "sqrt": np.sqrt, "softplus": lambda x: np.log1p(np.exp(x)),
-    "step": lambda x: (x > 0).astype(float),
+    "step": lambda x: (x > 0).astype(float), "log1p": np.log1p, "expm1": np.expm1,
 }
 
 
@@ -127,6 +127,7 @@ SYMPY_FUNCS = {
     "exp": sympy.exp, "log": sympy.log, "sin": sympy.sin, "cos": sympy.cos, "tanh": sympy.tanh,
     "sqrt": sympy.sqrt, "sigmoid": lambda x: 1 / (1 + sympy.exp(-x)),
     "softplus": lambda x: sympy.log(1 + sympy.exp(x)),
+    "log1p": lambda x: sympy.log(1 + x), "expm1": lambda x: sympy.exp(x) - 1,
 }
 
 

@@ -166,6 +166,8 @@ LATEX_FUNCTIONS = {
     "sign": r"\operatorname{sign}\left(A + B\right)", "sqrt": r"\sqrt{A + B}",
     "softplus": r"\operatorname{softplus}\left(A + B\right)",
     "step": r"\operatorname{step}\left(A + B\right)",
+    "log1p": r"\operatorname{log1p}\left(A + B\right)",
+    "expm1": r"\operatorname{expm1}\left(A + B\right)",
 }
 
 LATEX = [
@@ -347,6 +349,8 @@ CORPUS = [
     pytest.param(fn("sign", A @ x - y), id="sign(A @ x - y)"),
     pytest.param(fn("sqrt", P * Q + 1), id="sqrt(P * Q + 1)"),
     pytest.param(fn("step", x - y), id="step(x - y)"),
+    pytest.param(fn("log1p", P * Q), id="log1p(P * Q)"),
+    pytest.param(fn("expm1", -(x ** 2)), id="expm1(-x ** 2)"),
     pytest.param(Sum.make(A @ B), id="sum(A @ B)"),
     pytest.param(Sum.make(A * B, 0), id="sum(A * B, axis=0)"),
     pytest.param(Sum.make(W @ X, 1), id="sum(W @ X, axis=1)"),

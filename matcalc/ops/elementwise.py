@@ -17,6 +17,7 @@ from __future__ import annotations
 from types import MappingProxyType
 
 import sympy
+from sympy.codegen.cfunctions import expm1, log1p
 
 from ..constants import small_argument
 from ..expr import Apply, Broadcast, Const, Node, Var, as_node, constant_value
@@ -131,6 +132,11 @@ TABLE: tuple[Function, ...] = (
              "{np}.logaddexp(0, {x})", portable=_SOFTPLUS),
     Function("step", step, "the unit step: 1 for x > 0, else 0", r"\operatorname{step}",
              "{np}.heaviside({x}, 0)", kinks=(0,), portable=_STEP),
+    # exact near 0, where log(1 + x) and exp(x) - 1 lose every digit
+    Function("log1p", log1p, "log(1 + x), exact for small x", r"\operatorname{log1p}",
+             "{np}.log1p({x})", domain="greater than -1", folds=True),
+    Function("expm1", expm1, "exp(x) - 1, exact for small x", r"\operatorname{expm1}",
+             "{np}.expm1({x})", folds=True),
 )
 
 #: What each function folds a constant to, where SymPy's own function differs from the row's
@@ -144,6 +150,8 @@ def _defined_at(row: Function, value: sympy.Expr) -> bool:
         return bool(value.is_positive)
     if row.domain == "nonnegative":
         return not value.is_negative
+    if row.domain == "greater than -1":
+        return bool((value + 1).is_positive)
     return True
 
 

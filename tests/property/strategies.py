@@ -230,7 +230,7 @@ NUMPY_FUNCTIONS = {
     "exp": np.exp, "log": np.log, "sin": np.sin, "cos": np.cos, "tanh": np.tanh,
     "sigmoid": _numpy_sigmoid, "sqrt": np.sqrt, "softplus": lambda x: np.logaddexp(0.0, x),
     "relu": lambda x: np.maximum(x, 0.0), "abs": np.abs, "sign": np.sign,
-    "step": lambda x: (x > 0).astype(float),
+    "step": lambda x: (x > 0).astype(float), "log1p": np.log1p, "expm1": np.expm1,
 }
 MC_FUNCTIONS = {name: getattr(mc, name) for name in NUMPY_FUNCTIONS}
 
@@ -259,6 +259,8 @@ FUNCTION_BOUNDS = {
     "softplus": lambda hi, lo: (hi + 1.0, math.log1p(math.exp(-min(hi, 700.0)))),
     "relu": lambda hi, lo: (hi, None),
     "abs": lambda hi, lo: (hi, None),
+    "log1p": lambda hi, lo: (math.log1p(hi), math.log1p(lo)),      # of a positive operand
+    "expm1": lambda hi, lo: (math.expm1(hi), None) if hi <= EXP_ARGUMENT else None,
 }
 
 
