@@ -22,7 +22,7 @@ from .simplify import simplify
 
 __version__ = "0.1.0"
 
-# every operation text can call is a function of the package: mc.exp, mc.sum, mc.softmax, ...
+# every operation text can call is a function of the package: mc.exp, mc.sum, mc.trace, ...
 globals().update(_FUNCTIONS)
 
 __all__ = [

@@ -67,7 +67,7 @@ def dim(name: str) -> E.Const:
     return E.Const.make(from_dims)
 
 
-#: The builders of every operation text can call, by name (``exp``, ``sum``, ``softmax``,
+#: The builders of every operation text can call, by name (``exp``, ``sum``, ``inv``,
 #: ``trace``, ``ones``, ...): a view of the registry. The package exports each as ``mc.<name>``.
 FUNCTIONS = dict(BUILDERS)
 globals().update(FUNCTIONS)

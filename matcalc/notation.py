@@ -4,7 +4,7 @@ Contract: the lowerings of the operations (``matcalc.ops``) and the engines that
 (``index``, ``rules``, ``tensor``) write entries with these helpers, so an axis of size 1 is
 always indexed by the literal 0 (``ZERO``), never by a symbol, and a sum over one value is no
 sum at all. ``Fresh`` hands out summation indices and the opaque entries of whole-matrix
-functions (det(X), inv(X)_ij) that have no finite index form.
+functions (inv(X)_ij) that have no finite index form.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ class Fresh:
     """A source of fresh summation index symbols (q0, q1, ...) and of opaque entries.
 
     An opaque entry stands for an entry of a whole-matrix function of the operands that has no
-    finite index form or that the result should be written in (det(X), inv(X)_ij,
-    softmax(X)_ij): ``opaque(label, builder)`` returns an ``IndexedBase`` and records how to
+    finite index form or that the result should be written in (inv(X)_ij, norm(X)):
+    ``opaque(label, builder)`` returns an ``IndexedBase`` and records how to
     build its node from the operands (``builder(operands)``), for turning terms back into nodes.
     """
 

@@ -6,7 +6,7 @@ step-by-step notes all call it, and the notes render its record (``sweep.steps``
 deriving anything themselves.
 
 1. The stable form of the expression is differentiated (``simplify.rewrite_forward``:
-   log(softmax(z)) as z - logsumexp(z), log(exp(x)) as x) when every target is a variable: the
+   log of a normaliser as a difference, log(exp(x)) as x) when every target is a variable: the
    rewrite keeps the function of the variables, but it can remove some of the paths through a
    subexpression (log(exp(A)) -> A drops one use of exp(A)), which would change the gradient
    with respect to that subexpression; so with a subexpression among the targets the expression

@@ -361,7 +361,7 @@ class _Builder:
             label = str(base.label)
             if label in self.names:
                 continue
-            # an entry of a whole-matrix function the rule keeps opaque: det(X), inv(X)_lk
+            # an entry of a whole-matrix function the rule keeps opaque: inv(X)_lk
             key = f"{self.prefix}_o{label}"
             operands = [self.names[self.key[id(a)]] for a in s.node.args if id(a) in self.key]
             self.names[key] = Name(f"{label}({', '.join(n.text for n in operands)})",

@@ -211,7 +211,7 @@ def _elementwise(f: sympy.Expr) -> bool:
 
 
 def _split_mixed(term: Term) -> list[Term]:
-    """A factor such as det(X) (X^-1)_lk (X^-1)_ji + ... mixes index pairs: multiplied out, each
+    """A factor such as c(X) (X^-1)_lk (X^-1)_ji + ... mixes index pairs: multiplied out, each
     product is a term of its own."""
     mixed = [f for f in term.factors if not _elementwise(f)]
     if not mixed:
@@ -233,7 +233,7 @@ def _lower_tree(node: E.Node, r, c, g: E.Var, gbase, leaves: dict, fresh: Fresh)
     if node is g:
         return entry(gbase, g.shape, r, c)
     if isinstance(node, E.Broadcast) and not (isinstance(node.args[0], E.Const)):
-        inner = node.args[0]                 # det(X) * ones(n, n) is the scalar det(X)
+        inner = node.args[0]                 # c * ones(n, n) is the scalar c
         return _lower_tree(inner, r if not is_one(inner.rows) else ZERO,
                            c if not is_one(inner.cols) else ZERO, g, gbase, leaves, fresh)
     if not E.contains(node, g):

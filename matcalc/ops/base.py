@@ -94,14 +94,14 @@ def call(name: str, operands: tuple[int, int] = (1, 1), keywords: tuple = (),
 
 
 def value_named(name: str) -> Callable:
-    """Generated code calls the value ``name`` (``det``)."""
+    """Generated code calls the value ``name``."""
     def value_name(node, layer: str | None) -> str:
         return name
     return value_name
 
 
 def value_per_layer(prefix: str, alone: str) -> Callable:
-    """``prefix`` with the layer's suffix inside a layer (``p1`` for softmax(z1)), else
+    """``prefix`` with the layer's suffix inside a layer (``a1`` for tanh(z1)), else
     ``alone``."""
     def value_name(node, layer: str | None) -> str:
         return prefix + layer if layer is not None else alone
@@ -121,7 +121,7 @@ def value_per_operand(prefix: str) -> Callable:
 class Operation:
     """One operation: everything every engine needs to know about it.
 
-    - ``name``: how text and the API call it (``softmax``, ``@``, ``exp``); ``family`` its
+    - ``name``: how text and the API call it (``trace``, ``@``, ``exp``); ``family`` its
       group; ``summary`` one line for docs and docstrings;
     - ``node``: the node class it builds (None when it is built from others, as ``mean``);
       ``syntax``: how text writes it (None: not written in text, as a broadcast);
@@ -129,7 +129,7 @@ class Operation:
       which Python's own operators build);
     - ``lower``: entry (i, j) in index notation, ``(node, bases, i, j, fresh) -> sympy``;
       ``hand``: d Z_ij / d X_kl by hand for an operation with no finite index form;
-      ``recognize``: writes a derived rule in terms of the operation's own value (softmax);
+      ``recognize``: writes a derived rule in terms of the operation's own value (a normaliser);
       ``kind``: the rule kind (``RULE_KINDS``);
     - ``peel``: for Jacobians in matrix form, M with op(...) = M @ g from the operands' own
       (``(node, lin, g) -> Node | None``; linear operations);

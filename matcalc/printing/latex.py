@@ -157,7 +157,7 @@ class LatexPrinter(Printer):
 
     def spell(self, op):
         """A stanza's LaTeX: its spelling function, or a command applied as a call
-        (``\\det\\left(X\\right)``)."""
+        (``\\operatorname{tr}\\left(X\\right)``)."""
         if callable(op.latex):
             return self.bound(op.latex)
         if isinstance(op.latex, str):

@@ -109,8 +109,9 @@ def _layer_hint(node: E.Node, parameters: set) -> str | None:
 def structural_hints(root: E.Node, parameters: set, given: dict) -> dict:
     """A wanted name for each node of ``root``, from its structure or the user's ``given`` names.
 
-    W1 @ X + b1 (or X @ W1 + b1.T) is z1, tanh of it a1 (any activation), softmax of it p1,
-    logsumexp lse1, a difference with a data variable resid, the root loss (out when it is not
+    W1 @ X + b1 (or X @ W1 + b1.T) is z1, tanh of it a1 (any activation; other operations
+    name their values in their stanzas), a difference with a data variable resid, the root loss
+    (out when it is not
     a scalar); anything else t.
     """
     hints: dict[int, str] = {}

@@ -8,9 +8,9 @@ matcalc's explicit broadcasts mean. A value used once is written inline; a value
 more is computed once and named (the tinygrad rule). Generated names never collide with the
 user's variable or dimension names. The only import is numpy.
 
-The code is what a careful engineer writes by hand: sigmoid, softplus, relu, softmax and
-logsumexp in their numerically stable forms, ``slogdet`` for logdet, and in a matrix product
-chain ``diag(v) @ B`` as ``v * B`` (``B @ diag(v)`` as ``B * v.T``), ``ones @ B`` as a column
+The code is what a careful engineer writes by hand: every operation in the numerically stable
+form its stanza spells (``matcalc.ops``: sigmoid, softplus, log1p, a shifted exponential for
+normalisers, ``slogdet`` for log |det|), and in a matrix product chain ``diag(v) @ B`` as ``v * B`` (``B @ diag(v)`` as ``B * v.T``), ``ones @ B`` as a column
 sum, ``inv(A) @ B`` as ``solve(A, B)`` (when the inverse is not needed elsewhere), three or more
 factors as ``linalg.multi_dot`` (which picks the cheapest order at run time), ``G * step(h)`` as
 ``where(h > 0, G, 0.0)`` and ``trace(A @ B)`` as ``sum(A * B.T)``.
@@ -19,7 +19,13 @@ With ``portable=True`` the printer writes for an array namespace given at run ti
 NumPy by default): only functions that NumPy, PyTorch and JAX share, with the array-API
 standard's spellings where they agree (``reshape(x, shape)``, ``sum(x, axis=(0, 1))``,
 ``where``), and small helper functions in the generated module where they do not (relu, step,
-softplus, softmax, logsumexp, einsum, input conversion).
+softplus, normalisers, einsum, input conversion).
+
+A stanza's NumPy spelling function (``spelling(printer, node, args)``) may use the printer's
+``np`` (the namespace's name), ``portable``, ``array(arg)`` (an operand where NumPy needs an
+array), ``helper(name, template)`` and ``call(name, template, *args)`` (a helper function the
+module defines once), ``reshape(text, shape)``, ``all_axes()`` and ``untransposed`` (the text of
+a value whose transpose it printed).
 
 ``compile_module`` is the one place where generated source is executed.
 """

@@ -129,7 +129,7 @@ class TextPrinter(Printer):
 
     def spell(self, op):
         """A stanza's own text spelling, or its call as the syntax writes it:
-        ``softmax(X, axis=0)``, with each keyword printed where it is not its default."""
+        ``sum(X, axis=0)``, with each keyword printed where it is not its default."""
         if callable(op.text):
             return self.bound(op.text)
         if op.syntax is None or op.syntax.form != "call" or op.syntax.arguments != "expressions":
