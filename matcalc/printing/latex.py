@@ -9,6 +9,7 @@ one latex2mathml converts faithfully (the tests check the MathML).
 from __future__ import annotations
 
 import re
+from types import MappingProxyType
 
 import sympy
 from latex2mathml.converter import convert as latex_to_mathml
@@ -28,7 +29,8 @@ GREEK = {"alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "
 
 #: The LaTeX name of each elementwise function written as a call (a view of the registry;
 #: |x| and the square root have notation of their own).
-FUNCTIONS = {name: op.latex for name, op in FUNCTION_OPS.items() if isinstance(op.latex, str)}
+FUNCTIONS = MappingProxyType({name: op.latex for name, op in FUNCTION_OPS.items()
+                              if isinstance(op.latex, str)})
 
 _SPLIT = re.compile(r"([A-Za-z]+?)_?(\d+|(?<=_)\w+)?\Z")
 
