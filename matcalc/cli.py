@@ -17,6 +17,7 @@ from typing import Sequence
 
 from .api import TensorDerivative, derive, hessian, jacobian
 from .errors import CheckError, MatcalcError
+from .flags import parse_domain, parse_shape, parse_sizes, split_wrt
 from .printing.notes import RENDERINGS
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -27,31 +28,6 @@ class _Parser(argparse.ArgumentParser):
         self.print_usage(sys.stderr)
         print(f"matcalc: error: {message}", file=sys.stderr)
         raise SystemExit(EXIT_BAD_INPUT)
-
-
-def parse_shape(spec: str) -> tuple[str, tuple]:
-    """``"W=n,d"`` -> ``("W", ("n", "d"))``; ``"b=n"`` a vector; ``"a="`` or ``"a=()"`` a scalar."""
-    if "=" not in spec:
-        raise MatcalcError(f"--shape {spec!r}: expected NAME=DIMS, e.g. W=n,d or b=n or a=")
-    name, dims = spec.split("=", 1)
-    dims = dims.strip()
-    if dims in ("", "()", "scalar"):
-        return name.strip(), ()
-    parts = tuple(p.strip() for p in dims.strip("()").split(","))
-    if len(parts) > 2 or not all(parts):
-        raise MatcalcError(f"--shape {spec!r}: give one or two dimensions, e.g. W=n,d")
-    return name.strip(), tuple(int(p) if p.isdigit() else p for p in parts)
-
-
-def parse_sizes(specs: Sequence[str]) -> dict:
-    sizes = {}
-    for spec in specs:
-        for part in spec.split(","):
-            if "=" not in part or not part.split("=", 1)[1].strip().isdigit():
-                raise MatcalcError(f"--size {spec!r}: expected NAME=INTEGER, e.g. n=4,m=5")
-            name, value = part.split("=", 1)
-            sizes[name.strip()] = int(value)
-    return sizes
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -117,14 +93,9 @@ def run(argv: Sequence[str] | None = None) -> int:
     out = sys.stdout
     try:
         shapes = dict(parse_shape(s) for s in args.shape)
-        domains = {}
-        for spec in args.domain:
-            if "=" not in spec:
-                raise MatcalcError(f"--domain {spec!r}: expected NAME=DOMAIN, e.g. X=positive")
-            name, domain = spec.split("=", 1)
-            domains[name.strip()] = domain.strip()
+        domains = dict(parse_domain(s) for s in args.domain)
         if args.command == "grad":
-            wrt = [w.strip() for spec in args.wrt for w in spec.split(",") if w.strip()]
+            wrt = split_wrt(args.wrt)
             res = derive(args.expression, wrt if len(wrt) > 1 else wrt[0], shapes=shapes,
                          domains=domains)
         else:

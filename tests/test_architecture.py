@@ -49,6 +49,7 @@ LAYERS = [
     ["parse"],
     ["steps"],             # the step-by-step derivation, from the sweep record
     ["api"],
+    ["flags"],             # the command line's spellings (W=n,d), shared with the web page
     ["cli"],
     ["__init__"],          # the package facade re-exports the public API
     ["__main__"],          # ``python -m matcalc`` runs the command line
