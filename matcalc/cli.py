@@ -5,7 +5,9 @@ Contract: ``matcalc grad EXPR --wrt X [--wrt Y] --shape X=n,m ...`` prints the g
 same options and print a matrix form, or an einsum tensor with its Kronecker form); ``--numpy`` adds the generated function, ``--check``
 a numeric check against finite differences; ``--steps`` prints the derivation step by step
 instead, ``--format text|latex|mathml|markdown|html`` in another format, ``-o FILE`` into a file.
-Exit status: 0 ok, 1 the check failed, 2 bad input (any other ``MatcalcError``, or bad arguments).
+``matcalc serve`` runs the local web page (``--port``, ``--host``, ``--open``, ``--timeout``) until
+Ctrl-C. Exit status: 0 ok, 1 the check failed, 2 bad input (any other ``MatcalcError``, or bad
+arguments).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from .api import TensorDerivative, derive, hessian, jacobian
 from .errors import CheckError, MatcalcError
 from .flags import parse_domain, parse_shape, parse_sizes, split_wrt
 from .printing.notes import RENDERINGS
+from .web.server import DEFAULT_TIMEOUT, serve
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -48,7 +51,33 @@ def build_parser() -> argparse.ArgumentParser:
         h.add_argument("expression", help='e.g. "trace(X.T @ A @ X)"')
         h.add_argument("--wrt", required=True, help="the variable to differentiate by")
         _add_options(h)
+    s = sub.add_parser("serve", help="run the local web page",
+                       description="Serve the web page: type an expression, see the derivation "
+                       "typeset, take the code. It runs on this machine only, until Ctrl-C.")
+    s.add_argument("--port", type=_port, default=0,
+                   help="the port to listen on (default: a free one)")
+    s.add_argument("--host", default="127.0.0.1",
+                   help="the address to listen on (default 127.0.0.1: this machine only)")
+    s.add_argument("--open", action="store_true", help="open the page in a browser")
+    s.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                   help=f"stop a derivation after this long (default {DEFAULT_TIMEOUT:g})")
     return parser
+
+
+def _port(text: str) -> int:
+    if not (text.isascii() and text.isdigit() and len(text) <= 5 and int(text) <= 65535):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (0 to 65535)")
+    return int(text)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds (up to 3600)")
+    return value
 
 
 def _add_options(g: argparse.ArgumentParser) -> None:
@@ -92,6 +121,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     out = sys.stdout
     try:
+        if args.command == "serve":
+            return serve(args.host, args.port, args.open, args.timeout, out)
         shapes = dict(parse_shape(s) for s in args.shape)
         domains = dict(parse_domain(s) for s in args.domain)
         if args.command == "grad":
