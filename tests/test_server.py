@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import glob
 import html.parser
 import os
 import re
@@ -24,6 +25,7 @@ import sys
 import threading
 import time
 import urllib.parse
+import webbrowser
 
 import pytest
 
@@ -31,7 +33,7 @@ import matcalc as mc
 from matcalc import cli
 from matcalc.web import render
 from matcalc.web.examples import EXAMPLES, menu
-from matcalc.web.server import MAX_BODY, SECURITY_HEADERS, read_assets
+from matcalc.web.server import ASSETS, MAX_BODY, SECURITY_HEADERS, read_assets
 from matcalc.web.state import PageState
 from matcalc.web.worker import Workers, nothing
 from serving import KNOWN, SLOW, call, derive, running
@@ -454,6 +456,20 @@ def test_python_m_matcalc_serve_prints_its_url_and_stops_on_ctrl_c():
     assert out == "matcalc: stopped\n" and "Traceback" not in err
 
 
+def test_serve_open_opens_the_page_in_a_browser(monkeypatch, capsys):
+    opened = []
+
+    def browser_opens(url):
+        opened.append(url)
+        raise KeyboardInterrupt            # the user presses Ctrl-C at once
+
+    monkeypatch.setattr(webbrowser, "open", browser_opens)
+    assert cli.run(["serve", "--open"]) == 0
+    out = capsys.readouterr().out
+    assert out == f"matcalc: serving the page on {opened[0]} (Ctrl-C stops it)\nmatcalc: stopped\n"
+    assert re.fullmatch(r"http://127\.0\.0\.1:\d+/", opened[0])
+
+
 @pytest.mark.parametrize("args,fragment", [
     (["serve", "--port", "65536"], "is not a port"),
     (["serve", "--timeout", "0"], "is not a number of seconds"),
@@ -466,3 +482,15 @@ def test_serve_with_bad_arguments_exits_2(args, fragment, capsys):
         code = exit_.code
     assert code == 2
     assert fragment in capsys.readouterr().err
+
+
+def test_the_page_files_are_package_data():
+    tomllib = pytest.importorskip("tomllib")          # Python 3.11+
+    with open(os.path.join(ROOT, "pyproject.toml"), "rb") as handle:
+        project = tomllib.load(handle)
+    patterns = project["tool"]["setuptools"]["package-data"]["matcalc.web"]
+    static = os.path.join(ROOT, "matcalc", "web", "static")
+    shipped = {name for pattern in patterns
+               for name in map(os.path.basename, glob.glob(os.path.join(static, "..", pattern)))}
+    assert {name for _, (name, _) in ASSETS.items()} <= shipped
+    assert "playwright" in " ".join(project["project"]["optional-dependencies"]["test"])

@@ -419,12 +419,12 @@ def serve(host: str = "127.0.0.1", port: int = 0, open_browser: bool = False,
     if not is_loopback(host):
         print(f"matcalc: warning: listening on {host}: other machines can reach this server",
               file=out, flush=True)
-    if open_browser:
-        webbrowser.open(server.url)
     previous = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
+        if open_browser:
+            webbrowser.open(server.url)
         server.serve_forever()
     except KeyboardInterrupt:
         print("matcalc: stopped", file=out, flush=True)
