@@ -36,6 +36,8 @@ from matcalc.web.examples import EXAMPLES, menu
 from matcalc.web.server import ASSETS, MAX_BODY, SECURITY_HEADERS, read_assets
 from matcalc.web.state import PageState
 from matcalc.web.worker import Workers, nothing
+from cookbook.compare import normal_form
+from cookbook.identities import IDENTITIES
 from serving import KNOWN, SLOW, call, derive, running
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -208,6 +210,8 @@ def test_the_url_reproduces_the_derivation(server):
     ({"expr": "sum(X)", "wrt": "X", "shape": ["X=n," + "n" * 300]}, "longer than 200"),
     ({"expr": "sum(X)", "wrt": ["X"] * 201, "shape": "X=n,n"}, "more than 200 parameter values"),
     ({"expr": "sum(X)", "wrt": "X", "shape": "X=n,n", "domain": "X=positve"}, "positve"),
+    ({"expr": "sum(X)\ud800", "wrt": "X", "shape": "X=n,n"}, "expr: contains an unpaired"),
+    ({"expr": "sum(X)", "wrt": "X\udfff", "shape": "X=n,n"}, "wrt: contains an unpaired"),
 ])
 def test_bad_requests_get_one_line(server, params, fragment):
     answer = derive(server, params)
@@ -423,6 +427,19 @@ def test_every_example_derives_and_passes_its_check(example):
     assert page["check"]["verdict"] == "PASSED", page["check"]
     assert page["code"]["error"] is None and page["steps"]["error"] is None
     assert page["notes"]["error"] is None
+
+
+def test_the_cookbook_examples_are_the_books_identities():
+    cookbook = [e for e in EXAMPLES if e.group == "Matrix Cookbook"]
+    assert len(cookbook) >= 8
+    for example in cookbook:
+        label = re.match(r"\((\d+)\)", example.title).group(1)
+        [(expression, wrt, book)] = [(x, w, b) for lab, x, w, b in IDENTITIES if lab == label]
+        assert mc.to_text(expression) == example.state.expr and example.state.wrt == (wrt.name,)
+        res = mc.derive(example.state.expr, wrt.name, shapes=dict(example.state.shapes),
+                        domains=dict(example.state.domains))
+        shapes = dict(example.state.shapes)
+        assert normal_form(res.gradient) == normal_form(mc.parse(book, shapes)), example.title
 
 
 def test_the_menu_is_served(server):

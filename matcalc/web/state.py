@@ -177,6 +177,13 @@ def _strings(name, value) -> list[str]:
     if not all(isinstance(v, str) for v in given):
         raise MatcalcError(f"{_short(name)}: expected text (or a list of texts), not "
                            f"{_short(repr(value))}")
+    for v in [name, *given]:
+        try:
+            v.encode("utf-8")
+        except UnicodeEncodeError:     # JSON's "\ud800": a lone surrogate is not text
+            shown = ascii(name)[1:-1] if v is name else name
+            raise MatcalcError(f"{_short(shown)}: contains an unpaired surrogate, which is not "
+                               "text") from None
     return given
 
 
