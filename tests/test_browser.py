@@ -159,7 +159,7 @@ TANH_VARIABLES = [("W", "n,d", True), ("X", "d,m", False), ("b", "n", True), ("Y
 
 @pytest.fixture(scope="module")
 def server():
-    with running(timeout=4) as s:
+    with running(timeout=8) as s:
         yield s
 
 
@@ -332,7 +332,7 @@ def test_hostile_input_is_an_error_while_another_request_is_served(server, open_
     assert slow.is_hidden("#output") and slow.is_hidden("#error")
     slow.wait_for_selector("#error:not([hidden])", timeout=60_000)
     assert slow.text_content("#error-text") == (
-        "error: the derivation took longer than 4 s and was stopped (the server is still "
+        "error: the derivation took longer than 8 s and was stopped (the server is still "
         "running; try a smaller expression)")
 
 

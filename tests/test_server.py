@@ -372,7 +372,7 @@ def test_the_page_has_no_inline_script_or_style_and_loads_nothing_from_elsewhere
 
 
 def test_a_slow_derivation_times_out_while_the_server_answers(tmp_path):
-    with running(timeout=3) as server:
+    with running(timeout=5) as server:
         slow: dict = {}
         started = time.monotonic()
         thread = threading.Thread(target=lambda: slow.update(answer=derive(server, SLOW)))
@@ -384,10 +384,10 @@ def test_a_slow_derivation_times_out_while_the_server_answers(tmp_path):
         thread.join(60)
         answer = slow["answer"]
         assert answer.status == 504
-        assert answer.json["error"] == ("the derivation took longer than 3 s and was stopped "
+        assert answer.json["error"] == ("the derivation took longer than 5 s and was stopped "
                                         "(the server is still running; try a smaller "
                                         "expression)")
-        assert 3 <= time.monotonic() - started < 30
+        assert 5 <= time.monotonic() - started < 40
         after = derive(server, {**KNOWN, "seed": "1"})      # not from the cache
         assert after.status == 200 and "seed 1" in after.json["check"]["report"]
 

@@ -86,6 +86,7 @@ SECURITY_HEADERS = {
 }
 #: What a refused request is told, by the status of the refusal.
 WORKER_STATUS = {"timeout": HTTPStatus.GATEWAY_TIMEOUT, "busy": HTTPStatus.SERVICE_UNAVAILABLE,
+                 "stopping": HTTPStatus.SERVICE_UNAVAILABLE,
                  "crashed": HTTPStatus.INTERNAL_SERVER_ERROR}
 
 
@@ -240,6 +241,8 @@ def worker_message(outcome: Outcome, workers: Workers) -> str:
                 "(the server is still running; try a smaller expression)")
     if outcome.status == "busy":
         return "the server is busy with other derivations; try again in a moment"
+    if outcome.status == "stopping":
+        return "the server is stopping"
     return ("the derivation stopped without an answer (out of memory?); the server is still "
             "running")
 
@@ -410,27 +413,33 @@ def make_server(host: str = "127.0.0.1", port: int = 0, timeout: float = DEFAULT
 
 def serve(host: str = "127.0.0.1", port: int = 0, open_browser: bool = False,
           timeout: float = DEFAULT_TIMEOUT, out: TextIO | None = None) -> int:
-    """Serve the page until Ctrl-C (or SIGTERM): print its URL, open a browser if asked."""
+    """Serve the page until Ctrl-C (or SIGTERM): print its URL, open a browser if asked.
+
+    Returns 0 once stopped; raises ``MatcalcError`` when it cannot listen where asked.
+    """
     out = out or sys.stdout
-    server = make_server(host, port, timeout)
-    # start the worker's forkserver (it imports matcalc) while the user opens the page
-    threading.Thread(target=server.workers.run, args=(nothing, None), daemon=True).start()
-    print(f"matcalc: serving the page on {server.url} (Ctrl-C stops it)", file=out, flush=True)
-    if not is_loopback(host):
-        print(f"matcalc: warning: listening on {host}: other machines can reach this server",
-              file=out, flush=True)
     previous = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _interrupt)
-    try:
+    server = None
+    try:                                  # Ctrl-C at any moment stops it in the same words
+        server = make_server(host, port, timeout)
+        # start the workers' forkserver (it imports matcalc) while the user opens the page
+        threading.Thread(target=server.workers.run, args=(nothing, None), daemon=True).start()
+        print(f"matcalc: serving the page on {server.url} (Ctrl-C stops it)", file=out,
+              flush=True)
+        if not is_loopback(host):
+            print(f"matcalc: warning: listening on {host}: other machines can reach this "
+                  "server", file=out, flush=True)
         if open_browser:
             webbrowser.open(server.url)
         server.serve_forever()
     except KeyboardInterrupt:
         print("matcalc: stopped", file=out, flush=True)
     finally:
-        server.server_close()
-        server.workers.close()
+        if server is not None:
+            server.server_close()
+            server.workers.close()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
     return 0

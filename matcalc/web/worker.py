@@ -6,7 +6,8 @@ picklable) and returns an ``Outcome``: the value, or why there is none —
 
 - ``"timeout"``: the child did not answer within ``timeout`` seconds and was killed;
 - ``"busy"``: all ``slots`` children stayed busy for ``timeout`` seconds, so none was started;
-- ``"crashed"``: the child died without answering (out of memory, a signal).
+- ``"crashed"``: the child died without answering (out of memory, a signal);
+- ``"stopping"``: ``close()`` was called, so no child was started.
 
 At most ``slots`` children run at once, whatever the number of requests. Children are forked
 from a server process that imported matcalc once (the ``forkserver`` start method where the
@@ -37,7 +38,7 @@ PRELOAD = ["matcalc.web.render"]
 
 @dataclass(frozen=True)
 class Outcome:
-    """How a job ended: ``status`` is ``ok``, ``timeout``, ``busy`` or ``crashed``."""
+    """How a job ended: ``status`` is ``ok``, ``timeout``, ``busy``, ``crashed`` or ``stopping``."""
 
     status: str
     value: Any = None
@@ -86,6 +87,9 @@ class Workers:
         self._slots = threading.BoundedSemaphore(slots)
         self._running: set = set()
         self._lock = threading.Lock()
+        self._started = threading.Condition(self._lock)   # notified when a start is over
+        self._starting = 0
+        self._closed = False
 
     def run(self, function: Callable, argument: Any) -> Outcome:
         """``function(argument)`` in a child process; see the module's contract."""
@@ -101,16 +105,26 @@ class Workers:
         reader, writer = self._context.Pipe(duplex=False)
         process = self._context.Process(target=_child, daemon=True,
                                         args=(function, argument, writer, self.memory))
+        with self._lock:
+            if self._closed:
+                reader.close()
+                writer.close()
+                return Outcome("stopping")
+            self._starting += 1
         try:
             process.start()
         except OSError:                     # no process to be had (a limit on processes)
             reader.close()
             writer.close()
             return Outcome("crashed", seconds=time.monotonic() - start)
+        finally:
+            with self._lock:
+                self._starting -= 1
+                if process.pid is not None:
+                    self._running.add(process)
+                self._started.notify_all()
         writer.close()                      # the child holds the only writer: EOF when it dies
         try:
-            with self._lock:
-                self._running.add(process)
             if not reader.poll(self.timeout):
                 process.kill()
                 return Outcome("timeout", seconds=time.monotonic() - start)
@@ -128,8 +142,14 @@ class Workers:
                 self._running.discard(process)
 
     def close(self) -> None:
-        """Kill every child still running (the server is stopping)."""
+        """Kill every child still running and start no more (the server is stopping).
+
+        A child being started is waited for first (a few seconds at most): one whose parent
+        stopped in the middle of starting it would print the traceback of its broken start.
+        """
         with self._lock:
+            self._closed = True
+            self._started.wait_for(lambda: self._starting == 0, timeout=10)
             running = list(self._running)
         for process in running:
             if process.is_alive():
