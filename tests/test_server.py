@@ -73,7 +73,8 @@ def test_a_known_derivation_in_every_section(server):
     assert page["steps"]["html"].count("<details") == len(note.blocks)
     assert "<summary>The expression</summary>" in page["steps"]["html"]
     assert "<style" not in page["steps"]["html"] and "<script" not in page["steps"]["html"]
-    assert page["query"] == "expr=trace(A%20@%20X%20@%20B)&wrt=X&shape=A=n,n&shape=X=n,n&shape=B=n,n"
+    assert page["query"] == \
+        "expr=trace(A%20@%20X%20@%20B)&wrt=X&shape=A=n,n&shape=X=n,n&shape=B=n,n"
     # the downloads are the note's renderings and the code, as attachments
     downloads = page["downloads"]
     assert set(downloads) == {"latex", "markdown", "html", "python"}
@@ -371,7 +372,7 @@ def test_the_page_has_no_inline_script_or_style_and_loads_nothing_from_elsewhere
     assert "innerHTML" not in script and "eval(" not in script and "http" not in script
 
 
-def test_a_slow_derivation_times_out_while_the_server_answers(tmp_path):
+def test_a_slow_derivation_times_out_while_the_server_answers():
     with running(timeout=5) as server:
         slow: dict = {}
         started = time.monotonic()

@@ -107,8 +107,17 @@ def collapsible(fragment: str) -> tuple[str, int]:
 
     >>> html, n = collapsible('<div><style>p {}</style><article class="matcalc-note"><h1>T</h1>'
     ...                       '<section><h2>Step 1</h2><p>x</p></section></article></div>')
-    >>> n, html
-    (1, '<div class="matcalc-note"><details class="block" open="open"><summary>Step 1</summary><div class="block-body"><p>x</p></div></details></div>')
+    >>> n
+    1
+    >>> print(html.replace("><", ">\\n<"))
+    <div class="matcalc-note">
+    <details class="block" open="open">
+    <summary>Step 1</summary>
+    <div class="block-body">
+    <p>x</p>
+    </div>
+    </details>
+    </div>
     """
     try:
         root = ET.fromstring(fragment)

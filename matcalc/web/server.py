@@ -5,14 +5,14 @@ Contract: ``make_server(host, port)`` binds (loopback unless told otherwise; por
 one) and returns a ``Server`` whose ``url`` is the page; ``serve(...)`` prints that URL, runs
 until Ctrl-C and stops cleanly. What it answers:
 
-=======================  ==========================================================================
-``GET /``                the page (its state is read from the query by the page's script)
-``GET /static/<name>``   the page's script, style sheet and icon: a fixed list, read from the package
+=======================  =======================================================================
+``GET /``                the page (its script reads the state from the query)
+``GET /static/<name>``   the page's script, style sheet and icon: a fixed list, from the package
 ``GET /api/examples``    the menu of examples (JSON)
 ``POST /api/derive``     a derivation: a JSON object of the page's URL parameters (``web.state``)
                          in, the page's sections (``web.render``) out
-``GET /api/download/…``  a note (LaTeX, Markdown, HTML) or the code (.py) of a derivation just made
-=======================  ==========================================================================
+``GET /api/download/…``  a note (LaTeX, Markdown, HTML) or the code (.py) of a recent derivation
+=======================  =======================================================================
 
 Safety, since any page the user visits may send requests to a local server:
 
@@ -100,8 +100,8 @@ def read_assets() -> dict[str, tuple[bytes, str]]:
 def is_loopback(host: str) -> bool:
     """Whether ``host`` (a name or an address) is this machine only.
 
-    >>> is_loopback("127.0.0.1"), is_loopback("localhost"), is_loopback("::1"), is_loopback("0.0.0.0")
-    (True, True, True, False)
+    >>> [is_loopback(h) for h in ("127.0.0.1", "localhost", "::1", "[::1]", "0.0.0.0")]
+    [True, True, True, True, False]
     """
     if host.lower() == "localhost":
         return True
