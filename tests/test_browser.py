@@ -322,6 +322,7 @@ def test_hostile_input_is_an_error_while_another_request_is_served(server, open_
     page.fill("#expr", "x + " * 10_000 + "x")                 # huge
     page.click("#derive")
     page.wait_for_selector("#error-text:has-text('the limit is 20000')")
+    assert page.url == server.url            # an address that long could not be loaded again
     page.fill("#expr", "(" * 5000 + "x" + ")" * 5000)         # deeply nested
     page.click("#derive")
     page.wait_for_selector("#error-text:has-text('nested')")

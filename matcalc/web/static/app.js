@@ -149,8 +149,16 @@ async function derive(params, how) {
   show(page);
 }
 
+// The server reads request lines of up to 64 KiB: a longer address could not be loaded again.
+const MAX_ADDRESS = 60000;
+
 function remember(query, how) {
   const url = `${location.pathname}?${query}`;
+  if (url.length > MAX_ADDRESS) {
+    $("permalink").removeAttribute("href");
+    $("permalink").textContent = "(too long to keep in the address)";
+    return;
+  }
   if (how === "push" && url !== location.pathname + location.search) {
     history.pushState(null, "", url);
   } else if (how !== "none") {
