@@ -155,7 +155,8 @@ class Derivation:
         Print it (text), or write it with ``latex()``, ``latex_document()``, ``mathml()``,
         ``markdown()`` or ``html()``; see docs/notes.md.
         """
-        return build_steps(self.expression, self.wrt, self.record, self.gradients, self.upstream)
+        return build_steps(self.differentiated, self.wrt, self.record, self.gradients,
+                           self.upstream)
 
     def _repr_html_(self) -> str:
         return math_html(self.equations())

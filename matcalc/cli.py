@@ -5,7 +5,9 @@ Contract: ``matcalc grad EXPR --wrt X [--wrt Y] --shape X=n,m ...`` prints the g
 same options and print a matrix form, or an einsum tensor with its Kronecker form); ``--numpy`` adds the generated function, ``--check``
 a numeric check against finite differences; ``--steps`` prints the derivation step by step
 instead, ``--format text|latex|mathml|markdown|html`` in another format, ``-o FILE`` into a file.
-Exit status: 0 ok, 1 the check failed, 2 bad input (any other ``MatcalcError``, or bad arguments).
+``matcalc serve`` runs the local web page (``--port``, ``--host``, ``--open``, ``--timeout``) until
+Ctrl-C. Exit status: 0 ok, 1 the check failed, 2 bad input (any other ``MatcalcError``, or bad
+arguments).
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from typing import Sequence
 
 from .api import TensorDerivative, derive, hessian, jacobian
 from .errors import CheckError, MatcalcError
+from .flags import parse_domain, parse_shape, parse_sizes, split_wrt
 from .printing.notes import RENDERINGS
+from .web.server import DEFAULT_TIMEOUT, serve
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -27,31 +31,6 @@ class _Parser(argparse.ArgumentParser):
         self.print_usage(sys.stderr)
         print(f"matcalc: error: {message}", file=sys.stderr)
         raise SystemExit(EXIT_BAD_INPUT)
-
-
-def parse_shape(spec: str) -> tuple[str, tuple]:
-    """``"W=n,d"`` -> ``("W", ("n", "d"))``; ``"b=n"`` a vector; ``"a="`` or ``"a=()"`` a scalar."""
-    if "=" not in spec:
-        raise MatcalcError(f"--shape {spec!r}: expected NAME=DIMS, e.g. W=n,d or b=n or a=")
-    name, dims = spec.split("=", 1)
-    dims = dims.strip()
-    if dims in ("", "()", "scalar"):
-        return name.strip(), ()
-    parts = tuple(p.strip() for p in dims.strip("()").split(","))
-    if len(parts) > 2 or not all(parts):
-        raise MatcalcError(f"--shape {spec!r}: give one or two dimensions, e.g. W=n,d")
-    return name.strip(), tuple(int(p) if p.isdigit() else p for p in parts)
-
-
-def parse_sizes(specs: Sequence[str]) -> dict:
-    sizes = {}
-    for spec in specs:
-        for part in spec.split(","):
-            if "=" not in part or not part.split("=", 1)[1].strip().isdigit():
-                raise MatcalcError(f"--size {spec!r}: expected NAME=INTEGER, e.g. n=4,m=5")
-            name, value = part.split("=", 1)
-            sizes[name.strip()] = int(value)
-    return sizes
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,7 +51,33 @@ def build_parser() -> argparse.ArgumentParser:
         h.add_argument("expression", help='e.g. "trace(X.T @ A @ X)"')
         h.add_argument("--wrt", required=True, help="the variable to differentiate by")
         _add_options(h)
+    s = sub.add_parser("serve", help="run the local web page",
+                       description="Serve the web page: type an expression, see the derivation "
+                       "typeset, take the code. It runs on this machine only, until Ctrl-C.")
+    s.add_argument("--port", type=_port, default=0,
+                   help="the port to listen on (default: a free one)")
+    s.add_argument("--host", default="127.0.0.1",
+                   help="the address to listen on (default 127.0.0.1: this machine only)")
+    s.add_argument("--open", action="store_true", help="open the page in a browser")
+    s.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+                   help=f"stop a derivation after this long (default {DEFAULT_TIMEOUT:g})")
     return parser
+
+
+def _port(text: str) -> int:
+    if not (text.isascii() and text.isdigit() and len(text) <= 5 and int(text) <= 65535):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (0 to 65535)")
+    return int(text)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds (up to 3600)")
+    return value
 
 
 def _add_options(g: argparse.ArgumentParser) -> None:
@@ -116,15 +121,12 @@ def run(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     out = sys.stdout
     try:
+        if args.command == "serve":
+            return serve(args.host, args.port, args.open, args.timeout, out)
         shapes = dict(parse_shape(s) for s in args.shape)
-        domains = {}
-        for spec in args.domain:
-            if "=" not in spec:
-                raise MatcalcError(f"--domain {spec!r}: expected NAME=DOMAIN, e.g. X=positive")
-            name, domain = spec.split("=", 1)
-            domains[name.strip()] = domain.strip()
+        domains = dict(parse_domain(s) for s in args.domain)
         if args.command == "grad":
-            wrt = [w.strip() for spec in args.wrt for w in spec.split(",") if w.strip()]
+            wrt = split_wrt(args.wrt)
             res = derive(args.expression, wrt if len(wrt) > 1 else wrt[0], shapes=shapes,
                          domains=domains)
         else:

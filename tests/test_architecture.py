@@ -51,6 +51,11 @@ LAYERS = [
     ["parse"],
     ["steps"],             # the step-by-step derivation, from the sweep record
     ["api"],
+    ["flags"],             # the command line's spellings (W=n,d), shared with the web page
+    ["web.state"],         # the web page's request, read from and written to its URL
+    ["web.examples", "web.render", "web.worker"],   # its menu, its sections, its workers
+    ["web.server"],        # the HTTP server and its safety checks
+    ["web"],
     ["cli"],
     ["__init__"],          # the package facade re-exports the public API
     ["__main__"],          # ``python -m matcalc`` runs the command line

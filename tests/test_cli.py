@@ -79,6 +79,13 @@ def test_scalars_and_domains(capsys):
      "NAME=INTEGER"),
     (["grad", "det(A)", "--wrt", "A", "--shape", "A=n,m"], "det needs a square matrix"),
     (["grad", "__import__('os')", "--wrt", "A", "--shape", "A=n,n"], "matcalc: error:"),
+    # spellings int() refuses: a digit that is not a number, more digits than Python converts
+    (["grad", "sum(A)", "--wrt", "A", "--shape", "A=n,²"], "a dimension is a name or an integer"),
+    (["grad", "sum(A)", "--wrt", "A", "--shape", "A=n,n", "--check", "--size", "n=²"],
+     "NAME=INTEGER"),
+    (["grad", "sum(A)", "--wrt", "A", "--shape", "A=n,n", "--check", "--size", "n=" + "9" * 5000],
+     "at most 15 digits"),
+    (["grad", "sum(A)", "--wrt", ",", "--shape", "A=n,n"], "--wrt: name the variable"),
 ])
 def test_bad_input_exits_2_with_a_one_line_message(args, fragment, capsys):
     code, out, err = run(args, capsys)

@@ -338,3 +338,14 @@ def test_cli_unknown_format_is_bad_input(capsys):
     with pytest.raises(SystemExit) as exit_:
         cli.run(MATMUL + ["--format", "pdf"])
     assert exit_.value.code == 2
+
+
+def test_steps_of_a_rewritten_expression_show_what_was_differentiated():
+    # log(softmax(z)) is differentiated as z - logsumexp(z); the steps were built from the
+    # expression as written, whose nodes the sweep's record does not contain (a KeyError)
+    res = mc.derive("-sum(p * log(softmax(z)))", wrt="z", shapes={"z": ("c",), "p": ("c",)},
+                    domains={"p": "probability"})
+    text = res.steps().text()
+    assert text.startswith("Gradient of -sum(p * (z - logsumexp(z))) with respect to z")
+    assert "∂f/∂z = ∂f/∂z [step 4] + ∂f/∂z [step 7] = δ_3 + δ_1 * softmax(z) = softmax(z) - p" \
+        in text
