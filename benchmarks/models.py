@@ -514,6 +514,8 @@ def layernorm_hand(v):
     return dX, dgamma, dbeta
 
 
+# NumPy would write gamma * (X - mu) / sqrt(X.var(axis=1, keepdims=True) + eps) + beta with 1-D
+# gamma and beta; matcalc needs gamma.T and beta.T (its vectors are columns) and has no var().
 LAYERNORM = Model(
     name="layernorm", title="layer norm over {d} features, batch {m}, upstream G",
     text="gamma.T * ((X - mean(X, axis=1)) / sqrt(mean((X - mean(X, axis=1)) ** 2, axis=1)"
@@ -551,6 +553,8 @@ def batchnorm_hand(v):
     return dX, dgamma, dbeta
 
 
+# NumPy would write X - X.mean(axis=0); matcalc's mean along axis 0 is a column (d x 1), which
+# does not broadcast along the rows of the m x d X, so it is transposed by hand.
 BATCHNORM = Model(
     name="batchnorm", title="batch norm of {d} features over batch {m}, upstream G",
     text="gamma.T * ((X - mean(X, axis=0).T) / sqrt(mean((X - mean(X, axis=0).T) ** 2, axis=0).T"
@@ -1051,9 +1055,14 @@ def floor_table(results: list) -> str:
                   "x GEMM floor", "ratio quartiles"], rows) if rows else ""
 
 
-def report(results: list, threads: int, versions: str, rounds: int, derivation: dict) -> str:
-    out = [f"# Model gradients: {threads} thread(s), {rounds} interleaved rounds per model\n",
-           f"Versions: {versions}\n"]
+def report(run: dict) -> str:
+    """The tables of one run (one --threads setting) as Markdown."""
+    results, derivation = run["results"], run["derivation_seconds"]
+    before, after = run["load_average"]
+    out = [f"# Model gradients: {run['threads']} thread(s), {run['rounds']} interleaved rounds "
+           f"per model\n",
+           f"Versions: {run['versions']}; {run['cores']} cores; load average (1 min) "
+           f"{before:.2f} at the start, {after:.2f} at the end\n"]
     for dtype in ("float64", "float32"):
         mine = [r for r in results if r["dtype"] == dtype]
         if not mine:
@@ -1110,6 +1119,7 @@ def run_all(args) -> dict:
     rounds = args.rounds or (7 if args.quick else 31)
     size_name = "quick" if args.quick else "default"
     results, derivation = [], {}
+    load_before = os.getloadavg()
     for name in args.only or MODEL_NAMES:
         model = MODELS[name]
         derived, code, seconds = derive(model)
@@ -1120,7 +1130,7 @@ def run_all(args) -> dict:
                                      code, jax, torch, target=0.01 if args.quick else 0.02))
     return {"threads": threads, "versions": versions(jax, torch), "rounds": rounds,
             "quick": args.quick, "cores": os.cpu_count(), "derivation_seconds": derivation,
-            "results": results}
+            "load_average": [load_before[0], os.getloadavg()[0]], "results": results}
 
 
 def forward_args(args, threads: int, json_path: str) -> list:
@@ -1151,8 +1161,7 @@ def main(args) -> None:
                 json.dump({"runs": runs}, f, indent=1)
         return
     run = run_all(args)
-    print(report(run["results"], run["threads"], run["versions"], run["rounds"],
-                 run["derivation_seconds"]), flush=True)
+    print(report(run), flush=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"runs": [run]}, f, indent=1)

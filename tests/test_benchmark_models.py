@@ -224,6 +224,9 @@ def test_run_model_times_and_reports_every_contender():
     assert summary[bm.HAND]["ratio"] == 1.0 and summary[bm.HAND]["returns"] == "float32"
     assert math.isfinite(summary[bm.DERIVE]["ratio"])
     assert "returns" in summary[bm.DERIVE]
-    text = bm.report([res], 1, "test", 3, {"softmax": 0.01})
+    text = bm.report({"results": [res], "threads": 1, "versions": "test", "rounds": 3,
+                      "cores": 2, "derivation_seconds": {"softmax": 0.01},
+                      "load_average": [0.5, 1.5]})
     assert "| softmax *" in text and "matcalc derive" in text
+    assert "load average (1 min) 0.50 at the start, 1.50 at the end" in text
     assert "written for matcalc: Y declared a probability" in text
