@@ -903,14 +903,14 @@ def check(model: Model, cs: list, dtype: str) -> dict:
 
 
 def dtype_summary(dtypes: dict, expected: str) -> str:
-    """'float32', or e.g. 'float64 (dQ, dK, dV)' for the gradients that are not ``expected``."""
+    """'float32' when every gradient is ``expected``, else the exceptions named:
+    'float32; float64 (dQ, dV)', or 'float64 (dQ, dK, dV)' when none is."""
     other = {}
     for grad, dt in dtypes.items():
         if dt != expected:
             other.setdefault(dt, []).append(grad)
-    if not other:
-        return expected
-    return "; ".join(f"{dt} ({', '.join(gs)})" for dt, gs in other.items())
+    parts = [expected] if len(other) == 0 or sum(map(len, other.values())) < len(dtypes) else []
+    return "; ".join(parts + [f"{dt} ({', '.join(gs)})" for dt, gs in other.items()])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1042,6 +1042,31 @@ def model_table(results: list) -> str:
                   "x hand-written", "ratio quartiles", "returns"], rows)
 
 
+def ratio_table(results: list) -> str:
+    """One row per model: the hand-written time, then each contender's ratio to it (median of
+    per-round ratios, quartiles in brackets), and the dtypes matcalc's gradients come in."""
+    names = [n for n in (DERIVE, BACKWARD, JAX, TORCH)
+             if any(n in res["summary"] for res in results)]
+    rows = []
+    for res in results:
+        summary = res["summary"]
+        hand = summary[HAND]
+        row = [res["model"] + (" *" if MODELS[res["model"]].note else ""),
+               f"{ms(hand['median'])} ({ms(hand['q1'])}-{ms(hand['q3'])})"]
+        for name in names:
+            s = summary.get(name)
+            row.append(f"{s['ratio']:.2f} ({s['ratio_q1']:.2f}-{s['ratio_q3']:.2f})" if s
+                       else "-")
+        derive = summary[DERIVE]["returns"]
+        backward = summary[BACKWARD]["returns"] if BACKWARD in summary else derive
+        row.append(derive if backward == derive else
+                   f"derive: {derive}; backward(): {backward}")
+        rows.append(row)
+    short = {DERIVE: "matcalc derive", BACKWARD: "matcalc backward()"}
+    return table(["model", "hand-written ms"] + [f"{short.get(n, n)} x" for n in names] +
+                 ["matcalc returns"], rows)
+
+
 def floor_table(results: list) -> str:
     rows = []
     for res in results:
@@ -1068,6 +1093,10 @@ def report(run: dict) -> str:
         if not mine:
             continue
         out.append(f"## {dtype}\n")
+        out.append("Each contender's time over the hand-written one (median of per-round "
+                   "ratios, quartiles in brackets):\n")
+        out.append(ratio_table(mine) + "\n")
+        out.append("Every contender:\n")
         out.append(model_table(mine) + "\n")
         floor = floor_table(mine)
         if floor:

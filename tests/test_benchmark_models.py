@@ -198,8 +198,9 @@ def test_returned_dtypes_are_reported_as_they_are():
     assert bm.returned_dtype(np.float64(1.0)) == "float64"
     assert bm.returned_dtype(1.0) == "Python float"
     found = {"dQ": "float64", "dK": "float32", "dV": "float64", "db": "Python float"}
-    assert bm.dtype_summary(found, "float32") == "float64 (dQ, dV); Python float (db)"
+    assert bm.dtype_summary(found, "float32") == "float32; float64 (dQ, dV); Python float (db)"
     assert bm.dtype_summary({"dQ": "float32"}, "float32") == "float32"
+    assert bm.dtype_summary({"dQ": "float64", "dK": "float64"}, "float32") == "float64 (dQ, dK)"
 
 
 def test_threads_are_pinned_for_every_library(monkeypatch):
@@ -228,5 +229,7 @@ def test_run_model_times_and_reports_every_contender():
                       "cores": 2, "derivation_seconds": {"softmax": 0.01},
                       "load_average": [0.5, 1.5]})
     assert "| softmax *" in text and "matcalc derive" in text
+    ratio = summary[bm.DERIVE]
+    assert f"| {ratio['ratio']:.2f} ({ratio['ratio_q1']:.2f}-{ratio['ratio_q3']:.2f}) |" in text
     assert "load average (1 min) 0.50 at the start, 1.50 at the end" in text
     assert "written for matcalc: Y declared a probability" in text
