@@ -1114,8 +1114,8 @@ def report(run: dict) -> str:
             if model.note:
                 out.append(f"  * written for matcalc: {model.note}")
     notes = sorted({n for r in results for n in r["notes"]})
-    out.extend([""] + [f"Note: {n}" for n in notes])
-    out.append("\nTimes are per call (the gradients from the inputs), medians over rounds; "
+    out.extend([""] + [f"Note: {n}" for n in notes] + ([""] if notes else []))
+    out.append("Times are per call (the gradients from the inputs), medians over rounds; "
                "x hand-written is the median of per-round ratios; 'returns' is the dtype of "
                "the gradients each contender returns.")
     return "\n".join(out)
