@@ -23,8 +23,8 @@ same definition that the tests differentiate by finite differences.
 
 Before timing, every contender's gradients are compared with the hand-written ones
 (np.allclose, tolerances by dtype), and the dtype each contender returns is recorded. Timing:
-BLAS, OpenMP, XLA and PyTorch threads pinned before the libraries load (each --threads value runs
-in its own process); the contenders interleaved, each taking each place in the round in turn,
+BLAS, OpenMP, XLA and PyTorch threads pinned before the libraries load, and the process kept to
+that many cores (each --threads value runs in its own process); the contenders interleaved, each taking each place in the round in turn,
 after two warm-up rounds; per contender the median and quartiles over the rounds, and its ratio
 to the hand-written time of the same round (the table gives the median of these per-round
 ratios). For the two MLPs a "GEMM floor" contender does only the matrix products that forward
@@ -74,19 +74,30 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def pin_threads(n: int) -> None:
-    """Tell BLAS, OpenMP and XLA to use n threads: read when the libraries load."""
+def pin_threads(n: int) -> list:
+    """Keep every library to n threads: BLAS and OpenMP by their variables, XLA by its switch
+    and by the process's CPU affinity (XLA sizes its thread pool by the cores it may use and
+    otherwise ran a second thread here despite the switch), so the process runs on n cores
+    when the machine has more. Read when the libraries load: call before importing them.
+    Returns the cores the process may run on."""
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                  "NUMEXPR_NUM_THREADS"):
         os.environ[name] = str(n)
-    if n == 1:      # XLA's CPU client has no thread count, only this switch
+    if n == 1:
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
                                    " --xla_cpu_multi_thread_eigen=false").strip()
+    if not hasattr(os, "sched_setaffinity"):        # not on macOS or Windows
+        return []
+    cores = sorted(os.sched_getaffinity(0))
+    if n < len(cores):
+        os.sched_setaffinity(0, cores[:n])
+    return sorted(os.sched_getaffinity(0))
 
 
 ARGS = parse_args() if __name__ == "__main__" else None
+CORES: list = []
 if ARGS is not None and len(ARGS.threads) == 1:
-    pin_threads(ARGS.threads[0])            # before numpy, jax or torch load
+    CORES = pin_threads(ARGS.threads[0])    # before numpy, jax or torch load
 
 import numpy as np  # noqa: E402
 
@@ -937,11 +948,13 @@ def summarise(times: dict, base: str) -> dict:
     return out
 
 
-def interleaved(cs: list, rounds: int, calls: int, warmup: int = 2) -> dict:
-    """Seconds per call of each contender in each of ``rounds`` rounds. In round r the
-    contenders run in their order rotated by r, so each takes each place in turn; each sample
-    is ``calls`` calls in a row. The garbage collector runs between rounds, not inside them."""
-    times = {c.name: [] for c in cs}
+def interleaved(cs: list, rounds: int, calls: int, warmup: int = 2) -> tuple[dict, dict]:
+    """Seconds per call of each contender in each of ``rounds`` rounds, wall-clock and CPU
+    (of every thread of this process). In round r the contenders run in their order rotated by
+    r, so each takes each place in turn; each sample is ``calls`` calls in a row. The garbage
+    collector runs between rounds, not inside them."""
+    wall = {c.name: [] for c in cs}
+    cpu = {c.name: [] for c in cs}
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -950,16 +963,19 @@ def interleaved(cs: list, rounds: int, calls: int, warmup: int = 2) -> dict:
             shift = r % len(cs)
             for c in cs[shift:] + cs[:shift]:
                 run = c.run
+                c0 = time.process_time()
                 t0 = time.perf_counter()
                 for _ in range(calls):
                     run()
-                t = (time.perf_counter() - t0) / calls
+                t1 = time.perf_counter()
+                c1 = time.process_time()
                 if r >= warmup:
-                    times[c.name].append(t)
+                    wall[c.name].append((t1 - t0) / calls)
+                    cpu[c.name].append((c1 - c0) / calls)
     finally:
         if enabled:
             gc.enable()
-    return times
+    return wall, cpu
 
 
 def calls_per_sample(run: Callable, target: float) -> int:
@@ -993,8 +1009,10 @@ def run_model(model: Model, size: dict, dtype: str, rounds: int, derived, code, 
     cs, notes = contenders(model, v, derived, code, jax, torch)
     found = check(model, cs, dtype)
     calls = calls_per_sample(cs[0].run, target)
-    times = interleaved(cs, rounds, calls)
+    times, cpu = interleaved(cs, rounds, calls)
     summary = summarise(times, HAND)
+    for name, s in summary.items():     # about 1 on one thread; above 1: more threads ran
+        s["cpu_per_wall"] = statistics.median(c / w for c, w in zip(cpu[name], times[name]))
     if FLOOR in times:
         for name, s in summarise(times, FLOOR).items():
             summary[name].update(floor_ratio=s["ratio"], floor_q1=s["ratio_q1"],
@@ -1004,7 +1022,7 @@ def run_model(model: Model, size: dict, dtype: str, rounds: int, derived, code, 
                              returns=dtype_summary(dtypes, dtype))
     return {"model": model.name, "title": model.title.format(**size), "size": size,
             "dtype": dtype, "rounds": rounds, "calls_per_sample": calls, "notes": notes,
-            "times": times, "summary": summary}
+            "times": times, "cpu_times": cpu, "summary": summary}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1037,9 +1055,9 @@ def model_table(results: list) -> str:
             rows.append([res["model"] + marker if i == 0 else "", name, ms(s["median"]),
                          f"{ms(s['q1'])}-{ms(s['q3'])}", f"{ms(s['min'])}-{ms(s['max'])}",
                          f"{s['ratio']:.2f}", f"{s['ratio_q1']:.2f}-{s['ratio_q3']:.2f}",
-                         s.get("returns", "")])
+                         f"{s['cpu_per_wall']:.2f}", s.get("returns", "")])
     return table(["model", "contender", "median ms", "quartiles ms", "min-max ms",
-                  "x hand-written", "ratio quartiles", "returns"], rows)
+                  "x hand-written", "ratio quartiles", "CPU / wall", "returns"], rows)
 
 
 def ratio_table(results: list) -> str:
@@ -1086,7 +1104,8 @@ def report(run: dict) -> str:
     before, after = run["load_average"]
     out = [f"# Model gradients: {run['threads']} thread(s), {run['rounds']} interleaved rounds "
            f"per model\n",
-           f"Versions: {run['versions']}; {run['cores']} cores; load average (1 min) "
+           f"Versions: {run['versions']}; {run['cores']} cores, the process on "
+           f"{', '.join(map(str, run['pinned_to'])) or 'any'}; load average (1 min) "
            f"{before:.2f} at the start, {after:.2f} at the end\n"]
     for dtype in ("float64", "float32"):
         mine = [r for r in results if r["dtype"] == dtype]
@@ -1116,8 +1135,10 @@ def report(run: dict) -> str:
     notes = sorted({n for r in results for n in r["notes"]})
     out.extend([""] + [f"Note: {n}" for n in notes] + ([""] if notes else []))
     out.append("Times are per call (the gradients from the inputs), medians over rounds; "
-               "x hand-written is the median of per-round ratios; 'returns' is the dtype of "
-               "the gradients each contender returns.")
+               "x hand-written is the median of per-round ratios; CPU / wall is the median "
+               "ratio of this process's CPU time (all threads) to wall time, about 1 when one "
+               "thread computes (above 1: more threads ran; below: the process waited for a "
+               "core); 'returns' is the dtype of the gradients each contender returns.")
     return "\n".join(out)
 
 
@@ -1158,7 +1179,8 @@ def run_all(args) -> dict:
             results.append(run_model(model, model.sizes[size_name], dtype, rounds, derived,
                                      code, jax, torch, target=0.01 if args.quick else 0.02))
     return {"threads": threads, "versions": versions(jax, torch), "rounds": rounds,
-            "quick": args.quick, "cores": os.cpu_count(), "derivation_seconds": derivation,
+            "quick": args.quick, "cores": os.cpu_count(), "pinned_to": CORES,
+            "derivation_seconds": derivation,
             "load_average": [load_before[0], os.getloadavg()[0]], "results": results}
 
 

@@ -8,6 +8,7 @@ benchmark's own agreement check and statistics against cases with known answers.
 
 import importlib.util
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -186,9 +187,9 @@ def test_interleaved_rounds_rotate_the_order():
     def contender(name):
         return bm.Contender(name, lambda: seen.append(name), None)
 
-    times = bm.interleaved([contender("a"), contender("b"), contender("c")], rounds=3, calls=2,
-                           warmup=1)
-    assert all(len(t) == 3 for t in times.values())
+    times, cpu = bm.interleaved([contender("a"), contender("b"), contender("c")], rounds=3,
+                                calls=2, warmup=1)
+    assert all(len(t) == 3 for t in times.values()) and all(len(t) == 3 for t in cpu.values())
     rounds = ["".join(seen[i:i + 6:2]) for i in range(0, len(seen), 6)]
     assert rounds == ["abc", "bca", "cab", "abc"]
 
@@ -206,10 +207,15 @@ def test_returned_dtypes_are_reported_as_they_are():
 def test_threads_are_pinned_for_every_library(monkeypatch):
     for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "XLA_FLAGS"):
         monkeypatch.delenv(name, raising=False)
-    bm.pin_threads(1)
-    import os
+    kept = []
+    if hasattr(os, "sched_setaffinity"):
+        monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(kept or {3, 1, 2}))
+        monkeypatch.setattr(os, "sched_setaffinity", lambda pid, cores: kept.extend(cores))
+    cores = bm.pin_threads(1)
     assert os.environ["OPENBLAS_NUM_THREADS"] == "1" and os.environ["MKL_NUM_THREADS"] == "1"
     assert "--xla_cpu_multi_thread_eigen=false" in os.environ["XLA_FLAGS"]
+    if hasattr(os, "sched_setaffinity"):
+        assert kept == [1] and cores == [1]
 
 
 def test_run_model_times_and_reports_every_contender():
@@ -222,14 +228,17 @@ def test_run_model_times_and_reports_every_contender():
     summary = res["summary"]
     assert list(summary) == [bm.HAND, bm.DERIVE]
     assert all(len(t) == 3 and min(t) > 0 for t in res["times"].values())
+    assert all(len(t) == 3 for t in res["cpu_times"].values())
+    assert 0 < summary[bm.HAND]["cpu_per_wall"] < 1.5        # NumPy, one thread
     assert summary[bm.HAND]["ratio"] == 1.0 and summary[bm.HAND]["returns"] == "float32"
     assert math.isfinite(summary[bm.DERIVE]["ratio"])
     assert "returns" in summary[bm.DERIVE]
     text = bm.report({"results": [res], "threads": 1, "versions": "test", "rounds": 3,
-                      "cores": 2, "derivation_seconds": {"softmax": 0.01},
+                      "cores": 2, "pinned_to": [0], "derivation_seconds": {"softmax": 0.01},
                       "load_average": [0.5, 1.5]})
     assert "| softmax *" in text and "matcalc derive" in text
     ratio = summary[bm.DERIVE]
     assert f"| {ratio['ratio']:.2f} ({ratio['ratio_q1']:.2f}-{ratio['ratio_q3']:.2f}) |" in text
-    assert "load average (1 min) 0.50 at the start, 1.50 at the end" in text
+    assert "2 cores, the process on 0; load average (1 min) 0.50 at the start, 1.50 at the end" \
+        in text
     assert "written for matcalc: Y declared a probability" in text
