@@ -779,7 +779,8 @@ FLOOR = "GEMM floor"
 class Contender:
     name: str
     run: Callable             # () -> the gradients, in the library's own arrays
-    grads: Callable           # () -> the gradients as NumPy arrays (or numbers), wrt order
+    grads: Callable | None    # () -> the gradients as NumPy arrays or numbers, wrt order;
+                              # None for the GEMM floor, which computes none
 
 
 def optional_library(name: str):
