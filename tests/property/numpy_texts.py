@@ -257,9 +257,10 @@ def matmul_bound(a, b, **_):
 def power_bound(iv, p=2, **_):
     if p == int(p) and int(p) % 2 == 0:
         lo, hi = square_bound(iv)
-        return (lo ** (p / 2), hi ** (p / 2))
-    ends = sorted((iv[0] ** p, iv[1] ** p))         # odd, or a positive base
-    return (ends[0], ends[1])
+        ends = (lo ** (p / 2), hi ** (p / 2))       # decreasing for p < 0
+    else:
+        ends = (iv[0] ** p, iv[1] ** p)             # odd, or a positive base
+    return (min(ends), max(ends))
 
 
 def sum_bound(iv, **_):
@@ -633,6 +634,8 @@ class Builder:
                 bound = op.bound(*[t.bound for t in operands], **bound_params)
             except OverflowError:
                 return None
+            if not bound[0] <= bound[1]:
+                raise BuilderError(f"{op.name}: bound {bound} of {[t.bound for t in operands]}")
             if magnitude(bound) > CAP:
                 return None
         else:           # NumPy stops at the refusal: the values past it are never computed
