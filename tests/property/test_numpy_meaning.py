@@ -1,4 +1,4 @@
-"""A text means what NumPy computes, or matcalc refuses it (issue 13, the differential test).
+r"""A text means what NumPy computes, or matcalc refuses it (issue 13, the differential test).
 
 Random texts in NumPy's idiom (tests/property/numpy_texts.py) are computed twice on the same
 inputs, vectors passed as 1-D arrays: by NumPy, through closures the strategy builds beside each
@@ -25,7 +25,10 @@ linear algebra (``u.T`` a row, ``u @ v.T`` an outer product, a declared vector a
 only its length matches the rows) into NumPy's side, as the strategy's docstring describes.
 
 Inputs on a jump of sign, step or a comparison are skipped. The events count what happened to
-each text, and what it exercised (run with ``--hypothesis-show-statistics``).
+each text, and what it exercised; the longer run, with the counts:
+
+    HYPOTHESIS_PROFILE=large python -m pytest tests/property/test_numpy_meaning.py \
+        --hypothesis-show-statistics
 
 matcalc does not mean what NumPy means everywhere yet (issue 13). The full property test is
 marked as an expected failure (strict: it must fail, by assertion, until the fix lands); a guard
