@@ -20,7 +20,7 @@ from .check import (DEFAULT_TOLERANCE, CheckReport, choose_sizes, compare, compa
                     draw_inputs, ensure_finite, input_domains, objective)
 from .diff import Step
 from .errors import CheckError, MatcalcError, UnsupportedError
-from .ops import BUILDERS, check_name, operation_of
+from .ops import BUILDERS, check_name, is_vector, operation_of
 from .jacobian import gradient_of, hessian_matrix, jacobian_matrix
 from .jacobian import hvp as hessian_vector_product
 from .parse import declare, parse
@@ -279,9 +279,11 @@ def _safe_doc(text: str) -> str:
 
 
 def _kind_of(node: E.Node) -> str:
+    """How generated code hands out ``node``'s value: a number, a 1-D array (what text reads
+    as NumPy's 1-D value, ``is_vector``) or a 2-D array (an n x 1 column included)."""
     if node.is_scalar:
         return "scalar"
-    return "vector" if node.cols == 1 else "matrix"
+    return "vector" if is_vector(node) else "matrix"
 
 
 def _tuple_result(f: Callable, count: int) -> Callable:

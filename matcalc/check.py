@@ -140,7 +140,8 @@ def draw(var, sizes: dict, rng: np.random.Generator, domain: str | None = None) 
 #: How the check draws an input of a function defined on part of the real line only (each
 #: function's stanza names its domain): entries uniform on these intervals, away from the ends.
 FUNCTION_DOMAINS = {"positive": (0.5, 2.0), "nonnegative": (0.5, 2.0),
-                    "greater than -1": (-0.5, 2.0), "open unit interval": (-0.9, 0.9)}
+                    "greater than -1": (-0.5, 2.0), "open unit interval": (-0.9, 0.9),
+                    "between the poles": (-1.2, 1.2)}
 #: Function domains a variable can be declared to have (so the user declares it).
 DECLARABLE = {"positive": "positive", "nonnegative": "positive"}
 

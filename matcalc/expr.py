@@ -155,6 +155,10 @@ class Node:
 
     @property
     def T(self) -> "Node":
+        """The transpose; ``x.T.T`` of a column ``x`` is ``x`` itself (a column has one 2-D
+        reading in the Python API; text keeps ``v.T.T`` to make a 1-D value a 2-D column)."""
+        if isinstance(self, Transpose) and is_one(self.rows) and is_one(self.args[0].cols):
+            return self.args[0]
         return Transpose.make(self)
 
     def __repr__(self) -> str:
@@ -322,6 +326,19 @@ class Transpose(Node):
         return Transpose.make(*args)
 
 
+def _kept_column(node: Node) -> bool:
+    """``x.T.T`` of an n x 1 ``x``: how text keeps a 1-D value a 2-D column (``keepdims=True``,
+    see ``matcalc.reading``). Its value is x's; repeated across columns nothing is left for it
+    to say, so ``Broadcast`` drops it (one canonical node)."""
+    return (isinstance(node, Transpose) and isinstance(node.args[0], Transpose)
+            and is_one(node.cols) and not is_one(node.rows))
+
+
+def unkept(node: Node) -> Node:
+    """``x`` for ``x.T.T`` of an n x 1 ``x`` (see ``_kept_column``); any other node itself."""
+    return node.args[0].args[0] if _kept_column(node) else node
+
+
 class _SameShapeBinary(Node):
     """An elementwise binary operation on operands of equal shape (broadcasts already explicit)."""
 
@@ -440,6 +457,8 @@ class Broadcast(Node):
         if not (ok_rows and ok_cols):
             raise ShapeError(f"cannot broadcast {describe(a)} ({format_shape(a.shape)}) to "
                              f"{format_shape((rows, cols))}")
+        if not is_one(cols):
+            a = unkept(a)
         return cls._intern((a,), (rows, cols), (rows, cols))
 
     def remake(self, args, dim_map):

@@ -32,9 +32,11 @@ import sympy
 
 from . import constants as C
 from . import expr as E
+from . import reading
 from .dims import dim, dims_of
 from .errors import ConstantTooLargeError, DomainError, MatcalcError, ParseError, ShapeError
-from .ops import CALLS, OPERATORS, RESERVED_NAMES, Operation, check_name
+from .ops.composites import COMPARISONS
+from .ops import CALLS, NAMED_CONSTANTS, OPERATORS, RESERVED_NAMES, Operation, check_name
 from .printing.text import number_text
 
 #: Longest text accepted, in characters.
@@ -321,6 +323,8 @@ _BINARY_BUILDERS: dict[type, tuple[str, Callable]] = {
                         (ast.MatMult, "@"))
 }
 
+_COMPARISONS = {ast.Gt: ">", ast.Lt: "<", ast.GtE: ">=", ast.LtE: "<="}
+
 _OTHER_OPERATORS = {
     ast.Mod: "%", ast.FloorDiv: "//", ast.LShift: "<<", ast.RShift: ">>", ast.BitOr: "|",
     ast.BitXor: "^", ast.BitAnd: "&", ast.Invert: "~", ast.Not: "not",
@@ -333,6 +337,14 @@ def _operator_symbol(op: ast.AST) -> str:
     if type(op) in _BINARY_BUILDERS:
         return _BINARY_BUILDERS[type(op)][0]
     return _OTHER_OPERATORS.get(type(op), type(op).__name__)
+
+
+def _literal(node: ast.AST):
+    """The value of a keyword's literal (``0``, ``-1``, ``True``, ``None``), else a marker."""
+    if (isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and
+            isinstance(node.operand, ast.Constant) and type(node.operand.value) is int):
+        return -node.operand.value
+    return node.value if isinstance(node, ast.Constant) else "not a literal"
 
 
 def _constant_problem(value) -> str | None:
@@ -382,6 +394,7 @@ class _Reader:
         self.names: list[ast.Name] = []
         self.leaves: dict[int, E.Node] = {}
         self.dimension_operations = 0
+        self.comparisons: set[int] = set()         # where()'s conditions
 
     def error(self, message: str, node: ast.AST, cls: type = ParseError) -> MatcalcError:
         return self.source.error(cls, message, self.source.span(node))
@@ -436,6 +449,11 @@ class _Reader:
             plan = self.plan_call(node)
             self.calls[id(node)] = plan
             return plan.operands
+        if isinstance(node, ast.Compare) and id(node) in self.comparisons:
+            return (node.left, node.comparators[0])
+        if isinstance(node, ast.Compare):
+            raise self.error("a comparison is allowed only as the condition of where(), as in "
+                             "where(x > 0, x, 0.1 * x)", node)
         what = _FORBIDDEN.get(type(node), f"{type(node).__name__}")
         raise self.error(f"{what} is not allowed in matcalc syntax", node)
 
@@ -445,6 +463,8 @@ class _Reader:
             return self.variables[name]
         if name in self.dimensions:
             return E.Const.make(self.dimensions[name])
+        if name in NAMED_CONSTANTS:
+            return E.Const.make(NAMED_CONSTANTS[name])
         if name in FUNCTIONS:
             raise self.error(f"{name!r} is a function: call it, as in {name}(X)", node)
         raise self.error(f"unknown name {name!r}: declare its shape (e.g. {name!r}: ('n', 'm')) "
@@ -477,11 +497,21 @@ class _Reader:
                 what = f"only {words}" if allowed else "no keyword arguments"
                 raise self.error(f"unknown keyword argument {kw.arg!r}: {name}() takes {what}",
                                  kw)
+        if name == "where" and node.args:
+            self.plan_condition(node.args[0])
         if syntax.arguments == "sizes":
             return self.plan_constant_matrix(node, op)
         if syntax.arguments == "einsum":
             return self.plan_einsum(node, op)
         return self.plan_expressions(node, op)
+
+    def plan_condition(self, node: ast.AST) -> None:
+        """where()'s condition: one comparison of two expressions (x > y, x <= 0)."""
+        if not (isinstance(node, ast.Compare) and len(node.ops) == 1 and
+                type(node.ops[0]) in _COMPARISONS):
+            raise self.error("the condition of where() must be one comparison with >, <, >= or "
+                             "<=, as in where(x > 0, x, 0.1 * x)", node)
+        self.comparisons.add(id(node))
 
     def expect_arguments(self, node: ast.Call, name: str, low: int, high: int, usage: str):
         count = len(node.args) + len(node.keywords)
@@ -500,7 +530,12 @@ class _Reader:
         operands = tuple(node.args[:high])
         extra = node.args[high:]
         given: dict = {}
-        for keyword_, value_node in zip(syntax.keywords, extra):
+        positional = [k for k in syntax.keywords if k.positional]
+        if len(extra) > len(positional):
+            late = syntax.keywords[len(positional)]
+            raise self.error(f"{name}() takes {late.name} only as a keyword: write "
+                             f"{late.name}=...", extra[len(positional)])
+        for keyword_, value_node in zip(positional, extra):
             given[keyword_.name] = value_node
         for kw in node.keywords:
             if kw.arg in given:
@@ -511,7 +546,7 @@ class _Reader:
             if keyword_.name not in given:
                 continue
             value_node = given[keyword_.name]
-            value = value_node.value if isinstance(value_node, ast.Constant) else "not a literal"
+            value = _literal(value_node)
             if not any(value is v or (type(value) is type(v) and value == v)
                        for v in keyword_.values):
                 raise self.error(f"{name}(): {keyword_.name} must be {keyword_.choices}",
@@ -613,12 +648,24 @@ class _Reader:
             return self.leaves[id(node)]
         if isinstance(node, ast.Constant):
             return E.Const.make(node.value)
+        if isinstance(node, ast.Compare):
+            symbol = _COMPARISONS[type(node.ops[0])]
+            return COMPARISONS[symbol](*reading.broadcast(symbol, *operands))
         plan = self.calls[id(node)]
+        if plan.op.vector == "operands" and len(operands) > 1:
+            operands = reading.broadcast_all(plan.op.name + "()", operands)
         if plan.op.syntax.arguments == "sizes":
             return plan.op.build(*plan.dims)
         if plan.op.syntax.arguments == "einsum":
             return plan.op.build(plan.spec, *operands)
-        return plan.op.build(*operands, **dict(plan.keywords))
+        keywords = dict(plan.keywords)
+        if "axis" not in keywords and "keepdims" not in keywords:
+            return plan.op.build(*operands, **keywords)
+        axis, kept = reading.axis_of(plan.op, operands[0], keywords.pop("axis", None),
+                                     keywords.pop("keepdims", False))
+        if axis is not None:
+            keywords["axis"] = axis
+        return reading.keep(plan.op.build(*operands, **keywords), kept)
 
     def build_binary(self, node: ast.BinOp, left: E.Node, right: E.Node) -> E.Node:
         if isinstance(left, E.Const) and isinstance(right, E.Const) and not (
@@ -632,7 +679,10 @@ class _Reader:
         if isinstance(node.op, ast.Pow):
             exponent = self.check_exponent(node, left, right)
             return E.power(left, exponent)
-        return _BINARY_BUILDERS[type(node.op)][1](left, right)
+        symbol, builder = _BINARY_BUILDERS[type(node.op)]
+        if symbol == "@":
+            return reading.matmul(left, right)
+        return builder(*reading.broadcast(symbol, left, right))
 
     def check_exponent(self, node: ast.BinOp, base: E.Node, exponent: E.Node) -> E.Const:
         """The exponent must fold to a rational number; a constant base must stay small."""

@@ -31,7 +31,8 @@ LAYERS = [
     ["ops.base"],          # what a stanza declares
     ["ops.arithmetic", "ops.elementwise", "ops.broadcasting", "ops.contractions",
      "ops.linalg"],        # the stanzas, one family per module ...
-    ["ops.reductions"],    # ... (softmax's rule is written with sum's node)
+    ["ops.reductions",     # ... (softmax's rule is written with sum's node)
+     "ops.composites"],    # ... (maximum, where, var: written with the others)
     ["ops"],               # the registry and its views: everything below reads no engine
     ["index"],
     ["collapse"],
@@ -48,6 +49,7 @@ LAYERS = [
     ["jacobian"],          # Jacobians, Hessians, Hessian-vector products in matrix form
     ["tensor"],            # derivatives with no matrix form: einsum and Kronecker forms
     ["check"],
+    ["reading"],           # NumPy's meaning of text: how vectors meet matrices
     ["parse"],
     ["steps"],             # the step-by-step derivation, from the sweep record
     ["api"],

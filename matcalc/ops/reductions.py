@@ -13,9 +13,9 @@ from sympy import Indexed
 
 from ..dims import ONE, is_one
 from ..errors import UnsupportedError
-from ..expr import Apply, Node, Transpose, as_node
+from ..expr import Apply, Node, Transpose, as_node, unkept
 from ..notation import ZERO, entry, summation
-from .base import AXIS, POSTFIX, Operation, call, value_per_layer
+from .base import AXIS, KEEPDIMS, POSTFIX, Operation, call, value_per_layer
 from .contractions import Sum
 from .elementwise import absolute
 
@@ -80,7 +80,7 @@ class LogSumExp(Node):
 
     @classmethod
     def make(cls, a: Node, axis: int | None = None) -> "LogSumExp":
-        a = as_node(a)
+        a = unkept(as_node(a))       # x.T.T of a column x: x (text's way to keep x 2-D)
         _check_axis("logsumexp", axis)
         shape = {None: (ONE, ONE), 0: (a.cols, ONE), 1: (a.rows, ONE)}[axis]
         return cls._intern((a,), (axis,), shape)
@@ -306,7 +306,7 @@ def _logsumexp(x, axis: int | None = None) -> Node:
 
 SOFTMAX = Operation(
     "softmax", "reductions", "exp(x) / sum(exp(x)), over all entries or along an axis",
-    node=Softmax, syntax=call("softmax", (1, 1), (AXIS,)), build=_softmax,
+    vector="operands", node=Softmax, syntax=call("softmax", (1, 1), (AXIS,)), build=_softmax,
     lower=_lower_softmax, recognize=_recognize_softmax, kind="custom",
     latex=_latex_with_axis("softmax"), numpy=_numpy_softmax,
     value_name=value_per_layer("p", "softmax"),
@@ -315,7 +315,7 @@ SOFTMAX = Operation(
 
 LOGSUMEXP = Operation(
     "logsumexp", "reductions", "log(sum(exp(x))), over all entries or along an axis",
-    node=LogSumExp, syntax=call("logsumexp", (1, 1), (AXIS,)), build=_logsumexp,
+    vector="always", node=LogSumExp, syntax=call("logsumexp", (1, 1), (AXIS, KEEPDIMS)), build=_logsumexp,
     lower=_lower_logsumexp, recognize=_recognize_softmax, kind="custom",
     latex=_latex_with_axis("logsumexp"), numpy=_numpy_logsumexp,
     value_name=value_per_layer("lse", "lse"),

@@ -536,6 +536,8 @@ class NumpyPrinter(Printer):
         row = FUNCTION_OPS[node.name].function
         if self.portable and row.portable is not None:
             return self.call(node.name, row.portable, args[0].text), POSTFIX
+        if row.numpy is None:                  # NumPy has no such function: a helper of x
+            return f"{self.helper(node.name, row.helper)}({args[0].text})", POSTFIX
         # {x} sits inside call parentheses; {xw} beside an operator, so it is parenthesised
         text = row.numpy.format(np=self.np, x=args[0].text, xw=self.wrap(args[0], MUL + 1))
         return text, row.precedence
