@@ -33,7 +33,7 @@ _CONSTANTS = _ConstantPrinter()
 
 def number_text(value: sympy.Expr) -> tuple[str, int]:
     """A constant (number or expression in dimensions) as text, with its precedence."""
-    if value.is_Integer or value.is_Symbol:
+    if value.is_Integer or value.is_Symbol or value is sympy.pi:
         return str(value), (UNARY if value.is_negative else ATOM)
     if value.is_Rational:
         return f"{value.p}/{value.q}", MUL        # -1/2 is (-1)/2: its outermost operator is /
@@ -185,7 +185,7 @@ class TextPrinter(Printer):
             for k in syntax.keywords:
                 if not k.attribute:
                     continue
-                value = getattr(node, k.attribute)
+                value = getattr(node, k.attribute, k.default)
                 if value != k.default:
                     words.append(f"{k.name}={value}")
             return f"{syntax.spelling}({', '.join(words)})", POSTFIX
