@@ -20,6 +20,7 @@ from .check import (DEFAULT_TOLERANCE, CheckReport, choose_sizes, compare, compa
                     draw_inputs, ensure_finite, input_domains, objective)
 from .diff import Step
 from .errors import CheckError, MatcalcError, UnsupportedError
+from .dims import is_one
 from .ops import BUILDERS, check_name, is_vector, operation_of
 from .jacobian import gradient_of, hessian_matrix, jacobian_matrix
 from .jacobian import hvp as hessian_vector_product
@@ -84,14 +85,19 @@ class Derivation:
     ``mathml()``, ``numpy_source()``, ``numpy_function()`` and ``check()`` present and verify it.
     """
 
-    def __init__(self, expression: E.Node, wrt: list[E.Node], single: bool):
+    def __init__(self, expression: E.Node, wrt: list[E.Node], single: bool,
+                 numpy_reading: bool = False):
         self.expression = expression
+        # text holds NumPy's 1-D values apart from 2-D columns; the Python API's vectors are
+        # all columns, handed out 1-D
+        self._numpy_reading = numpy_reading
         self.wrt = tuple(wrt)
         self._single = single
         used = _checked_variables(expression, wrt)
         unused = [w for w in wrt if isinstance(w, E.Var) and w not in used]
         self.variables = tuple(used + unused)      # the generated code takes every wrt variable
-        self.upstream = None if expression.is_scalar else _upstream_var(expression, self.variables)
+        self.upstream = None if expression.is_scalar else _upstream_var(expression, self.variables,
+                                                                         numpy_reading)
         seed = E.Const.make(1) if self.upstream is None else self.upstream
         derived = differentiate(expression, wrt, seed)
         self.sweep = derived.sweep
@@ -195,7 +201,7 @@ class Derivation:
 
     def value_function(self) -> Callable:
         """A function computing the expression itself, with the same arguments (no G)."""
-        kind = _kind_of(self.expression)
+        kind = _kind_of(self.expression, getattr(self, "_numpy_reading", False))
         source = numpy_source([Output(self.expression, kind)], list(self.variables), "value")
         return compile_source(source, "value")
 
@@ -278,12 +284,16 @@ def _safe_doc(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"""', "'''")
 
 
-def _kind_of(node: E.Node) -> str:
-    """How generated code hands out ``node``'s value: a number, a 1-D array (what text reads
-    as NumPy's 1-D value, ``is_vector``) or a 2-D array (an n x 1 column included)."""
+def _kind_of(node: E.Node, numpy_reading: bool = False) -> str:
+    """How generated code hands out ``node``'s value: a number, a 1-D array or a 2-D array.
+    Of text (``numpy_reading``), an n x 1 value is 1-D where NumPy's is (``is_vector``) and a
+    2-D column elsewhere (a declared ("n", 1), keepdims=True); in the Python API every n x 1
+    value is a vector."""
     if node.is_scalar:
         return "scalar"
-    return "vector" if is_vector(node) else "matrix"
+    if numpy_reading:
+        return "vector" if is_vector(node) else "matrix"
+    return "vector" if is_one(node.cols) else "matrix"
 
 
 def _tuple_result(f: Callable, count: int) -> Callable:
@@ -333,10 +343,11 @@ def _checked_variables(expression: E.Node, wrt: list[E.Node]) -> list[E.Var]:
     return variables
 
 
-def _upstream_var(expression: E.Node, variables: Sequence[E.Var]) -> E.Var:
+def _upstream_var(expression: E.Node, variables: Sequence[E.Var],
+                  numpy_reading: bool = False) -> E.Var:
     taken = {v.name for v in variables} | {d.name for d in E.dimensions([expression])}
     name = _fresh_name(UPSTREAM_NAME, taken)
-    return E.Var.make(name, expression.shape, _kind_of(expression))
+    return E.Var.make(name, expression.shape, _kind_of(expression, numpy_reading))
 
 
 def _as_list(wrt) -> tuple[list, bool]:
@@ -382,7 +393,7 @@ def derive(expression, wrt, shapes: dict | None = None, domains: dict | None = N
             resolved.append(by_name[w])
         else:
             resolved.append(w)
-    return Derivation(node, resolved, single)
+    return Derivation(node, resolved, single, numpy_reading=isinstance(expression, str))
 
 
 class MatrixDerivative(Derivation):
