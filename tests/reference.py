@@ -14,6 +14,7 @@ import sympy
 from matcalc import expr as E
 from matcalc.ops.contractions import Einsum, Sum, Trace
 from matcalc.ops.linalg import Det, Diag, Inv, LogDet
+from matcalc.ops.extremes import ArgmaxWeights, ArgminWeights, Max, Min
 from matcalc.ops.reductions import LogSumExp, Norm, Norm1, Softmax
 
 FUNCS = {
@@ -97,6 +98,14 @@ def evaluate(node: E.Node, values: dict, sizes: dict) -> np.ndarray:
         elif isinstance(n, LogSumExp):
             v = np.log(np.sum(np.exp(a[0]), axis=n.axis, keepdims=True))
             v = v.reshape(shape)
+        elif isinstance(n, (Max, Min)):
+            f = np.max if isinstance(n, Max) else np.min
+            v = f(a[0], axis=n.axis, keepdims=True)
+            v = v.reshape(shape)
+        elif isinstance(n, (ArgmaxWeights, ArgminWeights)):
+            f = np.max if isinstance(n, ArgmaxWeights) else np.min
+            hit = (a[0] == f(a[0], axis=n.axis, keepdims=True)).astype(float)
+            v = hit / np.sum(hit, axis=n.axis, keepdims=True)
         else:
             raise TypeError(f"reference evaluator: no rule for {type(n).__name__}")
         assert v.shape == shape, (type(n).__name__, v.shape, shape)

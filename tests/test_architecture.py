@@ -30,7 +30,7 @@ LAYERS = [
     ["notation"],          # index notation's vocabulary (entries, sums, opaque values)
     ["ops.base"],          # what a stanza declares
     ["ops.arithmetic", "ops.elementwise", "ops.broadcasting", "ops.contractions",
-     "ops.linalg"],        # the stanzas, one family per module ...
+     "ops.linalg", "ops.extremes"],        # the stanzas, one family per module ...
     ["ops.reductions",     # ... (softmax's rule is written with sum's node)
      "ops.composites"],    # ... (maximum, where, var: written with the others)
     ["ops"],               # the registry and its views: everything below reads no engine

@@ -153,6 +153,51 @@ def test_maximum_broadcasts_a_reduction_as_numpy_does():
 
 
 # ---------------------------------------------------------------------------------------------
+# max and min
+# ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, reference", [
+    ("max(A) * min(A)", lambda A: np.max(A) * np.min(A)),
+    ("sum(max(A, axis=0) ** 2)", lambda A: np.sum(np.max(A, axis=0) ** 2)),
+    ("sum(exp(min(A, axis=-1)))", lambda A: np.sum(np.exp(np.min(A, axis=-1)))),
+    ("sum(exp(A - max(A, axis=1, keepdims=True)) ** 2)",
+     lambda A: np.sum(np.exp(A - A.max(axis=1, keepdims=True)) ** 2)),
+    ("sum(A * (A - max(A, axis=0)))", lambda A: np.sum(A * (A - A.max(axis=0)))),
+])
+def test_max_and_min_against_numpy(text, reference):
+    assert_gradients(text, {"A": ("n", "m")}, ["A"], reference, seed=4)
+
+
+def test_max_splits_the_gradient_equally_among_ties():
+    res = mc.derive("max(A, axis=1) @ w", wrt="A", shapes={"A": ("n", "m"), "w": ("n",)})
+    A = np.array([[1.0, 3.0, 3.0], [2.0, 0.0, 1.0], [5.0, 5.0, 5.0]])
+    w = np.array([1.0, 2.0, 3.0])
+    np.testing.assert_allclose(res.numpy_function()(A=A, w=w),
+                               [[0, 0.5, 0.5], [2, 0, 0], [1, 1, 1]])
+
+
+def test_global_max_pooling_over_time():
+    """A 1-D convolution's features, max-pooled over the time axis, then a linear read-out."""
+    shapes = {"X": ("d", "m"), "W": ("k", "d"), "v": ("k",)}
+    assert_gradients("v @ max(relu(W @ X), axis=1)", shapes, ["W", "v"],
+                     lambda X, W, v: v @ np.max(np.maximum(W @ X, 0), axis=1), seed=9)
+
+
+def test_jacobian_and_hessian_through_the_new_operations():
+    x = np.random.default_rng(6).standard_normal(4)
+    jac = mc.jacobian(mc.parse("maximum(x, 0.1 * x) * tanh(x)", {"x": ("n",)}),
+                      mc.parse("x", {"x": ("n",)}))
+    assert jac.check().ok
+    hess = mc.hessian(mc.parse("var(x) + sum(gelu(x))", {"x": ("n",)}),
+                      mc.parse("x", {"x": ("n",)}))
+    assert hess.check().ok
+    n = x.size
+    want = 2 / n * (np.eye(n) - np.ones((n, n)) / n) + np.diag(
+        np.exp(-x ** 2 / 2) / math.sqrt(2 * math.pi) * (2 - x ** 2))
+    np.testing.assert_allclose(hess.numpy_function()(x=x), want, rtol=1e-10, atol=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------
 # var and std
 # ---------------------------------------------------------------------------------------------
 

@@ -153,7 +153,7 @@ def test_every_listed_function_is_in_the_table():
     listed = ("exp log sin cos tanh sigmoid relu abs sign sqrt softplus step log1p expm1 tan "
               "arcsin arccos arctan sinh cosh erf square gelu gelu_tanh silu sum mean trace ones "
               "zeros eye einsum det logdet inv norm norm1 diag softmax logsumexp maximum minimum "
-              "clip where leaky_relu elu var std").split()
+              "clip where leaky_relu elu var std max min argmax_weights argmin_weights").split()
     assert sorted(listed) == sorted(FUNCTIONS)
 
 

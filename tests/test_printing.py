@@ -28,6 +28,7 @@ from matcalc.printing.numpy import Output, numpy_source
 from matcalc.printing.text import to_text
 from matcalc.ops.contractions import Einsum, Sum, Trace
 from matcalc.ops.linalg import Det, Diag, Inv, LogDet
+from matcalc.ops.extremes import ArgmaxWeights, ArgminWeights, Max, Min
 from matcalc.ops.reductions import LogSumExp, Norm, Norm1, Softmax
 from matcalc.ops.elementwise import apply
 
@@ -406,6 +407,9 @@ CORPUS = [
     pytest.param(Softmax.make(W @ X, 1) * Softmax.make(W @ X), id="softmax rows, all"),
     pytest.param(LogSumExp.make(W @ X, 0) + LogSumExp.make(X, 0), id="logsumexp columns"),
     pytest.param(LogSumExp.make(W @ X, 1) - LogSumExp.make(x + 1), id="logsumexp rows, all"),
+    pytest.param(Max.make(W @ X, 0) + Min.make(X.T @ W.T, 1), id="max columns, min rows"),
+    pytest.param(Max.make(A - B) * ArgmaxWeights.make(A @ B, 1) - ArgminWeights.make(A.T, 0),
+                 id="max, its weights"),
 ]
 
 

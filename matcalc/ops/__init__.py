@@ -10,6 +10,7 @@ modules of this package:
 - ``contractions``: ``sum``, ``mean``, ``trace``, ``einsum``;
 - ``linalg``: ``det``, ``logdet``, ``inv``, ``diag``, ``eye``;
 - ``reductions``: ``norm``, ``norm1``, ``softmax``, ``logsumexp``;
+- ``extremes``: ``max``, ``min`` and the weights their derivatives are;
 - ``composites``: operations written with the others (``maximum``, ``where``, ``var``, ...).
 
 The views below are built once, at import, and are read-only: the parser's function and
@@ -28,13 +29,14 @@ import sympy
 from ..dims import is_one
 from ..errors import MatcalcError
 from ..expr import Apply, Node, Var, check_variable_name
-from . import arithmetic, broadcasting, composites, contractions, elementwise, linalg, reductions
+from . import (arithmetic, broadcasting, composites, contractions, elementwise, extremes, linalg,
+               reductions)
 from .base import CONCERNS, RULE_KINDS, Function, Operation, Syntax
 
 OPERATIONS: tuple[Operation, ...] = (arithmetic.OPERATIONS + elementwise.OPERATIONS +
                                      broadcasting.OPERATIONS + contractions.OPERATIONS +
                                      linalg.OPERATIONS + reductions.OPERATIONS +
-                                     composites.OPERATIONS)
+                                     extremes.OPERATIONS + composites.OPERATIONS)
 
 BY_NAME = MappingProxyType({op.name: op for op in OPERATIONS})
 #: The elementwise functions by name (all on the ``Apply`` node).
