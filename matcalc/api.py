@@ -22,6 +22,7 @@ from .diff import Step
 from .errors import CheckError, MatcalcError, UnsupportedError
 from .dims import is_one
 from .ops import BUILDERS, check_name, is_vector, operation_of
+from .ops.elementwise import derivative_name, derivative_of_user_function
 from .jacobian import gradient_of, hessian_matrix, jacobian_matrix
 from .jacobian import hvp as hessian_vector_product
 from .parse import declare, parse
@@ -207,25 +208,28 @@ class Derivation:
 
     # -- checking --------------------------------------------------------------------------
     def check(self, seed: int = 0, tolerance: float | None = None, raise_on_failure: bool = True,
-              **sizes: int) -> CheckReport:
+              functions: dict | None = None, **sizes: int) -> CheckReport:
         """Compare with central finite differences on random inputs; raise ``CheckError`` if wrong.
 
         Sizes of dimensions can be given (``check(n=4, m=5)``); the rest are chosen distinct.
         The generated NumPy code is what is checked, so the check covers the printed formula
-        and the code generator together.
+        and the code generator together. A function the text names without defining (g) is
+        checked as ``functions`` gives it and its derivatives (``{"g": np.tanh, "g_prime":
+        lambda z: 1 - np.tanh(z) ** 2}``); without ``functions``, as g = sin (g' = cos, ...).
         """
         tolerance = DEFAULT_TOLERANCE if tolerance is None else tolerance
         variables = [v for v in self.variables if v is not self.upstream]
         chosen = choose_sizes(E.dimensions([self.expression] + variables), sizes)
         self._sizes = chosen       # generated code takes a dimension only a constant has
+        bound = {**chosen, **self._user_functions(functions)}      # what generated code takes
         inputs, warnings = draw_inputs(variables, chosen, seed, self.upstream, self._kinks(),
                                        domains=input_domains(self.expression, variables))
         args = {v.name: inputs[v.name] for v in variables}
         weight = inputs.get(self.upstream.name) if self.upstream is not None else None
-        f = objective(_bind_sizes(self.value_function(), chosen), weight)
+        f = objective(_bind_sizes(self.value_function(), bound), weight)
         ensure_finite(f, args)
         extra = {} if self.upstream is None else {self.upstream.name: weight}
-        grads = _bind_sizes(self.numpy_function(), chosen)(**args, **extra)
+        grads = _bind_sizes(self.numpy_function(), bound)(**args, **extra)
         grads = (grads,) if len(self.wrt) == 1 else grads
         results = []
         for w, label, g in zip(self.wrt, self.wrt_names(), grads):
@@ -237,10 +241,10 @@ class Derivation:
             slot = E.Var.make(name, w.shape, "matrix", check_name=False)
             replaced = E.substitute([self.expression], {w: slot})[0]
             here = _bind_sizes(compile_source(numpy_source([Output(w)], variables, "value"),
-                                              "value"), chosen)(**args)
+                                              "value"), bound)(**args)
             value_w = _bind_sizes(compile_source(
                 numpy_source([Output(replaced, _kind_of(replaced))], variables + [slot], "value"),
-                "value"), chosen)
+                "value"), bound)
             results.append(compare(label, name, g, {**args, name: here},
                                    objective(value_w, weight), tolerance, seed))
         report = CheckReport(all(r.ok for r in results), results, chosen, tolerance, seed,
@@ -249,6 +253,29 @@ class Derivation:
             raise CheckError(f"the derived gradient disagrees with finite differences\n{report}",
                              report)
         return report
+
+    def _user_functions(self, given: dict | None) -> dict:
+        """The callables generated code takes for the functions the text named (g, g_prime)."""
+        nodes = E.postorder([self.expression, *self.gradients])
+        seen = [derivative_of_user_function(n.name) for n in nodes if isinstance(n, E.Apply)]
+        highest: dict[str, int] = {}
+        for name, order in filter(None, seen):
+            if order >= highest.get(name, 0):
+                highest[name] = order
+        # every order up to the highest: a Hessian's check derives the gradient (g') too
+        codes = [derivative_name(name, k) for name, top in sorted(highest.items())
+                 for k in range(top + 1)]
+        if given is None:          # g = sin: every derivative is a shifted sine
+            return {code: functools.partial(_shifted_sine, derivative_of_user_function(code)[1])
+                    for code in codes}
+        if not isinstance(given, dict):
+            raise MatcalcError("functions= must be a dict from names to functions, e.g. "
+                               "{'g': np.tanh, 'g_prime': lambda z: 1 - np.tanh(z) ** 2}")
+        missing = [code for code in codes if code not in given]
+        if missing:
+            raise MatcalcError(f"check() needs {', '.join(missing)} as well: pass them in "
+                               f"functions=, or leave functions= out to check with g = sin")
+        return {code: given[code] for code in codes}
 
     def _kinks(self) -> Callable | None:
         """A function returning, for each kink of each function (its stanza declares them:
@@ -262,6 +289,12 @@ class Derivation:
         f = compile_source(numpy_source([Output(n) for n in nodes], variables, "kinks"), "kinks")
         f = _bind_sizes(f, getattr(self, "_sizes", {}))
         return _tuple_result(f, len(nodes))
+
+
+def _shifted_sine(order: int, z):
+    """The order-th derivative of sin: sin(z + order pi / 2)."""
+    import numpy as np
+    return np.sin(z + order * (np.pi / 2))
 
 
 def _bind_sizes(f: Callable, sizes: dict) -> Callable:
@@ -358,10 +391,13 @@ def _as_list(wrt) -> tuple[list, bool]:
     return [wrt], True
 
 
-def derive(expression, wrt, shapes: dict | None = None, domains: dict | None = None) -> Derivation:
+def derive(expression, wrt, shapes: dict | None = None, domains: dict | None = None,
+           functions=None) -> Derivation:
     """Derive the gradient of ``expression`` (text or expression) with respect to ``wrt``.
 
     ``wrt`` is a variable (or its name), or a list of them: all are derived in one reverse sweep.
+    ``functions`` names elementwise functions text uses without defining them (``["g"]``): the
+    result is written with g' (generated code takes ``g`` and ``g_prime`` as arguments).
 
     >>> res = derive("trace(A @ X @ B)", wrt="X",
     ...              shapes={"A": ("n", "n"), "X": ("n", "n"), "B": ("n", "n")})
@@ -371,10 +407,11 @@ def derive(expression, wrt, shapes: dict | None = None, domains: dict | None = N
     if isinstance(expression, str):
         if shapes is None:
             raise MatcalcError("text needs shapes=: e.g. shapes={'X': ('n', 'n'), 'x': ('n',)}")
-        node = parse(expression, shapes, domains)
+        node = parse(expression, shapes, domains, functions)
     elif isinstance(expression, E.Node):
-        if shapes is not None or domains is not None:
-            raise MatcalcError("shapes= and domains= are for text; variables carry their own")
+        if shapes is not None or domains is not None or functions is not None:
+            raise MatcalcError("shapes=, domains= and functions= are for text; variables carry "
+                               "their own")
         node = expression
     else:
         raise MatcalcError(f"cannot derive {type(expression).__name__}: pass text or an expression")
@@ -450,8 +487,9 @@ class MatrixDerivative(Derivation):
                             _safe_doc(doc))
 
     def check(self, seed: int = 0, tolerance: float | None = None, raise_on_failure: bool = True,
-              **sizes: int) -> CheckReport:
-        """Compare with central finite differences (see the class docstring)."""
+              functions: dict | None = None, **sizes: int) -> CheckReport:
+        """Compare with central finite differences (see the class docstring); ``functions`` as
+        for a gradient's check."""
         tolerance = DEFAULT_TOLERANCE if tolerance is None else tolerance
         variables = list(self.variables)
         x = self.wrt[0]
@@ -462,11 +500,12 @@ class MatrixDerivative(Derivation):
         self._sizes = chosen
         inputs, warnings = draw_inputs(variables, chosen, seed, None, self._kinks(),
                                        domains=input_domains(self.expression, variables))
-        got = _bind_sizes(self.numpy_function(), chosen)(**inputs)
+        bound = {**chosen, **self._user_functions(functions)}
+        got = _bind_sizes(self.numpy_function(), bound)(**inputs)
         if self.kind == "jacobian":
-            inner = _bind_sizes(self.value_function(), chosen)
+            inner = _bind_sizes(self.value_function(), bound)
         else:
-            inner = _bind_sizes(derive(self.expression, x).numpy_function(), chosen)
+            inner = _bind_sizes(derive(self.expression, x).numpy_function(), bound)
         direction = inputs[self.direction.name] if self.direction is not None else None
         skip = (self.direction.name,) if self.direction is not None else ()
         result = compare_matrix(self.wrt_names()[0], got, inner, x.name, inputs, direction,

@@ -36,6 +36,7 @@ from . import reading
 from .dims import dim, dims_of
 from .errors import ConstantTooLargeError, DomainError, MatcalcError, ParseError, ShapeError
 from .ops.composites import COMPARISONS
+from .ops.elementwise import PRIME, apply, user_function
 from .ops import CALLS, NAMED_CONSTANTS, OPERATORS, RESERVED_NAMES, Operation, check_name
 from .printing.text import number_text
 
@@ -94,6 +95,28 @@ def declare(shapes: Mapping, domains: Mapping | None = None) -> dict[str, E.Var]
     return variables
 
 
+def declare_functions(functions, variables: Mapping) -> dict[str, Operation]:
+    """The elementwise functions a caller names without defining: ``["g"]`` -> g (and its
+    derivatives, made as they are needed)."""
+    if functions is None:
+        return {}
+    if isinstance(functions, str) or not all(isinstance(f, str) for f in functions):
+        raise ParseError(f"functions must be a list of names, e.g. functions=['g'], not "
+                         f"{_short_repr.repr(functions)}")
+    named = {}
+    for name in functions:
+        check_name(name)
+        if name in variables:
+            raise ParseError(f"{name!r} is both a variable and a function; rename one of them")
+        if name in CALLS:
+            raise ParseError(f"{name!r} is already one of matcalc's functions")
+        if PRIME in name:
+            raise ParseError(f"a function's name may not contain {PRIME!r} (the names of its "
+                             f"derivatives in generated code)")
+        named[name] = user_function(name)
+    return named
+
+
 def _read_shape(name: str, shape) -> tuple:
     """(rows, cols, kind) for one declared shape, with errors that name the variable."""
     if not isinstance(shape, (tuple, list)) or len(shape) > 2:
@@ -150,8 +173,12 @@ def _dimension_symbols(variables: dict[str, E.Var]) -> dict[str, sympy.Symbol]:
 # Parsing
 # ---------------------------------------------------------------------------------------------
 
-def parse(text: str, shapes: Mapping, domains: Mapping | None = None) -> E.Node:
+def parse(text: str, shapes: Mapping, domains: Mapping | None = None,
+          functions=None) -> E.Node:
     """The expression ``text`` denotes, for variables of the declared shapes.
+
+    ``functions`` names elementwise functions the text uses without defining them (the
+    notes' g).
 
     >>> from matcalc.printing.text import to_text
     >>> to_text(parse("sum(W @ X + b, axis=1) / m", {"W": ("n", "d"), "X": ("d", "m"), "b": ("n",)}))
@@ -159,9 +186,10 @@ def parse(text: str, shapes: Mapping, domains: Mapping | None = None) -> E.Node:
     """
     text = _check_text(text)
     variables = declare(shapes, domains)
+    named = declare_functions(functions, variables)
     source = _Source(text)
     tree = source.parse()
-    reader = _Reader(source, variables)
+    reader = _Reader(source, variables, named)
     reader.check(tree)
     return reader.build(tree)
 
@@ -385,9 +413,11 @@ class _CallPlan:
 # ---------------------------------------------------------------------------------------------
 
 class _Reader:
-    def __init__(self, source: _Source, variables: dict[str, E.Var]):
+    def __init__(self, source: _Source, variables: dict[str, E.Var],
+                 functions: dict[str, Operation] | None = None):
         self.source = source
         self.variables = variables
+        self.functions = functions or {}
         self.dimensions = _dimension_symbols(variables)
         self.children: dict[int, tuple] = {}      # id(ast node) -> ast nodes to convert first
         self.calls: dict[int, _CallPlan] = {}
@@ -465,7 +495,7 @@ class _Reader:
             return E.Const.make(self.dimensions[name])
         if name in NAMED_CONSTANTS:
             return E.Const.make(NAMED_CONSTANTS[name])
-        if name in FUNCTIONS:
+        if name in FUNCTIONS or name in self.functions:
             raise self.error(f"{name!r} is a function: call it, as in {name}(X)", node)
         raise self.error(f"unknown name {name!r}: declare its shape (e.g. {name!r}: ('n', 'm')) "
                          f"or use a dimension from the declared shapes", node)
@@ -480,9 +510,15 @@ class _Reader:
         name = func.id
         if name in self.variables:
             raise self.error(f"{name!r} is a variable, not a function", func)
+        if name in self.functions:
+            self.expect_arguments(node, name, 1, 1, "exactly one argument")
+            if node.keywords:
+                raise self.error(f"{name}() takes no keyword arguments", node.keywords[0])
+            return _CallPlan(self.functions[name], tuple(node.args))
         if name not in CALLS:
             raise self.error(f"unknown function {name!r}; the functions are: "
-                             f"{', '.join(FUNCTIONS)}", func)
+                             f"{', '.join(FUNCTIONS)} (name your own with functions=[{name!r}])",
+                             func)
         op = CALLS[name]
         syntax = op.syntax
         allowed = {k.name: k for k in syntax.keywords}
@@ -652,6 +688,8 @@ class _Reader:
             symbol = _COMPARISONS[type(node.ops[0])]
             return COMPARISONS[symbol](*reading.broadcast(symbol, *operands))
         plan = self.calls[id(node)]
+        if plan.op.family == "user":
+            return apply(plan.op.name, operands[0])
         if plan.op.vector == "operands" and len(operands) > 1:
             operands = reading.broadcast_all(plan.op.name + "()", operands)
         if plan.op.syntax.arguments == "sizes":

@@ -88,7 +88,7 @@ def operation_of(node: Node) -> Operation | None:
     ('det', 'exp')
     """
     if isinstance(node, Apply):
-        return FUNCTIONS.get(node.name)
+        return elementwise.function_op(node.name)
     return BY_NODE.get(type(node))
 
 

@@ -227,7 +227,7 @@ TABLE: tuple[Function, ...] = (
     Function("erf", sympy.erf, "the error function", r"\operatorname{erf}", None,
              helper=_ERF),
     Function("square", square, "x ** 2, entry by entry", r"\operatorname{square}",
-             "{np}.square({x})"),
+             "{np}.square({x})", folds=True),
     Function("gelu", gelu, "the exact GELU, x Phi(x)", r"\operatorname{GELU}", None,
              helper=_GELU),
     # 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), the constants as decimals
@@ -242,7 +242,7 @@ TABLE: tuple[Function, ...] = (
 
 #: What each function folds a constant to, where SymPy's own function differs from the row's
 #: (|x| and sign of a number are SymPy's Abs and sign).
-_FOLDED = {"abs": sympy.Abs, "sign": sympy.sign}
+_FOLDED = {"abs": sympy.Abs, "sign": sympy.sign, "square": lambda v: v ** 2}
 
 
 def _defined_at(row: Function, value: sympy.Expr) -> bool:
@@ -261,7 +261,7 @@ def apply(name: str, a) -> Node:
     the constant is large (``constants.MAX_FOLDED_ARGUMENT``) or outside the function's domain
     (log(0) stays, so the numeric check reports it)."""
     a = as_node(a)
-    row = FUNCTIONS[name].function
+    row = function_op(name).function
     if isinstance(a, Const) and row.folds and small_argument(a.value) and \
             _defined_at(row, a.value):
         return Const.make(_FOLDED.get(name, row.sympy)(a.value))
@@ -285,7 +285,7 @@ def fold(node: Apply):
 
 def lower(node: Apply, bases, i, j, fresh):
     """f(A)_ij = f(A_ij)."""
-    return FUNCTIONS[node.name].function.sympy(entry(bases[0], node.args[0].shape, i, j))
+    return function_op(node.name).function.sympy(entry(bases[0], node.args[0].shape, i, j))
 
 
 def value_name(node: Apply, layer: str | None) -> str | None:
@@ -315,7 +315,58 @@ def _operation(row: Function) -> Operation:
 
 
 OPERATIONS: tuple[Operation, ...] = tuple(_operation(row) for row in TABLE)
+#: The elementwise functions of the table, by name.
 FUNCTIONS = MappingProxyType({op.name: op for op in OPERATIONS})
-
+_USER: dict[str, Operation] = {}          # user-named functions (and derivatives) made so far
+_SYMPY_TO_NAME = {row.sympy: row.name for row in TABLE}
 #: SymPy function class -> matcalc name, for turning derived scalar derivatives back into nodes.
-SYMPY_TO_NAME = MappingProxyType({row.sympy: row.name for row in TABLE})
+SYMPY_TO_NAME = MappingProxyType(_SYMPY_TO_NAME)
+
+
+# ---------------------------------------------------------------------------------------------
+# Functions the user names but does not define: g, with derivatives g', g'', ...
+# ---------------------------------------------------------------------------------------------
+
+#: The suffix of a user function's derivative in code: g_prime, g_prime2, g_prime3, ...
+PRIME = "_prime"
+
+
+def derivative_name(name: str, order: int) -> str:
+    """The code name of the order-th derivative of the user function ``name``."""
+    return name if order == 0 else f"{name}{PRIME}{'' if order == 1 else order}"
+
+
+def user_function(name: str, order: int = 0) -> Operation:
+    """The elementwise function ``name`` the user leaves undefined (the notes' activation g),
+    or its order-th derivative: a row made on first use, whose SymPy form differentiates to the
+    next derivative. Text prints them g, g', g''; generated code takes them as arguments named
+    g, g_prime, g_prime2 (``derivative_name``)."""
+    code = derivative_name(name, order)
+    if code in _USER:
+        return _USER[code]
+
+    def fdiff(self, argindex=1):
+        return user_function(name, order + 1).function.sympy(self.args[0])
+
+    cls = type(code, (sympy.Function,), {"fdiff": fdiff, "user_function": (name, order)})
+    spelled = name + "'" * order
+    row = Function(code, cls, f"the function {spelled} you named", spelled, code + "({x})",
+                   value=None)
+    op = Operation(code, "user", row.summary, node=Apply, lower=lower, kind="elementwise",
+                   latex=spelled, numpy=row.numpy, value_name=value_name, rewrites=(fold,),
+                   function=row, vector="operands",
+                   excluded={"syntax": "named by the caller (functions=)"})
+    _USER[code] = op
+    _SYMPY_TO_NAME[cls] = code
+    return op
+
+
+def function_op(name: str) -> Operation | None:
+    """The operation of the elementwise function ``name``: the table's or a user-named one."""
+    return FUNCTIONS.get(name) or _USER.get(name)
+
+
+def derivative_of_user_function(code: str) -> tuple[str, int] | None:
+    """(name, order) for the code name of a user function or its derivative, else None."""
+    op = _USER.get(code)
+    return None if op is None else op.function.sympy.user_function

@@ -17,6 +17,7 @@ from latex2mathml.converter import convert as latex_to_mathml
 from .. import expr as E
 from ..dims import is_one
 from ..ops import FUNCTIONS as FUNCTION_OPS
+from ..ops import operation_of
 from ..ops.base import ADD, ATOM, MUL, POSTFIX, POW, UNARY
 from ..ops.linalg import Inv
 from .base import Printed, Printer, bare_broadcasts
@@ -132,10 +133,11 @@ class LatexPrinter(Printer):
         return f"{self.wrap(args[0], ATOM)}^{{{power}}}", POW
 
     def _print_Apply(self, node, args):
-        op = FUNCTION_OPS.get(node.name)
+        op = operation_of(node)
         if op is not None and callable(op.latex):
             return op.latex(self, node, args)
-        command = FUNCTIONS.get(node.name) or rf"\operatorname{{{node.name}}}"
+        command = FUNCTIONS.get(node.name) or (op.latex if op is not None and op.latex else
+                                                rf"\operatorname{{{node.name}}}")
         return command + paren(args[0].text), ATOM
 
     def _print_Broadcast(self, node, args):

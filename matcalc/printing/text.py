@@ -152,7 +152,9 @@ class TextPrinter(Printer):
         return f"{self.wrap(args[0], POW + 1)} ** {exponent}", POW
 
     def _print_Apply(self, node, args):
-        return f"{node.name}({args[0].text})", POSTFIX
+        op = operation_of(node)
+        name = op.latex if op is not None and op.family == "user" else node.name   # g', g''
+        return f"{name}({args[0].text})", POSTFIX
 
     def _print_Broadcast(self, node, args):
         r, c = node.params
