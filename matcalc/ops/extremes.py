@@ -23,11 +23,24 @@ from ..expr import Node, as_node, unkept
 from .base import AXIS, KEEPDIMS, POSTFIX, Operation, call, value_named
 
 
-class _Extreme(Node):
-    """The largest or smallest entry: of all entries (a scalar) or along an axis (a vector)."""
+class _AlongAxis(Node):
+    """A node of one operand with an axis (None, 0 or 1) among its parameters."""
 
     __slots__ = ()
     word = "?"
+
+    @property
+    def axis(self) -> int | None:
+        return self.params[0]
+
+    def remake(self, args, dim_map):
+        return type(self).make(args[0], self.axis)
+
+
+class _Extreme(_AlongAxis):
+    """The largest or smallest entry: of all entries (a scalar) or along an axis (a vector)."""
+
+    __slots__ = ()
 
     @classmethod
     def make(cls, a: Node, axis: int | None = None):
@@ -36,13 +49,6 @@ class _Extreme(Node):
             raise UnsupportedError(f"{cls.word} over axis {axis!r}: the axis must be 0, 1 or None")
         shape = {None: (ONE, ONE), 0: (a.cols, ONE), 1: (a.rows, ONE)}[axis]
         return cls._intern((a,), (axis,), shape)
-
-    @property
-    def axis(self) -> int | None:
-        return self.params[0]
-
-    def remake(self, args, dim_map):
-        return type(self).make(args[0], self.axis)
 
 
 class Max(_Extreme):
@@ -57,23 +63,15 @@ class Min(_Extreme):
     word = "min"
 
 
-class _Weights(Node):
+class _Weights(_AlongAxis):
     """1/t at each of the t entries attaining the extreme (of all, or per column or row), else 0."""
 
     __slots__ = ()
-    word = "?"
 
     @classmethod
     def make(cls, a: Node, axis: int | None = None):
         a = as_node(a)
         return cls._intern((a,), (axis,), a.shape)
-
-    @property
-    def axis(self) -> int | None:
-        return self.params[0]
-
-    def remake(self, args, dim_map):
-        return type(self).make(args[0], self.axis)
 
 
 class ArgmaxWeights(_Weights):
