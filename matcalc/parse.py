@@ -33,7 +33,8 @@ import sympy
 from . import constants as C
 from . import expr as E
 from .dims import dim, dims_of
-from .errors import ConstantTooLargeError, DomainError, MatcalcError, ParseError, ShapeError
+from .errors import (ConstantTooLargeError, DomainError, MatcalcError, ParseError, ShapeError,
+                     caret, shape_hint)
 from .ops import CALLS, OPERATORS, RESERVED_NAMES, Operation, check_name
 from .printing.text import number_text
 
@@ -204,7 +205,7 @@ class _Source:
                 warnings.simplefilter("ignore")
                 return ast.parse(self.body, mode="eval")
         except SyntaxError as err:
-            raise self.syntax_error(err) from None
+            raise (_foreign_spelling(self.text) or self.syntax_error(err)) from None
         except (RecursionError, MemoryError):
             raise ParseError(f"the expression is nested too deeply (the limit is {MAX_DEPTH} "
                              f"levels)") from None
@@ -259,6 +260,47 @@ class _Source:
         return _located(cls, message, self.text, *span)
 
 
+#: MATLAB's spellings, as matrixcalculus.org's users type them: x' (transpose), .* ./ .^
+_MATLAB = re.compile(r"(?P<transpose>(?<=[\w)\]])')|(?P<dot>(?<![\d\s.])\s*\.(?P<op>[*/^]))")
+
+
+def _foreign_spelling(text: str) -> ParseError | None:
+    """A one-line hint for MATLAB's spellings, which Python cannot parse; None for other text.
+
+    >>> print(_foreign_spelling("x' @ A"))
+    x' is MATLAB's transpose: write x.T
+      x' @ A
+       ^
+    >>> str(_foreign_spelling("A .* B")).splitlines()[0]
+    'write * for the elementwise product (.* is MATLAB spelling)'
+    """
+    found = _MATLAB.search(text)
+    if found is None:
+        return None
+    # only when the MATLAB spellings are the whole problem: the text with them replaced parses
+    # (so a quote closing einsum's subscripts is never taken for a transpose)
+    fixed = _MATLAB.sub(lambda m: ".T" if m.group("transpose") else
+                        {"*": "*", "/": "/", "^": "**"}[m.group("op")], text)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ast.parse(fixed.lstrip(_LEADING_SPACE), mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    if found.group("transpose"):
+        start = found.start()
+        operand = re.search(r"(\w+|\))$", text[:start]).group()
+        what = f"{operand}'" if operand != ")" else "(...)'"
+        fix = f"{operand}.T" if operand != ")" else "(...).T"
+        return ParseError(f"{what} is MATLAB's transpose: write {fix}", text, start, start + 1)
+    op = found.group("op")
+    fix, meaning = {"*": ("*", "the elementwise product"), "/": ("/", "elementwise division"),
+                    "^": ("**", "an elementwise power")}[op]
+    start = found.start("op") - 1
+    return ParseError(f"write {fix} for {meaning} (.{op} is MATLAB spelling)", text, start,
+                      start + 2)
+
+
 def _located(cls: type, message: str, text: str, start: int, end: int) -> MatcalcError:
     """An error of class ``cls`` whose message points at ``text[start:end]``.
 
@@ -272,7 +314,7 @@ def _located(cls: type, message: str, text: str, start: int, end: int) -> Matcal
     if issubclass(cls, ParseError):
         return cls(message, text, start, end)
     if "\n" not in text and "\r" not in text:
-        message = f"{message}\n  {text}\n  {' ' * start}{'^' * max(1, end - start)}"
+        message = f"{message}\n{caret(text, start, end)}"
     try:
         err = cls(message)
     except TypeError:               # a subclass with another signature: keep its class's base
@@ -447,7 +489,7 @@ class _Reader:
             return E.Const.make(self.dimensions[name])
         if name in FUNCTIONS:
             raise self.error(f"{name!r} is a function: call it, as in {name}(X)", node)
-        raise self.error(f"unknown name {name!r}: declare its shape (e.g. {name!r}: ('n', 'm')) "
+        raise self.error(f"unknown name {name!r}: declare its shape (e.g. {shape_hint(name)}) "
                          f"or use a dimension from the declared shapes", node)
 
     # -- calls ------------------------------------------------------------------------------
