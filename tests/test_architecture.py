@@ -23,7 +23,7 @@ PACKAGE = Path(matcalc.__file__).parent
 
 #: Layers, lowest first. A module may import modules of its own layer or any lower one.
 LAYERS = [
-    ["errors"],
+    ["errors", "version"],
     ["dims"],
     ["constants"],         # exact numbers in one canonical form
     ["expr"],              # nodes: leaves and the algebra of Python's operators
