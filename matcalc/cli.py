@@ -270,8 +270,9 @@ def _derive(args: argparse.Namespace, out) -> int:
         print("\n".join(f"{comment}{line}" for line in lines), file=out, flush=True)
     if args.output is not None:
         _write(args.output, codes if to_file else note)
-        what = "code" if to_file else f"steps ({steps_format(args.format, args.output)})"
-        print(f"{comment}{what} written to {args.output}", file=out)
+        what = "" if to_file else f" ({steps_format(args.format, args.output)})"
+        print(f"{comment}{'code' if to_file else 'steps'} written to {args.output}{what}",
+              file=out)
     if args.numpy and args.output is None:
         print("", file=out)
         print(codes, file=out, end="")
