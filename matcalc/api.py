@@ -11,6 +11,7 @@ argument that defaults to ones (seed 003: "gradients = None").
 from __future__ import annotations
 
 import functools
+import importlib
 import inspect
 from typing import Callable, Sequence
 
@@ -25,14 +26,20 @@ from .jacobian import gradient_of, hessian_matrix, jacobian_matrix
 from .jacobian import hvp as hessian_vector_product
 from .parse import declare, parse
 from .printing.latex import latex_name, to_latex, to_mathml
-from .printing.notes import math_html
 from .printing.numpy import Output, compile_module, numpy_source
 from .printing.text import to_text
 from .pipeline import differentiate
-from .steps import Steps, build_steps, second_order_steps
 from .tensor import IndexTensor, jacobian_tensor
 
 UPSTREAM_NAME = "G"
+
+
+def _on_demand(module: str):
+    """``matcalc.steps`` or ``matcalc.printing.notes``, imported when first shown: the notes
+    machinery (and the MathML it draws) is the heaviest part of matcalc to import, and most
+    derivations are never shown step by step (see cli.py on start-up). Both sit below this
+    module (tests/test_architecture.py checks such imports too)."""
+    return importlib.import_module(f"matcalc.{module}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -149,17 +156,17 @@ class Derivation:
     def _repr_latex_(self) -> str:
         return "$" + r",\quad ".join(self.equations()) + "$"
 
-    def steps(self) -> Steps:
+    def steps(self) -> "Steps":
         """The derivation step by step, one block per rule applied on the reverse sweep.
 
         Print it (text), or write it with ``latex()``, ``latex_document()``, ``mathml()``,
         ``markdown()`` or ``html()``; see docs/notes.md.
         """
-        return build_steps(self.differentiated, self.wrt, self.record, self.gradients,
+        return _on_demand("steps").build_steps(self.differentiated, self.wrt, self.record, self.gradients,
                            self.upstream)
 
     def _repr_html_(self) -> str:
-        return math_html(self.equations())
+        return _on_demand("printing.notes").math_html(self.equations())
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
         return {"text/plain": repr(self), "text/latex": self._repr_latex_(),
@@ -412,13 +419,13 @@ class MatrixDerivative(Derivation):
         """The Jacobian, Hessian or Hessian-vector product in matrix form."""
         return self.gradients[0]
 
-    def steps(self) -> Steps:
+    def steps(self) -> "Steps":
         """The whole derivation step by step, one part per reverse sweep: for a Hessian the
         gradient, the sweep of its vector-Jacobian product, and H read off that product (a
         Jacobian: the one sweep and J read off; a Hessian-vector product: the gradient, the
         gradient of sum(g * v), the result). Written like ``Derivation.steps()``; see
         docs/notes.md."""
-        return second_order_steps(self.kind, self.expression, self.wrt[0], self.gradients[0],
+        return _on_demand("steps").second_order_steps(self.kind, self.expression, self.wrt[0], self.gradients[0],
                                   self.direction)
 
     def equations(self) -> list[str]:

@@ -36,9 +36,12 @@ from typing import Sequence
 from .errors import SPELLING, CheckError, MatcalcError
 from .flags import format_shape, parse_domain, parse_shape, parse_sizes, split_wrt
 from .version import __version__
-from .web.worker import DEFAULT_TIMEOUT
 
 EXIT_OK, EXIT_CHECK_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+#: ``matcalc serve --timeout``'s default, in seconds (``web.worker.DEFAULT_TIMEOUT``; a test keeps
+#: them equal: importing the web page's modules for --help would cost multiprocessing's import).
+DEFAULT_TIMEOUT = 30.0
 
 #: The formats of --steps (``printing.notes.RENDERINGS``'s keys; a test keeps them equal).
 FORMATS = ("text", "latex", "mathml", "markdown", "html")

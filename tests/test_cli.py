@@ -194,18 +194,20 @@ def test_version_and_help_answer_without_importing_sympy():
     assert "hvp" in helped.stdout and "backward" in helped.stdout
 
 
+def test_a_gradient_does_not_import_the_notes_machinery():
+    probe = ("import sys\nfrom matcalc import cli\n"
+             "cli.run(['grad', 'A @ B', '--wrt', 'A', '--shape', 'A=n,m', '--shape', 'B=m,k'])\n"
+             "print(sorted(m for m in ('latex2mathml', 'matcalc.printing.notes', 'matcalc.steps',"
+             " 'matcalc.web.server') if m in sys.modules))")
+    result = python("-c", probe)
+    assert result.stdout.splitlines()[-1] == "[]", result.stderr
+
+
 def test_the_steps_formats_are_the_notes_renderings():
     from matcalc.printing.notes import RENDERINGS
+    from matcalc.web.worker import DEFAULT_TIMEOUT
     assert cli.FORMATS == tuple(RENDERINGS)
-
-
-def test_modules_loaded_on_demand_sit_below_the_command_line():
-    import ast
-    from tests.test_architecture import RANK
-    tree = ast.parse(open(cli.__file__, encoding="utf-8").read())
-    loaded = {node.args[0].value for node in ast.walk(tree) if isinstance(node, ast.Call)
-              and getattr(node.func, "id", None) == "_load"}
-    assert loaded and all(RANK[name] < RANK["cli"] for name in loaded), loaded
+    assert cli.DEFAULT_TIMEOUT == DEFAULT_TIMEOUT
 
 
 def test_hvp_prints_the_product_and_its_direction(capsys):
