@@ -24,7 +24,7 @@ from .errors import CheckError, MatcalcError, UnsupportedError
 from .ops import BUILDERS, check_name, operation_of
 from .jacobian import gradient_of, hessian_matrix, jacobian_matrix
 from .jacobian import hvp as hessian_vector_product
-from .parse import declare, parse
+from .parse import declare, parse, parse_inferring
 from .printing.latex import latex_name, to_latex, to_mathml
 from .printing.numpy import Output, compile_module, numpy_source
 from .printing.text import to_text
@@ -89,7 +89,11 @@ class Derivation:
 
     ``gradient`` is the matrix-form result (a tuple when several were asked for); ``latex()``,
     ``mathml()``, ``numpy_source()``, ``numpy_function()`` and ``check()`` present and verify it.
+    ``inferred_shapes`` holds the shapes inferred for variables the text left undeclared.
     """
+
+    #: name -> shape, as ``shapes=`` writes it, for each variable whose shape was inferred
+    inferred_shapes: dict = {}
 
     def __init__(self, expression: E.Node, wrt: list[E.Node], single: bool):
         self.expression = expression
@@ -352,20 +356,24 @@ def _as_list(wrt) -> tuple[list, bool]:
     return [wrt], True
 
 
-def derive(expression, wrt, shapes: dict | None = None, domains: dict | None = None) -> Derivation:
+def derive(expression, wrt, shapes: dict | None = None, domains: dict | None = None,
+           infer_kinds: bool = False) -> Derivation:
     """Derive the gradient of ``expression`` (text or expression) with respect to ``wrt``.
 
     ``wrt`` is a variable (or its name), or a list of them: all are derived in one reverse sweep.
+    A variable of the text whose use fixes its shape may be left out of ``shapes``
+    (``inferred_shapes`` on the result); ``infer_kinds=True`` reads undeclared names by their
+    letter: a-g scalars, h-z vectors, A-Z matrices.
 
     >>> res = derive("trace(A @ X @ B)", wrt="X",
     ...              shapes={"A": ("n", "n"), "X": ("n", "n"), "B": ("n", "n")})
     >>> str(res.gradient)
     'A.T @ B.T'
     """
+    inferred = {}
     if isinstance(expression, str):
-        if shapes is None:
-            raise MatcalcError("text needs shapes=: e.g. shapes={'X': ('n', 'n'), 'x': ('n',)}")
-        node = parse(expression, shapes, domains)
+        node, inferred = parse_inferring(expression, shapes, domains, infer_kinds)
+        shapes = {**(shapes or {}), **inferred}
     elif isinstance(expression, E.Node):
         if shapes is not None or domains is not None:
             raise MatcalcError("shapes= and domains= are for text; variables carry their own")
@@ -387,7 +395,9 @@ def derive(expression, wrt, shapes: dict | None = None, domains: dict | None = N
             resolved.append(by_name[w])
         else:
             resolved.append(w)
-    return Derivation(node, resolved, single)
+    result = Derivation(node, resolved, single)
+    result.inferred_shapes = inferred
+    return result
 
 
 class MatrixDerivative(Derivation):
@@ -472,17 +482,16 @@ class MatrixDerivative(Derivation):
         return report
 
 
-def _second_order_target(expression, wrt, shapes, domains):
+def _second_order_target(expression, wrt, shapes, domains, infer_kinds=False):
+    """The expression and the variable, and the shapes inferred for undeclared variables."""
     if isinstance(expression, str):
-        if shapes is None:
-            raise MatcalcError("text needs shapes=: e.g. shapes={'x': ('n',)}")
-        variables = declare(shapes, domains)
-        node = parse(expression, shapes, domains)
+        node, inferred = parse_inferring(expression, shapes, domains, infer_kinds)
+        variables = declare({**(shapes or {}), **inferred}, domains)
         if isinstance(wrt, str):
             if wrt not in variables:
                 raise MatcalcError(f"{wrt!r} is not a declared variable")
             wrt = variables[wrt]
-        return node, wrt
+        return node, wrt, inferred
     if shapes is not None or domains is not None:
         raise MatcalcError("shapes= and domains= are for text; variables carry their own")
     if isinstance(wrt, str):
@@ -490,7 +499,7 @@ def _second_order_target(expression, wrt, shapes, domains):
         if wrt not in by_name:
             raise MatcalcError(f"{wrt!r} is not a variable of the expression")
         wrt = by_name[wrt]
-    return E.as_node(expression), wrt
+    return E.as_node(expression), wrt, {}
 
 
 class TensorDerivative(MatrixDerivative):
@@ -546,7 +555,8 @@ def _vector_jacobian(node: E.Node, x: E.Node) -> E.Node:
         return jacobian_tensor(node, x).as_matrix()
 
 
-def jacobian(f, x, shapes: dict | None = None, domains: dict | None = None) -> MatrixDerivative:
+def jacobian(f, x, shapes: dict | None = None, domains: dict | None = None,
+             infer_kinds: bool = False) -> MatrixDerivative:
     """The Jacobian of f with respect to x, in matrix form or as an index tensor.
 
     m x n in matrix form for a vector f of a vector x; otherwise (f or x a matrix) a
@@ -560,13 +570,20 @@ def jacobian(f, x, shapes: dict | None = None, domains: dict | None = None) -> M
     >>> str(J), J.tensor.kronecker_text()
     ('einsum("ki,lj->ijkl", A, B)', 'kron(B.T, A.T)')
     """
-    node, x = _second_order_target(f, x, shapes, domains)
+    node, x, inferred = _second_order_target(f, x, shapes, domains, infer_kinds)
     if node.cols == 1 and x.cols == 1:
-        return MatrixDerivative("jacobian", node, x, _vector_jacobian(node, x))
-    return TensorDerivative("jacobian", node, x, jacobian_tensor(node, x))
+        return _inferring(MatrixDerivative("jacobian", node, x, _vector_jacobian(node, x)),
+                          inferred)
+    return _inferring(TensorDerivative("jacobian", node, x, jacobian_tensor(node, x)), inferred)
 
 
-def hessian(f, x, shapes: dict | None = None, domains: dict | None = None) -> MatrixDerivative:
+def _inferring(result: Derivation, inferred: dict) -> Derivation:
+    result.inferred_shapes = inferred
+    return result
+
+
+def hessian(f, x, shapes: dict | None = None, domains: dict | None = None,
+            infer_kinds: bool = False) -> MatrixDerivative:
     """The Hessian of a scalar f, in matrix form or as an index tensor.
 
     n x n in matrix form for a vector x; a ``TensorDerivative`` with
@@ -579,7 +596,11 @@ def hessian(f, x, shapes: dict | None = None, domains: dict | None = None) -> Ma
     >>> hessian(trace(X.T @ A @ X), X).tensor.kronecker_text()
     'kron(eye(n), A + A.T)'
     """
-    node, x = _second_order_target(f, x, shapes, domains)
+    node, x, inferred = _second_order_target(f, x, shapes, domains, infer_kinds)
+    return _inferring(_hessian(node, x), inferred)
+
+
+def _hessian(node: E.Node, x: E.Node) -> MatrixDerivative:
     if x.cols == 1:
         try:
             return MatrixDerivative("hessian", node, x, hessian_matrix(node, x))
@@ -594,18 +615,19 @@ def hessian(f, x, shapes: dict | None = None, domains: dict | None = None) -> Ma
 
 
 def hvp(f, x, shapes: dict | None = None, domains: dict | None = None,
-        direction: str = "v") -> MatrixDerivative:
+        direction: str = "v", infer_kinds: bool = False) -> MatrixDerivative:
     """The Hessian of a scalar f applied to a direction v of x's shape (any shape of x).
 
     >>> X = Matrix("X", "n", "n"); A = Matrix("A", "n", "n")
     >>> str(hvp(trace(X.T @ A @ X), X).matrix)
     '(A.T + A) @ v'
     """
-    node, x = _second_order_target(f, x, shapes, domains)
+    node, x, inferred = _second_order_target(f, x, shapes, domains, infer_kinds)
     taken = {v.name for v in E.variables([node])}
     v = E.Var.make(_fresh_name(direction, taken), x.shape,
                    x.kind if isinstance(x, E.Var) else None)
-    return MatrixDerivative("hvp", node, x, hessian_vector_product(node, x, v), v)
+    return _inferring(MatrixDerivative("hvp", node, x, hessian_vector_product(node, x, v), v),
+                      inferred)
 
 
 def grad(expression: E.Node, wrt) -> Derivation:
@@ -619,7 +641,7 @@ def grad(expression: E.Node, wrt) -> Derivation:
 
 
 def backward(loss, wrt, shapes: dict | None = None, domains: dict | None = None,
-             names: dict | None = None) -> BackwardCode:
+             names: dict | None = None, infer_kinds: bool = False) -> BackwardCode:
     """Generated forward and backward passes computing ``loss`` and its gradients: one module.
 
     ``loss``, ``wrt``, ``shapes`` and ``domains`` are as for ``derive``; ``names`` maps a name
@@ -636,7 +658,8 @@ def backward(loss, wrt, shapes: dict | None = None, domains: dict | None = None,
     >>> [g.shape for g in code.backward(kept)]
     [(2, 3), (2,)]
     """
-    res = derive(loss, wrt, shapes, domains)
+    res = derive(loss, wrt, shapes, domains, infer_kinds)
+    shapes = {**(shapes or {}), **res.inferred_shapes} if isinstance(loss, str) else shapes
     chosen = {}
     for name, node in (names or {}).items():
         if isinstance(node, str):
@@ -644,6 +667,8 @@ def backward(loss, wrt, shapes: dict | None = None, domains: dict | None = None,
                 raise MatcalcError("names given as text need shapes=")
             node = parse(node, shapes, domains)
         chosen[name] = node
-    return backward_code(res.expression, res.differentiated, res.wrt, res.gradients,
+    code = backward_code(res.expression, res.differentiated, res.wrt, res.gradients,
                          res.sweep.adjoints, [v for v in res.variables if v is not res.upstream],
                          res.upstream, single=res._single, names=chosen)
+    code.inferred_shapes = res.inferred_shapes
+    return code

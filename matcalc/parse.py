@@ -35,6 +35,7 @@ from . import expr as E
 from .dims import dim, dims_of
 from .errors import (ConstantTooLargeError, DomainError, MatcalcError, ParseError, ShapeError,
                      caret, shape_hint)
+from .infer import infer
 from .ops import CALLS, OPERATORS, RESERVED_NAMES, Operation, check_name
 from .printing.text import number_text
 
@@ -149,20 +150,49 @@ def _dimension_symbols(variables: dict[str, E.Var]) -> dict[str, sympy.Symbol]:
 # Parsing
 # ---------------------------------------------------------------------------------------------
 
-def parse(text: str, shapes: Mapping, domains: Mapping | None = None) -> E.Node:
+def parse(text: str, shapes: Mapping | None = None, domains: Mapping | None = None,
+          infer_kinds: bool = False) -> E.Node:
     """The expression ``text`` denotes, for variables of the declared shapes.
+
+    A variable whose use fixes its shape may be left out (``parse_inferring``).
 
     >>> from matcalc.printing.text import to_text
     >>> to_text(parse("sum(W @ X + b, axis=1) / m", {"W": ("n", "d"), "X": ("d", "m"), "b": ("n",)}))
     'sum(W @ X + b, axis=1) / m'
     """
+    return parse_inferring(text, shapes, domains, infer_kinds)[0]
+
+
+def parse_inferring(text: str, shapes: Mapping | None = None, domains: Mapping | None = None,
+                    infer_kinds: bool = False) -> tuple[E.Node, dict]:
+    """The expression, and the shapes inferred for the variables ``shapes`` leaves out (see
+    ``matcalc.infer``; ``infer_kinds``: a-g scalars, h-z vectors, A-Z matrices).
+
+    >>> node, inferred = parse_inferring("trace(A @ X @ B)")
+    >>> inferred
+    {'A': ('n1', 'n2'), 'X': ('n2', 'n3'), 'B': ('n3', 'n1')}
+    """
     text = _check_text(text)
-    variables = declare(shapes, domains)
+    shapes = {} if shapes is None else shapes
+    variables = declare(shapes, domains if shapes and domains and set(domains) <= set(shapes)
+                        else None)
     source = _Source(text)
     tree = source.parse()
     reader = _Reader(source, variables)
-    reader.check(tree)
-    return reader.build(tree)
+    reader.check(tree, resolve=False)
+    undeclared = reader.undeclared()
+    inferred = {}
+    if undeclared:
+        try:
+            inferred = infer(tree, shapes, [n.id for n in undeclared], infer_kinds,
+                             taken=set(reader.dimensions))
+        except ShapeError as err:
+            name = next((n for n in undeclared if repr(n.id) in str(err)), undeclared[0])
+            raise source.error(ParseError, str(err), source.span(name)) from None
+    variables = declare({**shapes, **inferred}, domains)
+    reader = _Reader(source, variables) if inferred else reader
+    reader.check(tree) if inferred else reader.resolve()
+    return reader.build(tree), inferred
 
 
 def _check_text(text) -> str:
@@ -429,7 +459,7 @@ class _Reader:
         return self.source.error(cls, message, self.source.span(node))
 
     # -- pass 1 ---------------------------------------------------------------------------
-    def check(self, tree: ast.Expression) -> None:
+    def check(self, tree: ast.Expression, resolve: bool = True) -> None:
         """Reject anything outside the whitelist, before any node is built; resolve names."""
         stack = [(tree.body, 1)]
         while stack:
@@ -441,8 +471,27 @@ class _Reader:
             self.children[id(node)] = children
             # reversed, so the leftmost problem is reported first
             stack.extend((child, depth + 1) for child in reversed(children))
+        if resolve:
+            self.resolve()
+
+    def resolve(self) -> None:
+        """Resolve every name the check found (a variable, or a dimension standing as a number)."""
         for name in self.names:
             self.leaves[id(name)] = self.resolve_name(name)
+
+    def undeclared(self) -> list[ast.Name]:
+        """The first use of each name that is neither declared, a dimension nor a function, in
+        the order of the text: the variables whose shapes are to be inferred."""
+        first: dict[str, ast.Name] = {}
+        for node in self.names:
+            name = node.id
+            if (name in self.variables or name in self.dimensions or name in FUNCTIONS
+                    or name in RESERVED_NAMES):
+                continue
+            if name not in first or (node.lineno, node.col_offset) < (
+                    first[name].lineno, first[name].col_offset):
+                first[name] = node
+        return sorted(first.values(), key=lambda n: (n.lineno, n.col_offset))
 
     def check_node(self, node: ast.AST) -> tuple:
         """Check one node; return its operands (the children that are expressions)."""

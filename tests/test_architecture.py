@@ -48,6 +48,7 @@ LAYERS = [
     ["jacobian"],          # Jacobians, Hessians, Hessian-vector products in matrix form
     ["tensor"],            # derivatives with no matrix form: einsum and Kronecker forms
     ["check"],
+    ["infer"],             # shapes of undeclared variables, unified over the syntax tree
     ["parse"],
     ["steps"],             # the step-by-step derivation, from the sweep record
     ["api"],

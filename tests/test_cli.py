@@ -70,7 +70,10 @@ def test_scalars_and_domains(capsys):
      "was never closed"),
     (["grad", "A @ X", "--wrt", "X", "--shape", "A=n,m", "--shape", "X=n,n"],
      "shape mismatch in A @ B: A is n×m and X is n×n"),
-    (["grad", "A @ Z", "--wrt", "Z", "--shape", "A=n,n"], "unknown name 'Z'"),
+    (["grad", "A + Z", "--wrt", "Z", "--shape", "A=n,n"],
+     "the shape of 'Z' is not fixed by its use (a scalar, a vector or a matrix?): declare it, "
+     "e.g. --shape Z=n,n (the shape of what it meets), or read names by their letter with "
+     "--infer-kinds"),
     (["grad", "sum(A)", "--wrt", "Q", "--shape", "A=n,n"], "'Q' is not a variable"),
     (["grad", "sum(A)", "--wrt", "A", "--shape", "A"], "expected NAME=DIMS"),
     (["grad", "sum(A)", "--wrt", "A", "--shape", "A=n,n,n"], "one or two dimensions"),
@@ -321,7 +324,7 @@ def test_json_holds_result_latex_code_and_check(capsys):
 
 def test_json_reports_an_error_as_json_too(capsys):
     import json
-    code, out, err = run(["grad", "A @ Z", "--wrt", "A", "--shape", "A=n,n", "--json"], capsys)
+    code, out, err = run(["grad", "A + Z", "--wrt", "A", "--shape", "A=n,n", "--json"], capsys)
     assert code == 2 and err.startswith("matcalc: error: ")
     error = json.loads(out)["error"]
     assert error["kind"] == "ParseError" and (error["start"], error["end"]) == (4, 5)
@@ -393,7 +396,7 @@ def test_errors_echo_at_most_one_short_line_of_a_long_input(capsys):
     code, _, err = run(["grad", text, "--wrt", "A", "--shape", "A=n,n"], capsys)
     assert code == 2
     lines = err.splitlines()
-    assert len(lines) == 3 and "unknown name 'Q'" in lines[0]
+    assert len(lines) == 3 and "the shape of 'Q' is not fixed" in lines[0]
     echo, caret = lines[1], lines[2]
     assert len(echo) < 100 and echo.startswith("  …") and echo.endswith("sum(Q)")
     assert echo[len(caret) - 1] == "Q" and caret.strip() == "^"
