@@ -174,7 +174,9 @@ def parse_inferring(text: str, shapes: Mapping | None = None, domains: Mapping |
     """
     text = _check_text(text)
     shapes = {} if shapes is None else shapes
-    variables = declare(shapes, domains if shapes and domains and set(domains) <= set(shapes)
+    # the declared shapes' own errors first; domains of inferred variables are checked below
+    only_declared = isinstance(domains, Mapping) and set(domains) <= set(shapes or ())
+    variables = declare(shapes, domains if only_declared or not isinstance(domains, Mapping)
                         else None)
     source = _Source(text)
     tree = source.parse()
