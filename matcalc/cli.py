@@ -46,9 +46,8 @@ DEFAULT_TIMEOUT = 30.0
 #: The formats of --steps (``printing.notes.RENDERINGS``'s keys; a test keeps them equal).
 FORMATS = ("text", "latex", "mathml", "markdown", "html")
 
-#: What each derivative command prints before its result, and the API function it calls.
-COMMANDS = {"grad": ("d/d", "derive"), "jacobian": ("J", "jacobian"),
-            "hessian": ("H", "hessian"), "hvp": ("Hv", "hvp"), "backward": (None, "backward")}
+#: What each second-order command prints before its result.
+LETTERS = {"jacobian": "J", "hessian": "H", "hvp": "Hv"}
 
 
 def _load(module: str):
@@ -344,7 +343,7 @@ def _result_lines(command: str, res, several: bool) -> list[str]:
         for name, gradient, equation in zip(res.wrt_names(), res.gradients, res.equations()):
             lines += [f"d/d{name} = {gradient}", f"LaTeX: {equation}"]
         return lines
-    letter = COMMANDS[command][0]
+    letter = LETTERS[command]
     label = f"{letter}_{res.wrt_names()[0]}" if several else letter
     lines = [f"{label} = {res.text()}"]
     if command == "hvp":
