@@ -124,6 +124,7 @@ class _Inference:
         self.pending: list = []                 # elementwise pairs, settled at the end
         self.order: list[str] = list(names)
         self.taken = set(taken) | set(declared) | set(names)
+        self.by_kind: list[int] = []            # classes a letter's kind made general
         for name, shape in declared.items():
             self.shapes[name] = self.declared_shape(shape)
         for name in names:
@@ -139,6 +140,7 @@ class _Inference:
                         self.dims.union(cols, self.dims.one)
                     else:
                         self.dims.mark_general(cols)
+                        self.by_kind.append(cols)
             self.shapes[name] = (rows, cols)
 
     def dimension(self, d) -> int:
@@ -328,6 +330,32 @@ class _Inference:
             for d in self.shapes[name]:
                 if not (self.dims.is_general(d) or self.dims.is_one(d)):
                     self.ambiguous(d, self.shapes[name], None)
+        self.refuse_free_columns()
+
+    def refuse_free_columns(self) -> None:
+        """A variable's second dimension tied to nothing else (``A @ x``: x's columns appear
+        only in the result) could be 1: is x a vector or a matrix? Refused, unless its letter
+        said (``infer_kinds``). A free first dimension is read as a size: a row would be
+        written x.T."""
+        slots: dict[int, int] = {}
+        for rows, cols in self.shapes.values():
+            for d in {self.dims.find(rows), self.dims.find(cols)}:
+                slots[d] = slots.get(d, 0) + 1
+        for d in self.by_name.values():
+            slots[self.dims.find(d)] = slots.get(self.dims.find(d), 0) + 1
+        kinds = {self.dims.find(d) for d in self.by_kind}
+        for name in self.order:
+            rows, cols = (self.dims.find(d) for d in self.shapes[name])
+            if (self.dims.value[cols] is None and cols not in kinds and slots[cols] == 1
+                    and cols != rows):
+                first = (self.spell((rows, rows)) or ("n",))[0]
+                other = next(c for c in ("m", "k", "p", "q", "r")
+                             if c != first and c not in self.taken)
+                kinds_flag = "--infer-kinds" if SPELLING.get() == "cli" else "infer_kinds=True"
+                raise ShapeError(f"the shape of {name!r} is not fixed by its use (a vector or a "
+                                 f"matrix?): declare it, e.g. {shape_hint(name, (first,))} (a "
+                                 f"vector) or {shape_hint(name, (first, other))} (a matrix), or "
+                                 f"read names by their letter with {kinds_flag}")
 
     def ambiguous(self, d: int, side: tuple, other) -> None:
         """Refuse: name the variable whose shape stays open, and how to declare it."""
