@@ -22,3 +22,11 @@ def pytest_configure(config):
     directory = tempfile.mkdtemp(prefix="matcalc-rules-")
     os.chmod(directory, 0o700)
     rules.use_disk_cache(directory)
+    config._matcalc_rule_cache = directory
+
+
+def pytest_unconfigure(config):
+    import shutil
+    directory = getattr(config, "_matcalc_rule_cache", None)
+    if directory:
+        shutil.rmtree(directory, ignore_errors=True)
