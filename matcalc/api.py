@@ -11,6 +11,7 @@ argument that defaults to ones (seed 003: "gradients = None").
 from __future__ import annotations
 
 import functools
+import importlib
 import inspect
 from typing import Callable, Sequence
 
@@ -25,16 +26,22 @@ from .ops import BUILDERS, check_name, is_vector, operation_of
 from .ops.elementwise import derivative_name, derivative_of_user_function
 from .jacobian import gradient_of, hessian_matrix, jacobian_matrix
 from .jacobian import hvp as hessian_vector_product
-from .parse import declare, parse
+from .parse import declare, parse, parse_inferring
 from .printing.latex import latex_name, to_latex, to_mathml
-from .printing.notes import math_html
 from .printing.numpy import Output, compile_module, numpy_source
 from .printing.text import to_text
 from .pipeline import differentiate
-from .steps import Steps, build_steps, second_order_steps
 from .tensor import IndexTensor, jacobian_tensor
 
 UPSTREAM_NAME = "G"
+
+
+def _on_demand(module: str):
+    """``matcalc.steps`` or ``matcalc.printing.notes``, imported when first shown: the notes
+    machinery (and the MathML it draws) is the heaviest part of matcalc to import, and most
+    derivations are never shown step by step (see cli.py on start-up). Both sit below this
+    module (tests/test_architecture.py checks such imports too)."""
+    return importlib.import_module(f"matcalc.{module}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -84,7 +91,11 @@ class Derivation:
 
     ``gradient`` is the matrix-form result (a tuple when several were asked for); ``latex()``,
     ``mathml()``, ``numpy_source()``, ``numpy_function()`` and ``check()`` present and verify it.
+    ``inferred_shapes`` holds the shapes inferred for variables the text left undeclared.
     """
+
+    #: name -> shape, as ``shapes=`` writes it, for each variable whose shape was inferred
+    inferred_shapes: dict = {}
 
     def __init__(self, expression: E.Node, wrt: list[E.Node], single: bool,
                  numpy_reading: bool = False):
@@ -156,17 +167,17 @@ class Derivation:
     def _repr_latex_(self) -> str:
         return "$" + r",\quad ".join(self.equations()) + "$"
 
-    def steps(self) -> Steps:
+    def steps(self) -> "Steps":
         """The derivation step by step, one block per rule applied on the reverse sweep.
 
         Print it (text), or write it with ``latex()``, ``latex_document()``, ``mathml()``,
         ``markdown()`` or ``html()``; see docs/notes.md.
         """
-        return build_steps(self.differentiated, self.wrt, self.record, self.gradients,
+        return _on_demand("steps").build_steps(self.differentiated, self.wrt, self.record, self.gradients,
                            self.upstream)
 
     def _repr_html_(self) -> str:
-        return math_html(self.equations())
+        return _on_demand("printing.notes").math_html(self.equations())
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
         return {"text/plain": repr(self), "text/latex": self._repr_latex_(),
@@ -256,7 +267,8 @@ class Derivation:
 
     def _user_functions(self, given: dict | None) -> dict:
         """The callables generated code takes for the functions the text named (g, g_prime)."""
-        nodes = E.postorder([self.expression, *self.gradients])
+        nodes = E.postorder([self.expression, *(g for g in self.gradients
+                                                 if isinstance(g, E.Node))])
         seen = [derivative_of_user_function(n.name) for n in nodes if isinstance(n, E.Apply)]
         highest: dict[str, int] = {}
         for name, order in filter(None, seen):
@@ -392,22 +404,25 @@ def _as_list(wrt) -> tuple[list, bool]:
 
 
 def derive(expression, wrt, shapes: dict | None = None, domains: dict | None = None,
-           functions=None) -> Derivation:
+           infer_kinds: bool = False, functions=None) -> Derivation:
     """Derive the gradient of ``expression`` (text or expression) with respect to ``wrt``.
 
     ``wrt`` is a variable (or its name), or a list of them: all are derived in one reverse sweep.
-    ``functions`` names elementwise functions text uses without defining them (``["g"]``): the
-    result is written with g' (generated code takes ``g`` and ``g_prime`` as arguments).
+    A variable of the text whose use fixes its shape may be left out of ``shapes``
+    (``inferred_shapes`` on the result); ``infer_kinds=True`` reads undeclared names by their
+    letter: a-g scalars, h-z vectors, A-Z matrices. ``functions`` names elementwise functions
+    text uses without defining them (``["g"]``): the result is written with g' (generated code
+    takes ``g`` and ``g_prime`` as arguments).
 
     >>> res = derive("trace(A @ X @ B)", wrt="X",
     ...              shapes={"A": ("n", "n"), "X": ("n", "n"), "B": ("n", "n")})
     >>> str(res.gradient)
     'A.T @ B.T'
     """
+    inferred = {}
     if isinstance(expression, str):
-        if shapes is None:
-            raise MatcalcError("text needs shapes=: e.g. shapes={'X': ('n', 'n'), 'x': ('n',)}")
-        node = parse(expression, shapes, domains, functions)
+        node, inferred = parse_inferring(expression, shapes, domains, infer_kinds, functions)
+        shapes = {**(shapes or {}), **inferred}
     elif isinstance(expression, E.Node):
         if shapes is not None or domains is not None or functions is not None:
             raise MatcalcError("shapes=, domains= and functions= are for text; variables carry "
@@ -430,7 +445,9 @@ def derive(expression, wrt, shapes: dict | None = None, domains: dict | None = N
             resolved.append(by_name[w])
         else:
             resolved.append(w)
-    return Derivation(node, resolved, single, numpy_reading=isinstance(expression, str))
+    result = Derivation(node, resolved, single, numpy_reading=isinstance(expression, str))
+    result.inferred_shapes = inferred
+    return result
 
 
 class MatrixDerivative(Derivation):
@@ -462,13 +479,13 @@ class MatrixDerivative(Derivation):
         """The Jacobian, Hessian or Hessian-vector product in matrix form."""
         return self.gradients[0]
 
-    def steps(self) -> Steps:
+    def steps(self) -> "Steps":
         """The whole derivation step by step, one part per reverse sweep: for a Hessian the
         gradient, the sweep of its vector-Jacobian product, and H read off that product (a
         Jacobian: the one sweep and J read off; a Hessian-vector product: the gradient, the
         gradient of sum(g * v), the result). Written like ``Derivation.steps()``; see
         docs/notes.md."""
-        return second_order_steps(self.kind, self.expression, self.wrt[0], self.gradients[0],
+        return _on_demand("steps").second_order_steps(self.kind, self.expression, self.wrt[0], self.gradients[0],
                                   self.direction)
 
     def equations(self) -> list[str]:
@@ -517,17 +534,16 @@ class MatrixDerivative(Derivation):
         return report
 
 
-def _second_order_target(expression, wrt, shapes, domains):
+def _second_order_target(expression, wrt, shapes, domains, infer_kinds=False):
+    """The expression and the variable, and the shapes inferred for undeclared variables."""
     if isinstance(expression, str):
-        if shapes is None:
-            raise MatcalcError("text needs shapes=: e.g. shapes={'x': ('n',)}")
-        variables = declare(shapes, domains)
-        node = parse(expression, shapes, domains)
+        node, inferred = parse_inferring(expression, shapes, domains, infer_kinds)
+        variables = declare({**(shapes or {}), **inferred}, domains)
         if isinstance(wrt, str):
             if wrt not in variables:
                 raise MatcalcError(f"{wrt!r} is not a declared variable")
             wrt = variables[wrt]
-        return node, wrt
+        return node, wrt, inferred
     if shapes is not None or domains is not None:
         raise MatcalcError("shapes= and domains= are for text; variables carry their own")
     if isinstance(wrt, str):
@@ -535,7 +551,7 @@ def _second_order_target(expression, wrt, shapes, domains):
         if wrt not in by_name:
             raise MatcalcError(f"{wrt!r} is not a variable of the expression")
         wrt = by_name[wrt]
-    return E.as_node(expression), wrt
+    return E.as_node(expression), wrt, {}
 
 
 class TensorDerivative(MatrixDerivative):
@@ -591,7 +607,8 @@ def _vector_jacobian(node: E.Node, x: E.Node) -> E.Node:
         return jacobian_tensor(node, x).as_matrix()
 
 
-def jacobian(f, x, shapes: dict | None = None, domains: dict | None = None) -> MatrixDerivative:
+def jacobian(f, x, shapes: dict | None = None, domains: dict | None = None,
+             infer_kinds: bool = False) -> MatrixDerivative:
     """The Jacobian of f with respect to x, in matrix form or as an index tensor.
 
     m x n in matrix form for a vector f of a vector x; otherwise (f or x a matrix) a
@@ -605,13 +622,20 @@ def jacobian(f, x, shapes: dict | None = None, domains: dict | None = None) -> M
     >>> str(J), J.tensor.kronecker_text()
     ('einsum("ki,lj->ijkl", A, B)', 'kron(B.T, A.T)')
     """
-    node, x = _second_order_target(f, x, shapes, domains)
+    node, x, inferred = _second_order_target(f, x, shapes, domains, infer_kinds)
     if node.cols == 1 and x.cols == 1:
-        return MatrixDerivative("jacobian", node, x, _vector_jacobian(node, x))
-    return TensorDerivative("jacobian", node, x, jacobian_tensor(node, x))
+        return _inferring(MatrixDerivative("jacobian", node, x, _vector_jacobian(node, x)),
+                          inferred)
+    return _inferring(TensorDerivative("jacobian", node, x, jacobian_tensor(node, x)), inferred)
 
 
-def hessian(f, x, shapes: dict | None = None, domains: dict | None = None) -> MatrixDerivative:
+def _inferring(result: Derivation, inferred: dict) -> Derivation:
+    result.inferred_shapes = inferred
+    return result
+
+
+def hessian(f, x, shapes: dict | None = None, domains: dict | None = None,
+            infer_kinds: bool = False) -> MatrixDerivative:
     """The Hessian of a scalar f, in matrix form or as an index tensor.
 
     n x n in matrix form for a vector x; a ``TensorDerivative`` with
@@ -624,7 +648,11 @@ def hessian(f, x, shapes: dict | None = None, domains: dict | None = None) -> Ma
     >>> hessian(trace(X.T @ A @ X), X).tensor.kronecker_text()
     'kron(eye(n), A + A.T)'
     """
-    node, x = _second_order_target(f, x, shapes, domains)
+    node, x, inferred = _second_order_target(f, x, shapes, domains, infer_kinds)
+    return _inferring(_hessian(node, x), inferred)
+
+
+def _hessian(node: E.Node, x: E.Node) -> MatrixDerivative:
     if x.cols == 1:
         try:
             return MatrixDerivative("hessian", node, x, hessian_matrix(node, x))
@@ -639,18 +667,19 @@ def hessian(f, x, shapes: dict | None = None, domains: dict | None = None) -> Ma
 
 
 def hvp(f, x, shapes: dict | None = None, domains: dict | None = None,
-        direction: str = "v") -> MatrixDerivative:
+        direction: str = "v", infer_kinds: bool = False) -> MatrixDerivative:
     """The Hessian of a scalar f applied to a direction v of x's shape (any shape of x).
 
     >>> X = Matrix("X", "n", "n"); A = Matrix("A", "n", "n")
     >>> str(hvp(trace(X.T @ A @ X), X).matrix)
     '(A.T + A) @ v'
     """
-    node, x = _second_order_target(f, x, shapes, domains)
+    node, x, inferred = _second_order_target(f, x, shapes, domains, infer_kinds)
     taken = {v.name for v in E.variables([node])}
     v = E.Var.make(_fresh_name(direction, taken), x.shape,
                    x.kind if isinstance(x, E.Var) else None)
-    return MatrixDerivative("hvp", node, x, hessian_vector_product(node, x, v), v)
+    return _inferring(MatrixDerivative("hvp", node, x, hessian_vector_product(node, x, v), v),
+                      inferred)
 
 
 def grad(expression: E.Node, wrt) -> Derivation:
@@ -664,7 +693,7 @@ def grad(expression: E.Node, wrt) -> Derivation:
 
 
 def backward(loss, wrt, shapes: dict | None = None, domains: dict | None = None,
-             names: dict | None = None) -> BackwardCode:
+             names: dict | None = None, infer_kinds: bool = False) -> BackwardCode:
     """Generated forward and backward passes computing ``loss`` and its gradients: one module.
 
     ``loss``, ``wrt``, ``shapes`` and ``domains`` are as for ``derive``; ``names`` maps a name
@@ -681,7 +710,8 @@ def backward(loss, wrt, shapes: dict | None = None, domains: dict | None = None,
     >>> [g.shape for g in code.backward(kept)]
     [(2, 3), (2,)]
     """
-    res = derive(loss, wrt, shapes, domains)
+    res = derive(loss, wrt, shapes, domains, infer_kinds)
+    shapes = {**(shapes or {}), **res.inferred_shapes} if isinstance(loss, str) else shapes
     chosen = {}
     for name, node in (names or {}).items():
         if isinstance(node, str):
@@ -689,6 +719,8 @@ def backward(loss, wrt, shapes: dict | None = None, domains: dict | None = None,
                 raise MatcalcError("names given as text need shapes=")
             node = parse(node, shapes, domains)
         chosen[name] = node
-    return backward_code(res.expression, res.differentiated, res.wrt, res.gradients,
+    code = backward_code(res.expression, res.differentiated, res.wrt, res.gradients,
                          res.sweep.adjoints, [v for v in res.variables if v is not res.upstream],
                          res.upstream, single=res._single, names=chosen)
+    code.inferred_shapes = res.inferred_shapes
+    return code

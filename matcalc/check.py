@@ -21,7 +21,7 @@ from typing import Callable
 
 import numpy as np
 
-from .errors import DomainError
+from .errors import DomainError, domain_hint
 from .expr import postorder
 from .ops import operation_of
 
@@ -163,7 +163,7 @@ def input_domains(expression, variables: list) -> dict:
             raise DomainError(
                 f"{op.name}({var.name}) is defined for {op.domain} {var.name} only, but "
                 f"{var.name} is declared real; declare such variables positive, e.g. "
-                f"domains={{'{var.name}': '{DECLARABLE[op.domain]}'}}")
+                f"{domain_hint(var.name, DECLARABLE[op.domain])}")
         narrowed[var.name] = op.domain
     return narrowed
 
@@ -208,7 +208,7 @@ def ensure_finite(f: Callable[[dict], float], inputs: dict) -> None:
     if not np.isfinite(f(inputs)):
         raise DomainError("the expression is not finite at the drawn inputs (a log or sqrt of a "
                           "negative number?); declare such variables positive, e.g. "
-                          "domains={'X': 'positive'}")
+                          f"{domain_hint('X', 'positive')}")
 
 
 def compare(label: str, name: str, gradient: np.ndarray, inputs: dict, f: Callable,

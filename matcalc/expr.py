@@ -17,6 +17,7 @@ Contract:
 from __future__ import annotations
 
 import keyword
+import operator
 import re
 import weakref
 from typing import Callable, Iterable, Sequence
@@ -541,6 +542,9 @@ def scalar_factor(node: Node):
     return None
 
 
+_ARITHMETIC = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv}
+
+
 def _fold(op: str, a: Node, b: Node):
     """Two constants combine into one constant (exactly); None when they are not both constants
     or their combination would be too large (``MAX_CONSTANT_NODES``, ``MAX_CONSTANT_DEPTH``)."""
@@ -549,7 +553,7 @@ def _fold(op: str, a: Node, b: Node):
     x, y = a.value, b.value
     if op == "/" and y == 0:
         raise MatcalcError("division by zero")
-    value = {"+": x + y, "-": x - y, "*": x * y, "/": x / y}[op]
+    value = _ARITHMETIC[op](x, y)       # only the one asked for: each is SymPy arithmetic
     return Const.make(value) if manageable(value) else None
 
 

@@ -34,7 +34,9 @@ from . import constants as C
 from . import expr as E
 from . import reading
 from .dims import dim, dims_of
-from .errors import ConstantTooLargeError, DomainError, MatcalcError, ParseError, ShapeError
+from .errors import (ConstantTooLargeError, DomainError, MatcalcError, ParseError, ShapeError,
+                     caret, shape_hint)
+from .infer import infer
 from .ops.composites import COMPARISONS
 from .ops.elementwise import PRIME, apply, user_function
 from .ops import CALLS, NAMED_CONSTANTS, OPERATORS, RESERVED_NAMES, Operation, check_name
@@ -173,25 +175,53 @@ def _dimension_symbols(variables: dict[str, E.Var]) -> dict[str, sympy.Symbol]:
 # Parsing
 # ---------------------------------------------------------------------------------------------
 
-def parse(text: str, shapes: Mapping, domains: Mapping | None = None,
-          functions=None) -> E.Node:
+def parse(text: str, shapes: Mapping | None = None, domains: Mapping | None = None,
+          infer_kinds: bool = False, functions=None) -> E.Node:
     """The expression ``text`` denotes, for variables of the declared shapes.
 
-    ``functions`` names elementwise functions the text uses without defining them (the
-    notes' g).
+    A variable whose use fixes its shape may be left out (``parse_inferring``). ``functions``
+    names elementwise functions the text uses without defining them (the notes' g).
 
     >>> from matcalc.printing.text import to_text
     >>> to_text(parse("sum(W @ X + b, axis=1) / m", {"W": ("n", "d"), "X": ("d", "m"), "b": ("n",)}))
     'sum(W @ X + b, axis=1) / m'
     """
+    return parse_inferring(text, shapes, domains, infer_kinds, functions)[0]
+
+
+def parse_inferring(text: str, shapes: Mapping | None = None, domains: Mapping | None = None,
+                    infer_kinds: bool = False, functions=None) -> tuple[E.Node, dict]:
+    """The expression, and the shapes inferred for the variables ``shapes`` leaves out (see
+    ``matcalc.infer``; ``infer_kinds``: a-g scalars, h-z vectors, A-Z matrices).
+
+    >>> node, inferred = parse_inferring("trace(A @ X @ B)")
+    >>> inferred
+    {'A': ('n1', 'n2'), 'X': ('n2', 'n3'), 'B': ('n3', 'n1')}
+    """
     text = _check_text(text)
-    variables = declare(shapes, domains)
+    shapes = {} if shapes is None else shapes
+    # the declared shapes' own errors first; domains of inferred variables are checked below
+    only_declared = isinstance(domains, Mapping) and set(domains) <= set(shapes or ())
+    variables = declare(shapes, domains if only_declared or not isinstance(domains, Mapping)
+                        else None)
     named = declare_functions(functions, variables)
     source = _Source(text)
     tree = source.parse()
     reader = _Reader(source, variables, named)
-    reader.check(tree)
-    return reader.build(tree)
+    reader.check(tree, resolve=False)
+    undeclared = reader.undeclared()
+    inferred = {}
+    if undeclared:
+        try:
+            inferred = infer(tree, shapes, [n.id for n in undeclared], infer_kinds,
+                             taken=set(reader.dimensions))
+        except ShapeError as err:
+            name = next((n for n in undeclared if repr(n.id) in str(err)), undeclared[0])
+            raise source.error(ParseError, str(err), source.span(name)) from None
+    variables = declare({**shapes, **inferred}, domains)
+    reader = _Reader(source, variables, named) if inferred else reader
+    reader.check(tree) if inferred else reader.resolve()
+    return reader.build(tree), inferred
 
 
 def _check_text(text) -> str:
@@ -234,7 +264,7 @@ class _Source:
                 warnings.simplefilter("ignore")
                 return ast.parse(self.body, mode="eval")
         except SyntaxError as err:
-            raise self.syntax_error(err) from None
+            raise (_foreign_spelling(self.text) or self.syntax_error(err)) from None
         except (RecursionError, MemoryError):
             raise ParseError(f"the expression is nested too deeply (the limit is {MAX_DEPTH} "
                              f"levels)") from None
@@ -289,6 +319,47 @@ class _Source:
         return _located(cls, message, self.text, *span)
 
 
+#: MATLAB's spellings, as matrixcalculus.org's users type them: x' (transpose), .* ./ .^
+_MATLAB = re.compile(r"(?P<transpose>(?<=[\w)\]])')|(?P<dot>(?<![\d\s.])\s*\.(?P<op>[*/^]))")
+
+
+def _foreign_spelling(text: str) -> ParseError | None:
+    """A one-line hint for MATLAB's spellings, which Python cannot parse; None for other text.
+
+    >>> print(_foreign_spelling("x' @ A"))
+    x' is MATLAB's transpose: write x.T
+      x' @ A
+       ^
+    >>> str(_foreign_spelling("A .* B")).splitlines()[0]
+    'write * for the elementwise product (.* is MATLAB spelling)'
+    """
+    found = _MATLAB.search(text)
+    if found is None:
+        return None
+    # only when the MATLAB spellings are the whole problem: the text with them replaced parses
+    # (so a quote closing einsum's subscripts is never taken for a transpose)
+    fixed = _MATLAB.sub(lambda m: ".T" if m.group("transpose") else
+                        {"*": "*", "/": "/", "^": "**"}[m.group("op")], text)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ast.parse(fixed.lstrip(_LEADING_SPACE), mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    if found.group("transpose"):
+        start = found.start()
+        operand = re.search(r"(\w+|\))$", text[:start]).group()
+        what = f"{operand}'" if operand != ")" else "(...)'"
+        fix = f"{operand}.T" if operand != ")" else "(...).T"
+        return ParseError(f"{what} is MATLAB's transpose: write {fix}", text, start, start + 1)
+    op = found.group("op")
+    fix, meaning = {"*": ("*", "the elementwise product"), "/": ("/", "elementwise division"),
+                    "^": ("**", "an elementwise power")}[op]
+    start = found.start("op") - 1
+    return ParseError(f"write {fix} for {meaning} (.{op} is MATLAB spelling)", text, start,
+                      start + 2)
+
+
 def _located(cls: type, message: str, text: str, start: int, end: int) -> MatcalcError:
     """An error of class ``cls`` whose message points at ``text[start:end]``.
 
@@ -302,7 +373,7 @@ def _located(cls: type, message: str, text: str, start: int, end: int) -> Matcal
     if issubclass(cls, ParseError):
         return cls(message, text, start, end)
     if "\n" not in text and "\r" not in text:
-        message = f"{message}\n  {text}\n  {' ' * start}{'^' * max(1, end - start)}"
+        message = f"{message}\n{caret(text, start, end)}"
     try:
         err = cls(message)
     except TypeError:               # a subclass with another signature: keep its class's base
@@ -430,7 +501,7 @@ class _Reader:
         return self.source.error(cls, message, self.source.span(node))
 
     # -- pass 1 ---------------------------------------------------------------------------
-    def check(self, tree: ast.Expression) -> None:
+    def check(self, tree: ast.Expression, resolve: bool = True) -> None:
         """Reject anything outside the whitelist, before any node is built; resolve names."""
         stack = [(tree.body, 1)]
         while stack:
@@ -442,8 +513,27 @@ class _Reader:
             self.children[id(node)] = children
             # reversed, so the leftmost problem is reported first
             stack.extend((child, depth + 1) for child in reversed(children))
+        if resolve:
+            self.resolve()
+
+    def resolve(self) -> None:
+        """Resolve every name the check found (a variable, or a dimension standing as a number)."""
         for name in self.names:
             self.leaves[id(name)] = self.resolve_name(name)
+
+    def undeclared(self) -> list[ast.Name]:
+        """The first use of each name that is neither declared, a dimension nor a function, in
+        the order of the text: the variables whose shapes are to be inferred."""
+        first: dict[str, ast.Name] = {}
+        for node in self.names:
+            name = node.id
+            if (name in self.variables or name in self.dimensions or name in FUNCTIONS
+                    or name in RESERVED_NAMES):
+                continue
+            if name not in first or (node.lineno, node.col_offset) < (
+                    first[name].lineno, first[name].col_offset):
+                first[name] = node
+        return sorted(first.values(), key=lambda n: (n.lineno, n.col_offset))
 
     def check_node(self, node: ast.AST) -> tuple:
         """Check one node; return its operands (the children that are expressions)."""
@@ -497,7 +587,7 @@ class _Reader:
             return E.Const.make(NAMED_CONSTANTS[name])
         if name in FUNCTIONS or name in self.functions:
             raise self.error(f"{name!r} is a function: call it, as in {name}(X)", node)
-        raise self.error(f"unknown name {name!r}: declare its shape (e.g. {name!r}: ('n', 'm')) "
+        raise self.error(f"unknown name {name!r}: declare its shape (e.g. {shape_hint(name)}) "
                          f"or use a dimension from the declared shapes", node)
 
     # -- calls ------------------------------------------------------------------------------

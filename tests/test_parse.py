@@ -241,9 +241,15 @@ def test_shape_errors_in_calls_point_at_the_call():
         P('einsum("ij,jk->ik", W, W)')
 
 
-def test_unknown_name():
-    with pytest.raises(ParseError, match="unknown name 'z'.*declare its shape") as info:
-        P("A @ z")
+def test_an_undeclared_name_takes_the_shape_its_use_fixes():
+    z = next(v for v in E.variables([P("trace(A @ z)")]) if v.name == "z")
+    assert z.kind == "matrix" and [str(d) for d in z.shape] == ["n", "n"]
+
+
+def test_an_undeclared_name_its_use_leaves_open_is_refused_where_it_is():
+    with pytest.raises(ParseError, match="the shape of 'z' is not fixed by its use.*"
+                       r"shapes=\{'z': \('n', 'n'\)\}") as info:
+        P("A + z")                   # a scalar, a column, a row or A's shape: all broadcast
     assert (info.value.start, info.value.end) == (4, 5)
 
 
@@ -350,7 +356,7 @@ def test_division_by_zero_constant_is_located():
 
 
 def test_errors_on_multi_line_text_give_line_and_column():
-    with pytest.raises(ParseError, match=r"unknown name 'z'.*\(line 2, column 4\)") as info:
+    with pytest.raises(ParseError, match=r"the shape of 'z' is not fixed.*\(line 2, column 4\)") as info:
         P("(x +\n + z)")
     assert info.value.start == 8
 

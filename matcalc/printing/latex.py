@@ -12,7 +12,6 @@ import re
 from types import MappingProxyType
 
 import sympy
-from latex2mathml.converter import convert as latex_to_mathml
 
 from .. import expr as E
 from ..dims import is_one
@@ -186,5 +185,8 @@ def to_latex(node: E.Node) -> str:
 
 def to_mathml(node_or_latex, display: str = "block") -> str:
     """MathML for a node (or a LaTeX string), converted by latex2mathml."""
+    # imported here, not above: latex2mathml loads email, http and xml (~50 ms) that a
+    # command printing text and LaTeX never needs (see cli.py on start-up)
+    from latex2mathml.converter import convert as latex_to_mathml
     latex = node_or_latex if isinstance(node_or_latex, str) else to_latex(node_or_latex)
     return latex_to_mathml(latex, display=display)
