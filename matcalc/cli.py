@@ -141,6 +141,9 @@ def _add_declarations(g: argparse.ArgumentParser) -> None:
     g.add_argument("--infer-kinds", action="store_true",
                    help="read undeclared names as matrixcalculus.org does: a-g scalars, h-z "
                         "vectors, A-Z matrices")
+    g.add_argument("--function", action="append", default=[], metavar="NAME",
+                   help="an elementwise function the expression names without defining it "
+                        "(the notes' g): the result is written with g' (grad only)")
 
 
 def _add_options(g: argparse.ArgumentParser) -> None:
@@ -227,6 +230,10 @@ def _request(args: argparse.Namespace) -> dict:
                "domains": dict(parse_domain(s) for s in args.domain)}
     if args.infer_kinds:
         request["infer_kinds"] = True
+    if args.function:
+        if args.command != "grad":
+            raise MatcalcError(f"--function: only grad takes it so far, not {args.command}")
+        request["functions"] = args.function
     return request
 
 

@@ -41,6 +41,18 @@ def domain_hint(name: str, domain: str) -> str:
     return f"domains={{{name!r}: {domain!r}}}"
 
 
+def function_hint(name: str) -> str:
+    """How to name an elementwise function the text leaves undefined, in the interface's
+    spelling.
+
+    >>> function_hint("g")
+    "functions=['g']"
+    """
+    if SPELLING.get() == "cli":
+        return f"--function {name}"
+    return f"functions=[{name!r}]"
+
+
 def caret(text: str, start: int, end: int | None = None, width: int = ECHO_WIDTH) -> str:
     """Two indented lines: one line of ``text`` around ``text[start:end]``, and a caret under it.
 

@@ -35,7 +35,7 @@ from . import expr as E
 from . import reading
 from .dims import dim, dims_of
 from .errors import (ConstantTooLargeError, DomainError, MatcalcError, ParseError, ShapeError,
-                     caret, shape_hint)
+                     caret, function_hint, shape_hint)
 from .infer import infer
 from .ops.composites import COMPARISONS
 from .ops.elementwise import PRIME, apply, user_function
@@ -607,7 +607,8 @@ class _Reader:
             return _CallPlan(self.functions[name], tuple(node.args))
         if name not in CALLS:
             raise self.error(f"unknown function {name!r}; the functions are: "
-                             f"{', '.join(FUNCTIONS)} (name your own with functions=[{name!r}])",
+                             f"{', '.join(FUNCTIONS)} (name your own with "
+                             f"{function_hint(name)})",
                              func)
         op = CALLS[name]
         syntax = op.syntax

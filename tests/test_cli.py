@@ -421,3 +421,15 @@ def test_ctrl_c_during_a_long_derivation_exits_with_one_line():
         proc.kill()
     assert proc.returncode == 130
     assert err.decode() == "matcalc: interrupted\n"
+
+
+def test_a_function_named_but_not_defined(capsys):
+    """--function g: seed 002's activation, derived with g' and checked with g = sin."""
+    args = ["grad", "sum((g(W @ X + b) - Y)**2)", "--wrt", "W", "--function", "g", "--shape",
+            "W=n,d", "--shape", "X=d,m", "--shape", "b=n", "--shape", "Y=n,m", "--check"]
+    code, out, err = run(args, capsys)
+    assert code == 0 and err == ""
+    assert out.splitlines()[0] == "d/dW = 2 * (((g(W @ X + b) - Y) * g'(W @ X + b)) @ X.T)"
+    assert "numeric check PASSED" in out
+    code, out, err = run(args[:2] + ["--wrt", "W", "--shape", "W=n,n"], capsys)
+    assert code == 2 and "(name your own with --function g)" in err
