@@ -13,6 +13,7 @@ from matcalc.simplify import simplify
 from matcalc.printing.text import to_text
 from matcalc.ops.contractions import Einsum, Sum, Trace
 from matcalc.ops.linalg import Det, Diag, Inv, LogDet
+from matcalc.ops.extremes import ArgmaxWeights, ArgminWeights, Max, Min
 from matcalc.ops.reductions import LogSumExp, Norm, Norm1, Softmax
 
 from reference import (evaluate, evaluate_sympy, numeric_gradient, random_values, size,
@@ -82,6 +83,11 @@ CASES = [
     (Softmax.make(A), ["softmax(A) * (G - sum(G * softmax(A)))"]),
     (Softmax.make(A, 0), ["softmax(A, axis=0) * (G - sum(G * softmax(A, axis=0), axis=0, keepdims=True))"]),
     (Softmax.make(A, 1), ["softmax(A, axis=1) * (G - sum(G * softmax(A, axis=1), axis=1, keepdims=True))"]),
+    (Max.make(A), ["G * argmax_weights(A)"]),
+    (Max.make(A, 0), ["argmax_weights(A, axis=0) * G.T"]),
+    (Min.make(A, 1), ["argmin_weights(A, axis=1) * G"]),
+    (ArgmaxWeights.make(A, 1), ["zeros(n, p)"]),
+    (ArgminWeights.make(A), ["zeros(n, p)"]),
     (LogSumExp.make(x), ["G * softmax(x)"]),
     (LogSumExp.make(A), ["G * softmax(A)"]),
     (LogSumExp.make(A, 0), ["softmax(A, axis=0) * G.T"]),
@@ -132,7 +138,8 @@ def test_rule_value_against_finite_differences(node, position, form):
 SMOOTH = [(node, p) for node, p, _ in POSITIONS
           if not any(isinstance(n, E.Apply) and n.name in ("relu", "abs", "sign", "step")
                      for n in E.postorder([node]))
-          and not isinstance(node, (Einsum, Norm1, LogDet))]
+          and not isinstance(node, (Einsum, Norm1, LogDet, Max, Min, ArgmaxWeights,
+                                    ArgminWeights))]     # max, min: not smooth at ties
 
 
 @pytest.mark.parametrize("node,position", SMOOTH, ids=[f"{to_text(n)}|d{p}" for n, p in SMOOTH])
