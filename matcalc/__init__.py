@@ -9,11 +9,11 @@
 
 from .api import FUNCTIONS as _FUNCTIONS
 from .api import (Derivation, Matrix, MatrixDerivative, Scalar, TensorDerivative, Vector,
-                  backward, derive, dim, grad, hessian, hvp, jacobian)
+                  backward, derive, dim, from_sympy, grad, hessian, hvp, jacobian, to_sympy)
 from .printing.module import BackwardCode
 from .check import CheckReport
-from .errors import (CheckError, DomainError, MatcalcError, ParseError, ShapeError,
-                     UnsupportedError)
+from .errors import (ArgumentError, CheckError, DomainError, MatcalcError, ParseError,
+                     ShapeError, UnsupportedError)
 from .expr import Node
 from .parse import parse
 from .printing.latex import to_latex, to_mathml
@@ -30,5 +30,6 @@ __all__ = [
     "Scalar", "Vector", "derive", "dim", "grad", "CheckReport", "CheckError", "DomainError",
     "MatcalcError", "ParseError", "ShapeError", "UnsupportedError", "Node", "parse", "to_latex",
     "to_mathml", "to_text", "simplify", "__version__", "backward", "BackwardCode",
+    "from_sympy", "to_sympy", "ArgumentError",
     *_FUNCTIONS,
 ]

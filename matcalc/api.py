@@ -10,6 +10,7 @@ argument that defaults to ones (seed 003: "gradients = None").
 
 from __future__ import annotations
 
+import difflib
 import functools
 import inspect
 from typing import Callable, Sequence
@@ -19,7 +20,7 @@ from .printing.module import BackwardCode, backward_code
 from .check import (DEFAULT_TOLERANCE, CheckReport, choose_sizes, compare, compare_matrix,
                     draw_inputs, ensure_finite, input_domains, objective)
 from .diff import Step
-from .errors import CheckError, MatcalcError, UnsupportedError
+from .errors import ArgumentError, CheckError, MatcalcError, UnsupportedError
 from .ops import BUILDERS, check_name, operation_of
 from .jacobian import gradient_of, hessian_matrix, jacobian_matrix
 from .jacobian import hvp as hessian_vector_product
@@ -30,6 +31,7 @@ from .printing.numpy import Output, compile_module, numpy_source
 from .printing.text import to_text
 from .pipeline import differentiate
 from .steps import Steps, build_steps, second_order_steps
+from .sympy_bridge import Names, is_sympy, read, read_target, write, write_kronecker
 from .tensor import IndexTensor, jacobian_tensor
 
 UPSTREAM_NAME = "G"
@@ -67,6 +69,33 @@ def dim(name: str) -> E.Const:
     return E.Const.make(from_dims)
 
 
+def from_sympy(expression, domains: dict | None = None) -> E.Node:
+    """The matcalc expression equal to a SymPy matrix expression (see docs/sympy.md).
+
+    Shapes come from the MatrixSymbols; ``domains`` may say what a symbol's values are
+    (``{"X": "spd"}``), as for text.
+
+    >>> import sympy
+    >>> X = sympy.MatrixSymbol("X", 3, 3)
+    >>> str(from_sympy(sympy.Trace(X.T * X)))
+    'trace(X.T @ X)'
+    """
+    return read(expression, domains)[0]
+
+
+def to_sympy(value):
+    """An expression or a result (``derive``, ``jacobian``, ``hessian``...) as SymPy.
+
+    >>> x = Vector("x", 2)
+    >>> to_sympy(x.T @ x)
+    x.T*x
+    """
+    if not isinstance(value, (E.Node, Derivation)):
+        raise MatcalcError(f"to_sympy takes a matcalc expression or result, not "
+                           f"{type(value).__name__}")
+    return value.to_sympy()
+
+
 #: The builders of every operation text can call, by name (``exp``, ``sum``, ``inv``,
 #: ``trace``, ``ones``, ...): a view of the registry. The package exports each as ``mc.<name>``.
 FUNCTIONS = dict(BUILDERS)
@@ -81,8 +110,13 @@ class Derivation:
     """The gradients of one expression with respect to one or more variables (or subexpressions).
 
     ``gradient`` is the matrix-form result (a tuple when several were asked for); ``latex()``,
-    ``mathml()``, ``numpy_source()``, ``numpy_function()`` and ``check()`` present and verify it.
+    ``mathml()``, ``numpy_source()``, ``numpy_function()`` and ``check()`` present and verify it;
+    ``to_sympy()`` hands it to SymPy.
     """
+
+    #: The user's SymPy symbols, when the expression was a SymPy expression (``to_sympy``
+    #: gives results back over them).
+    sympy_names: Names | None = None
 
     def __init__(self, expression: E.Node, wrt: list[E.Node], single: bool):
         self.expression = expression
@@ -108,6 +142,19 @@ class Derivation:
     def record(self) -> list[Step]:
         """The rules applied on the reverse sweep, in order (each with its derivation record)."""
         return list(self.sweep.steps)
+
+    def to_sympy(self):
+        """The result as an equal SymPy matrix expression (a tuple when ``wrt`` was a list),
+        over the SymPy symbols the expression was given in, if it was (docs/sympy.md).
+
+        >>> import sympy
+        >>> n = sympy.Symbol("n", integer=True, positive=True)
+        >>> X, A = sympy.MatrixSymbol("X", n, n), sympy.MatrixSymbol("A", n, n)
+        >>> derive(sympy.Trace(A * X) + sympy.log(sympy.Determinant(X)), wrt=X).to_sympy()
+        X.T**(-1) + A.T
+        """
+        values = tuple(write(g, self.sympy_names) for g in self.gradients)
+        return values[0] if self._single else values
 
     def wrt_names(self) -> list[str]:
         """How each target reads after d/d: a name, or a subexpression (in parentheses when it
@@ -345,42 +392,114 @@ def _as_list(wrt) -> tuple[list, bool]:
     return [wrt], True
 
 
-def derive(expression, wrt, shapes: dict | None = None, domains: dict | None = None) -> Derivation:
-    """Derive the gradient of ``expression`` (text or expression) with respect to ``wrt``.
+# ---------------------------------------------------------------------------------------------
+# One signature: expression, wrt, shapes=, domains=, functions=
+# ---------------------------------------------------------------------------------------------
 
-    ``wrt`` is a variable (or its name), or a list of them: all are derived in one reverse sweep.
+#: Keywords people reach for, and the one each entry point takes instead.
+_KEYWORD_FIXES = {"shape": "shapes", "domain": "domains", "function": "functions",
+                  "x": "wrt", "var": "wrt", "variable": "wrt", "variables": "wrt",
+                  "with_respect_to": "wrt", "f": "expression", "expr": "expression",
+                  "loss": "expression", "text": "expression"}
+
+
+def _one_signature(func: Callable) -> Callable:
+    """``func`` refusing an unknown keyword with a ``TypeError`` in Python's own spelling that
+    names the keyword it takes instead (``shape`` -> ``shapes=``)."""
+    params = inspect.signature(func).parameters
+
+    @functools.wraps(func)
+    def call(*args, **kwargs):
+        for key in kwargs:
+            if key not in params:
+                raise ArgumentError(_keyword_message(func.__name__, key, params))
+        return func(*args, **kwargs)
+    return call
+
+
+def _keyword_message(name: str, key: str, params) -> str:
+    fix = _KEYWORD_FIXES.get(key) if _KEYWORD_FIXES.get(key) in params else None
+    if fix is None:
+        close = difflib.get_close_matches(key, list(params), n=1)
+        fix = close[0] if close else None
+    takes = ", ".join(f"{p}=" for p in params)
+    hint = f"; did you mean {fix}=?" if fix is not None else ""
+    return f"{name}() got an unexpected keyword argument {key!r}{hint} It takes {takes}"
+
+
+def _read(expression, shapes: dict | None, domains: dict | None,
+          functions) -> tuple[E.Node, dict, Names | None]:
+    """The expression as a node, its variables by name (for text, every declared one), and the
+    user's SymPy symbols when it was a SymPy expression. Every entry point reads through here."""
+    if functions is not None:
+        # the one place user-named elementwise functions reach the parser, once it takes them
+        raise UnsupportedError("functions= (elementwise functions named but not defined) is not "
+                               "available yet in this version of matcalc")
+    if isinstance(expression, str):
+        if shapes is None:
+            raise MatcalcError("text needs shapes=: e.g. shapes={'X': ('n', 'n'), 'x': ('n',)}")
+        node = parse(expression, shapes, domains)
+        # a declared variable the text does not use has a zero gradient
+        return node, {**declare(shapes, domains), **_by_name(node)}, None
+    if is_sympy(expression):
+        if shapes is not None:
+            raise MatcalcError("shapes= is for text; a SymPy expression's MatrixSymbols carry "
+                               "their own shapes")
+        node, names = read(expression, domains)
+        return node, _by_name(node), names
+    if isinstance(expression, E.Node):
+        if shapes is not None or domains is not None:
+            raise MatcalcError("shapes= and domains= are for text; variables carry their own")
+        return expression, _by_name(expression), None
+    raise MatcalcError(f"cannot derive {type(expression).__name__}: pass text or an expression "
+                       "(matcalc's or SymPy's)")
+
+
+def _by_name(node: E.Node) -> dict:
+    return {v.name: v for v in E.variables([node])}
+
+
+def _resolve(w, variables: dict, names: Names | None, domains: dict | None):
+    """A ``wrt`` entry as a node: a name, a variable or subexpression, or a SymPy symbol or
+    subexpression of a SymPy expression."""
+    if is_sympy(w):
+        name = getattr(w, "name", None)
+        if isinstance(name, str) and name in variables:
+            node = read_target(w, names or Names(), domains)
+            if node is not variables[name]:
+                raise MatcalcError(f"{w} ({E.format_shape(node.shape)}) is not the variable "
+                                   f"{name} of the expression "
+                                   f"({E.format_shape(variables[name].shape)})")
+            return node
+        return read_target(w, names or Names(), domains)
+    if isinstance(w, str):
+        if w not in variables:
+            known = ", ".join(sorted(variables)) or "none"
+            raise MatcalcError(f"{w!r} is not a variable of the expression; its variables "
+                               f"are: {known}")
+        return variables[w]
+    return w
+
+
+@_one_signature
+def derive(expression, wrt, shapes: dict | None = None, domains: dict | None = None, *,
+           functions=None) -> Derivation:
+    """Derive the gradient of ``expression`` (text, expression or SymPy) with respect to ``wrt``.
+
+    ``wrt`` is a variable (or its name, or a SymPy symbol), or a list of them: all are derived
+    in one reverse sweep. Text takes ``shapes=`` (and ``domains=``); a SymPy expression's
+    MatrixSymbols carry their shapes (it takes ``domains=``); see docs/sympy.md.
 
     >>> res = derive("trace(A @ X @ B)", wrt="X",
     ...              shapes={"A": ("n", "n"), "X": ("n", "n"), "B": ("n", "n")})
     >>> str(res.gradient)
     'A.T @ B.T'
     """
-    if isinstance(expression, str):
-        if shapes is None:
-            raise MatcalcError("text needs shapes=: e.g. shapes={'X': ('n', 'n'), 'x': ('n',)}")
-        node = parse(expression, shapes, domains)
-    elif isinstance(expression, E.Node):
-        if shapes is not None or domains is not None:
-            raise MatcalcError("shapes= and domains= are for text; variables carry their own")
-        node = expression
-    else:
-        raise MatcalcError(f"cannot derive {type(expression).__name__}: pass text or an expression")
+    node, variables, names = _read(expression, shapes, domains, functions)
     targets, single = _as_list(wrt)
-    by_name = {v.name: v for v in E.variables([node])}
-    if isinstance(expression, str):
-        # a declared variable the text does not use has a zero gradient
-        by_name = {**declare(shapes, domains), **by_name}
-    resolved = []
-    for w in targets:
-        if isinstance(w, str):
-            if w not in by_name:
-                known = ", ".join(sorted(by_name)) or "none"
-                raise MatcalcError(f"{w!r} is not a variable of the expression; its variables "
-                                   f"are: {known}")
-            resolved.append(by_name[w])
-        else:
-            resolved.append(w)
-    return Derivation(node, resolved, single)
+    res = Derivation(node, [_resolve(w, variables, names, domains) for w in targets], single)
+    res.sympy_names = names
+    return res
 
 
 class MatrixDerivative(Derivation):
@@ -465,25 +584,18 @@ class MatrixDerivative(Derivation):
         return report
 
 
-def _second_order_target(expression, wrt, shapes, domains):
-    if isinstance(expression, str):
-        if shapes is None:
-            raise MatcalcError("text needs shapes=: e.g. shapes={'x': ('n',)}")
-        variables = declare(shapes, domains)
-        node = parse(expression, shapes, domains)
-        if isinstance(wrt, str):
-            if wrt not in variables:
-                raise MatcalcError(f"{wrt!r} is not a declared variable")
-            wrt = variables[wrt]
-        return node, wrt
-    if shapes is not None or domains is not None:
-        raise MatcalcError("shapes= and domains= are for text; variables carry their own")
-    if isinstance(wrt, str):
-        by_name = {v.name: v for v in E.variables([expression])}
-        if wrt not in by_name:
-            raise MatcalcError(f"{wrt!r} is not a variable of the expression")
-        wrt = by_name[wrt]
-    return E.as_node(expression), wrt
+def _second_order_target(expression, wrt, shapes, domains, functions, what: str):
+    """The node, the one target and the user's SymPy names of a Jacobian, Hessian or HVP."""
+    node, variables, names = _read(expression, shapes, domains, functions)
+    if isinstance(wrt, (list, tuple)):
+        raise MatcalcError(f"the {what} is taken with respect to one variable: wrt=\"x\", "
+                           "not a list")
+    return node, _resolve(wrt, variables, names, domains), names
+
+
+def _with_names(res: Derivation, names: Names | None) -> Derivation:
+    res.sympy_names = names
+    return res
 
 
 class TensorDerivative(MatrixDerivative):
@@ -501,6 +613,16 @@ class TensorDerivative(MatrixDerivative):
     @property
     def tensor(self) -> IndexTensor:
         return self.gradients[0]
+
+    def to_sympy(self):
+        """The Kronecker form d vec(f) / d vec(x)^T (column-major vec, as the Matrix Cookbook)
+        as a SymPy matrix expression of ``KroneckerProduct`` s; refused when a term does not
+        split into a Kronecker product."""
+        terms = self.tensor.kronecker
+        if terms is None:
+            raise UnsupportedError(f"this {self.kind} has no Kronecker form, so no SymPy matrix "
+                                   f"expression: {self.tensor.to_text()}")
+        return write_kronecker([(t.coeff, t.left, t.right) for t in terms], self.sympy_names)
 
     def text(self) -> str:
         return self.tensor.to_text()
@@ -539,8 +661,10 @@ def _vector_jacobian(node: E.Node, x: E.Node) -> E.Node:
         return jacobian_tensor(node, x).as_matrix()
 
 
-def jacobian(f, x, shapes: dict | None = None, domains: dict | None = None) -> MatrixDerivative:
-    """The Jacobian of f with respect to x, in matrix form or as an index tensor.
+@_one_signature
+def jacobian(expression, wrt, shapes: dict | None = None, domains: dict | None = None, *,
+             functions=None) -> MatrixDerivative:
+    """The Jacobian of ``expression`` f with respect to ``wrt`` x, as a matrix or a tensor.
 
     m x n in matrix form for a vector f of a vector x; otherwise (f or x a matrix) a
     ``TensorDerivative`` with T[i, j, k, l] = d f_ij / d x_kl.
@@ -553,13 +677,17 @@ def jacobian(f, x, shapes: dict | None = None, domains: dict | None = None) -> M
     >>> str(J), J.tensor.kronecker_text()
     ('einsum("ki,lj->ijkl", A, B)', 'kron(B.T, A.T)')
     """
-    node, x = _second_order_target(f, x, shapes, domains)
+    node, x, names = _second_order_target(expression, wrt, shapes, domains, functions,
+                                          "Jacobian")
     if node.cols == 1 and x.cols == 1:
-        return MatrixDerivative("jacobian", node, x, _vector_jacobian(node, x))
-    return TensorDerivative("jacobian", node, x, jacobian_tensor(node, x))
+        return _with_names(MatrixDerivative("jacobian", node, x, _vector_jacobian(node, x)),
+                           names)
+    return _with_names(TensorDerivative("jacobian", node, x, jacobian_tensor(node, x)), names)
 
 
-def hessian(f, x, shapes: dict | None = None, domains: dict | None = None) -> MatrixDerivative:
+@_one_signature
+def hessian(expression, wrt, shapes: dict | None = None, domains: dict | None = None, *,
+            functions=None) -> MatrixDerivative:
     """The Hessian of a scalar f, in matrix form or as an index tensor.
 
     n x n in matrix form for a vector x; a ``TensorDerivative`` with
@@ -572,7 +700,12 @@ def hessian(f, x, shapes: dict | None = None, domains: dict | None = None) -> Ma
     >>> hessian(trace(X.T @ A @ X), X).tensor.kronecker_text()
     'kron(eye(n), A + A.T)'
     """
-    node, x = _second_order_target(f, x, shapes, domains)
+    node, x, names = _second_order_target(expression, wrt, shapes, domains, functions,
+                                          "Hessian")
+    return _with_names(_hessian(node, x), names)
+
+
+def _hessian(node: E.Node, x: E.Node) -> MatrixDerivative:
     if x.cols == 1:
         try:
             return MatrixDerivative("hessian", node, x, hessian_matrix(node, x))
@@ -586,37 +719,44 @@ def hessian(f, x, shapes: dict | None = None, domains: dict | None = None) -> Ma
                             jacobian_tensor(gradient_of(node, x), x, x_label=label, hessian=True))
 
 
-def hvp(f, x, shapes: dict | None = None, domains: dict | None = None,
-        direction: str = "v") -> MatrixDerivative:
+@_one_signature
+def hvp(expression, wrt, shapes: dict | None = None, domains: dict | None = None,
+        direction: str = "v", *, functions=None) -> MatrixDerivative:
     """The Hessian of a scalar f applied to a direction v of x's shape (any shape of x).
 
     >>> X = Matrix("X", "n", "n"); A = Matrix("A", "n", "n")
     >>> str(hvp(trace(X.T @ A @ X), X).matrix)
     '(A.T + A) @ v'
     """
-    node, x = _second_order_target(f, x, shapes, domains)
+    node, x, names = _second_order_target(expression, wrt, shapes, domains, functions,
+                                          "Hessian-vector product")
     taken = {v.name for v in E.variables([node])}
     v = E.Var.make(_fresh_name(direction, taken), x.shape,
                    x.kind if isinstance(x, E.Var) else None)
-    return MatrixDerivative("hvp", node, x, hessian_vector_product(node, x, v), v)
+    return _with_names(MatrixDerivative("hvp", node, x, hessian_vector_product(node, x, v), v),
+                       names)
 
 
-def grad(expression: E.Node, wrt) -> Derivation:
-    """Gradient of an expression with respect to a variable, or a list of them.
+@_one_signature
+def grad(expression, wrt, shapes: dict | None = None, domains: dict | None = None, *,
+         functions=None) -> Derivation:
+    """Gradient of an expression with respect to a variable, or a list of them (as ``derive``).
 
     >>> W = Matrix("W", "n", "d"); x = Vector("x", "d")
     >>> str(grad(sum(tanh(W @ x)), W).gradient)
     '(1 - tanh(W @ x) ** 2) @ x.T'
     """
-    return derive(expression, wrt)
+    return derive(expression, wrt, shapes, domains, functions=functions)
 
 
-def backward(loss, wrt, shapes: dict | None = None, domains: dict | None = None,
-             names: dict | None = None) -> BackwardCode:
+@_one_signature
+def backward(expression, wrt, shapes: dict | None = None, domains: dict | None = None,
+             names: dict | None = None, *, functions=None) -> BackwardCode:
     """Generated forward and backward passes computing ``loss`` and its gradients: one module.
 
-    ``loss``, ``wrt``, ``shapes`` and ``domains`` are as for ``derive``; ``names`` maps a name
-    to a subexpression (an expression, or text) the generated code should call by that name.
+    ``expression`` (the loss), ``wrt``, ``shapes``, ``domains`` and ``functions`` are as for
+    ``derive``; ``names`` maps a name to a subexpression (an expression, text, or a SymPy
+    subexpression) the generated code should call by that name.
     The result's ``source`` defines ``forward(inputs..., xp=None) -> (loss, kept)`` and
     ``backward(kept, xp=None)`` returning every gradient; ``module()`` compiles it.
 
@@ -629,10 +769,12 @@ def backward(loss, wrt, shapes: dict | None = None, domains: dict | None = None,
     >>> [g.shape for g in code.backward(kept)]
     [(2, 3), (2,)]
     """
-    res = derive(loss, wrt, shapes, domains)
+    res = derive(expression, wrt, shapes, domains, functions=functions)
     chosen = {}
     for name, node in (names or {}).items():
-        if isinstance(node, str):
+        if is_sympy(node):
+            node = read_target(node, res.sympy_names or Names(), domains)
+        elif isinstance(node, str):
             if shapes is None:
                 raise MatcalcError("names given as text need shapes=")
             node = parse(node, shapes, domains)
