@@ -51,9 +51,30 @@ READS = ("MatrixSymbol, MatMul, MatAdd, MatPow (integer exponent), Transpose, In
          "DiagMatrix, DiagonalOf, applyfunc, scalar symbols, numbers and "
          + ", ".join(name for name in FUNCTIONS))
 
-#: SymPy's own function for an elementwise function whose registry row differentiates through a
-#: function of matcalc's (SymPy's Abs differentiates through re and im): written and read.
-SYMPY_OWN = {"abs": sympy.Abs, "sign": sympy.sign}
+
+
+def _relu(u):
+    return sympy.Max(u, 0)
+
+
+def _step(u):
+    return sympy.Heaviside(u, 0)
+
+
+def _sigmoid(u):
+    return 1 / (1 + sympy.exp(-u))
+
+
+def _softplus(u):
+    return sympy.log(1 + sympy.exp(u))
+
+
+#: How SymPy itself writes the elementwise functions whose registry row differentiates through
+#: a SymPy function of matcalc's own (SymPy's Abs differentiates through re and im; SymPy has no
+#: relu): written with these, so a result evaluates and differentiates in plain SymPy. Abs,
+#: sign, Max(x, 0) and Heaviside(x, 0) are read back as abs, sign, relu and step.
+SYMPY_OWN = {"abs": sympy.Abs, "sign": sympy.sign, "relu": _relu, "step": _step,
+             "sigmoid": _sigmoid, "softplus": _softplus}
 
 #: The operations SymPy has no matrix expression for, with what to derive instead.
 NO_COUNTERPART = {
@@ -79,7 +100,7 @@ class Names:
 
 def is_sympy(value) -> bool:
     """Whether ``value`` is a SymPy object (what ``read`` is for)."""
-    return isinstance(value, sympy.Basic)
+    return isinstance(value, (sympy.Basic, sympy.MatrixBase))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -97,6 +118,8 @@ def read(expression, domains: dict | None = None) -> tuple[E.Node, Names]:
     if not is_sympy(expression):
         raise MatcalcError(f"from_sympy takes a SymPy expression, not "
                            f"{type(expression).__name__}")
+    if isinstance(expression, sympy.MatrixBase):
+        raise _refuse(expression, _EXPLICIT)
     reader = _Reader(dict(domains or {}))
     reader.collect_dims(expression)
     node = reader.read(expression)
@@ -113,6 +136,9 @@ def read_target(target, names: Names, domains: dict | None = None) -> E.Node:
     reader.names = Names(dict(names.symbols), dict(names.dims))
     reader.collect_dims(target)
     return reader.read(target)
+
+
+_EXPLICIT = " (an explicit matrix): write it as a MatrixSymbol"
 
 
 def _refuse(e, why: str = "") -> MatcalcError:
@@ -175,10 +201,10 @@ class _Reader:
     def _read(self, e, bound):
         if bound and e in bound:
             return bound[e]
+        if isinstance(e, (sympy.MatrixBase, sympy.NDimArray)):
+            raise _refuse(e, _EXPLICIT)
         if isinstance(e, MatrixExpr):
             return self._matrix(e, bound)
-        if isinstance(e, (sympy.MatrixBase, sympy.NDimArray)):
-            raise _refuse(e, " (an explicit matrix): write it as a MatrixSymbol")
         if not isinstance(e, sympy.Expr):
             raise _refuse(e)
         return self._scalar(e, bound)
@@ -265,6 +291,10 @@ class _Reader:
             if not e.exp.is_number:
                 raise _refuse(e, f" {e} (an exponent must be a number)")
             return E.power(arg(e.base), _number(e.exp))
+        if isinstance(e, sympy.Max) and len(e.args) == 2 and sympy.S.Zero in e.args:
+            return apply("relu", arg(e.args[1] if e.args[0] == 0 else e.args[0]))
+        if isinstance(e, sympy.Heaviside) and e.args[1:] == (sympy.S.Zero,):
+            return apply("step", arg(e.args[0]))
         if isinstance(e, sympy.Function) and len(e.args) == 1:
             name = SYMPY_TO_NAME.get(e.func) or _OWN_NAMES.get(e.func)
             if name is not None:
@@ -272,7 +302,7 @@ class _Reader:
         raise _refuse(e, f" {e}" if len(str(e)) <= 40 else "")
 
 
-_OWN_NAMES = {f: name for name, f in SYMPY_OWN.items()}
+_OWN_NAMES = {sympy.Abs: "abs", sympy.sign: "sign"}
 
 
 def _number(value):
