@@ -78,6 +78,28 @@ def gradient(f, wrt_symbols: sympy.ImmutableMatrix, weight=None) -> sympy.Immuta
                                  lambda i, j: sympy.diff(f, wrt_symbols[i, j]))
 
 
+def gradient_at(f, sizes: dict, values: dict, name: str, weight=None) -> sympy.ImmutableMatrix:
+    """d f / d X_ij at the given (numeric) values, one entry at a time: X_ij alone a symbol,
+    every other entry its number, so each derivative is of a small one-variable expression."""
+    base = values[name]
+    matrix = isinstance(base, sympy.MatrixBase)
+    shape = base.shape if matrix else (1, 1)
+    entry = sympy.Symbol("entry", real=True)
+    out = sympy.zeros(*shape)
+    for i in range(shape[0]):
+        for j in range(shape[1]):
+            if matrix:
+                varied = sympy.Matrix(base)
+                varied[i, j] = entry
+                varied = sympy.ImmutableMatrix(varied)
+            else:
+                varied = entry
+            value = gradient(explicit(f, sizes, {**values, name: varied}),
+                             sympy.ImmutableMatrix([[entry]]), weight)[0, 0]
+            out[i, j] = value.subs(entry, base[i, j] if matrix else base)
+    return sympy.ImmutableMatrix(out)
+
+
 def vec(m: sympy.MatrixBase) -> list:
     """The column-major vec of an explicit matrix (the Matrix Cookbook's)."""
     return [m[i, j] for j in range(m.cols) for i in range(m.rows)]
