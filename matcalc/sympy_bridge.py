@@ -122,7 +122,10 @@ def read(expression, domains: dict | None = None) -> tuple[E.Node, Names]:
         raise _refuse(expression, _EXPLICIT)
     reader = _Reader(dict(domains or {}))
     reader.collect_dims(expression)
-    node = reader.read(expression)
+    try:
+        node = reader.read(expression)
+    except RecursionError:
+        raise UnsupportedError("this SymPy expression is nested too deeply to read") from None
     unknown = set(reader.domains) - set(reader.names.symbols)
     if unknown:
         raise MatcalcError(f"domains= names {', '.join(sorted(unknown))}, not a symbol of the "

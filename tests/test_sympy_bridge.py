@@ -180,6 +180,25 @@ def test_the_generated_code_of_a_sympy_expression_computes_the_gradient():
     np.testing.assert_allclose(res.numpy_function()(A=Av, X=Xv, B=Bv), Av.T @ Bv.T)
 
 
+def test_backward_code_from_a_sympy_loss():
+    loss = (W * x - y).T * (W * x - y)
+    code = mc.backward(loss, wrt=[W, "x"], names={"r": W * x - y})
+    rng = np.random.default_rng(1)
+    Wv, xv, yv = rng.standard_normal((3, 4)), rng.standard_normal(4), rng.standard_normal(3)
+    value, kept = code.forward(W=Wv, x=xv, y=yv)
+    dW, dx = code.backward(kept)
+    r = Wv @ xv - yv
+    np.testing.assert_allclose(value, r @ r)
+    np.testing.assert_allclose(dW, 2 * np.outer(r, xv))
+    np.testing.assert_allclose(dx, 2 * Wv.T @ r)
+    assert "r = " in code.source
+
+
+def test_domains_must_name_symbols_of_the_expression():
+    with pytest.raises(mc.MatcalcError, match="domains= names Y, not a symbol"):
+        mc.derive(Trace(X), wrt=X, domains={"Y": "spd"})
+
+
 # ---------------------------------------------------------------------------------------------
 # Jacobians, Hessians and Hessian-vector products
 # ---------------------------------------------------------------------------------------------
