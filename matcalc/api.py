@@ -423,8 +423,8 @@ def _keyword_message(name: str, key: str, params) -> str:
         close = difflib.get_close_matches(key, list(params), n=1)
         fix = close[0] if close else None
     takes = ", ".join(f"{p}=" for p in params)
-    hint = f"; did you mean {fix}=?" if fix is not None else ""
-    return f"{name}() got an unexpected keyword argument {key!r}{hint} It takes {takes}"
+    hint = f"; did you mean {fix}=?" if fix is not None else "."
+    return f"{name}() got an unexpected keyword argument {key!r}{hint} It takes {takes}."
 
 
 def _read(expression, shapes: dict | None, domains: dict | None,

@@ -84,8 +84,8 @@ def test_positional_forms_keep_working():
     (lambda: mc.hvp(QUADRATIC, wrt="x", shapes=SHAPES, directoin="u"),
      "hvp() got an unexpected keyword argument 'directoin'; did you mean direction=?"),
     (lambda: mc.grad(QUADRATIC, wrt="x", shapes=SHAPES, colour="red"),
-     "grad() got an unexpected keyword argument 'colour' It takes expression=, wrt=, "
-     "shapes=, domains=, functions="),
+     "grad() got an unexpected keyword argument 'colour'. It takes expression=, wrt=, "
+     "shapes=, domains=, functions=."),
 ])
 def test_a_wrong_keyword_is_named_in_pythons_spelling(call, fragment):
     with pytest.raises(mc.ArgumentError) as err:
