@@ -296,7 +296,10 @@ class _Reader:
             return E.power(arg(e.base), _number(e.exp))
         if isinstance(e, sympy.Max) and len(e.args) == 2 and sympy.S.Zero in e.args:
             return apply("relu", arg(e.args[1] if e.args[0] == 0 else e.args[0]))
-        if isinstance(e, sympy.Heaviside) and e.args[1:] == (sympy.S.Zero,):
+        if isinstance(e, sympy.Heaviside):
+            if e.args[1:] != (sympy.S.Zero,):
+                raise _refuse(e, f" {e} with H(0) = {e.args[1]} (matcalc's step is "
+                                 "Heaviside(x, 0))")
             return apply("step", arg(e.args[0]))
         if isinstance(e, sympy.Function) and len(e.args) == 1:
             name = SYMPY_TO_NAME.get(e.func) or _OWN_NAMES.get(e.func)

@@ -365,6 +365,8 @@ def test_round_trip_keeps_the_value():
      "two different SymPy symbols are named n"),
     (lambda: Trace(MatrixSymbol("sum", n, n)), "'sum' is reserved"),
     (lambda: 42, "from_sympy takes a SymPy expression, not int"),
+    (lambda: Trace(X.applyfunc(sympy.Heaviside)), r"H\(0\) = 1/2 \(matcalc's step is "
+                                                  r"Heaviside\(x, 0\)\)"),
 ])
 def test_what_cannot_be_read_is_refused_in_one_line(make, fragment):
     with pytest.raises(mc.MatcalcError, match=fragment) as err:
