@@ -61,20 +61,33 @@ def _step(u):
     return sympy.Heaviside(u, 0)
 
 
-def _sigmoid(u):
-    return 1 / (1 + sympy.exp(-u))
+#: SymPy's own function for an elementwise function whose registry row differentiates through
+#: a SymPy function of matcalc's own whose elementary form is a Piecewise (SymPy's Abs
+#: differentiates through re and im; SymPy has no relu): written and read back as these.
+#: Every other function of matcalc's own (sigmoid, softplus, gelu, silu, ...) is written in the
+#: elementary form its class rewrites to (``elementary``), so a result evaluates and
+#: differentiates in plain SymPy.
+SYMPY_OWN = {"abs": sympy.Abs, "sign": sympy.sign, "relu": _relu, "step": _step}
 
 
-def _softplus(u):
-    return sympy.log(1 + sympy.exp(u))
+def is_own(function) -> bool:
+    """Whether ``function`` is a SymPy function class of matcalc's (not SymPy's own)."""
+    return getattr(function, "__module__", "").split(".")[0] == __name__.split(".")[0]
 
 
-#: How SymPy itself writes the elementwise functions whose registry row differentiates through
-#: a SymPy function of matcalc's own (SymPy's Abs differentiates through re and im; SymPy has no
-#: relu): written with these, so a result evaluates and differentiates in plain SymPy. Abs,
-#: sign, Max(x, 0) and Heaviside(x, 0) are read back as abs, sign, relu and step.
-SYMPY_OWN = {"abs": sympy.Abs, "sign": sympy.sign, "relu": _relu, "step": _step,
-             "sigmoid": _sigmoid, "softplus": _softplus}
+def elementary(function) -> Callable:
+    """``function`` as SymPy writes it: itself, or for a class of matcalc's own the elementary
+    form its ``_eval_rewrite_as_...`` gives (each row's class has one; the elementwise tests
+    differentiate it)."""
+    if not is_own(function):
+        return function
+    rules = [name for name in vars(function) if name.startswith("_eval_rewrite_as_")]
+    if not rules:
+        raise UnsupportedError(f"{function.__name__} has no elementary form to write in SymPy")
+
+    def spelled(u):
+        return getattr(function(u), rules[0])(u)
+    return spelled
 
 #: The operations SymPy has no matrix expression for, with what to derive instead.
 NO_COUNTERPART = {
@@ -458,7 +471,7 @@ class _Writer:
         return HadamardPower(args[0], node.exponent)
 
     def apply(self, node, args):
-        function = SYMPY_OWN.get(node.name) or FUNCTIONS[node.name].function.sympy
+        function = SYMPY_OWN.get(node.name) or elementary(FUNCTIONS[node.name].function.sympy)
         if node.is_scalar:
             return function(_scalar(args[0]))
         return args[0].applyfunc(function)

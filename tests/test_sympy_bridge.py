@@ -22,7 +22,8 @@ from sympy.matrices.expressions.diagonal import DiagMatrix, DiagonalOf
 import matcalc as mc
 from matcalc import expr as E
 from matcalc.ops import OPERATIONS
-from matcalc.ops.elementwise import sigmoid
+from matcalc.ops.elementwise import gelu, sigmoid, silu, softplus, square
+from matcalc.sympy_bridge import is_own
 
 import reference
 from sympy_explicit import (assert_equal, explicit, gradient, random_matrix, symbols_for, vec)
@@ -64,8 +65,9 @@ def free_symbols(*exprs):
     return {s for e in exprs for s in e.free_symbols if s.name not in SIZES}
 
 
-def assert_gradient(f, wrt, domains=None, seed=0):
-    """mc.derive(f) as SymPy equals SymPy's elementwise derivative of f, explicitly."""
+def assert_gradient(f, wrt, domains=None, seed=0, reference=None):
+    """mc.derive(f) as SymPy equals SymPy's elementwise derivative of f (or of ``reference``,
+    equal to f and spelled in SymPy's own functions), explicitly."""
     domains = domains or {}
     res = mc.derive(f, wrt=wrt, domains=domains or None)
     got = res.to_sympy()
@@ -75,7 +77,7 @@ def assert_gradient(f, wrt, domains=None, seed=0):
     upstream = [MatrixSymbol(res.upstream.name, *f.shape)] if res.upstream is not None else []
     values, at, wrt_symbols = values_for(free_symbols(f, *upstream), names, domains, seed)
     weight = values[res.upstream.name] if res.upstream is not None else None
-    f_explicit = explicit(f, SIZES, values)
+    f_explicit = explicit(f if reference is None else reference, SIZES, values)
     for name, g in zip(names, got):
         want = gradient(f_explicit, wrt_symbols[name], weight)
         assert_equal(explicit(g, SIZES, values), want, at, f"d/d{name} of {f}")
@@ -126,8 +128,14 @@ def test_a_sympy_expression_derives_to_sympys_explicit_derivative(label, f, wrt,
 
 
 ELEMENTWISE = [(exp, None), (sin, None), (cos, None), (tanh, None), (Abs, None),
-               (sympy.sign, None), (sigmoid, None), (expm1, None),
+               (sympy.sign, None), (expm1, None), (sympy.tan, None), (sympy.atan, None),
+               (sympy.sinh, None), (sympy.cosh, None), (sympy.erf, None),
                (log, "positive"), (sqrt, "positive"), (log1p, "positive")]
+#: matcalc's own SymPy classes (exported for SymPy users' expressions), each with the
+#: elementary form the reference differentiates instead, so their fdiff is not the reference.
+OWN = [(sigmoid, lambda u: 1 / (1 + exp(-u))), (softplus, lambda u: log(1 + exp(u))),
+       (gelu, lambda u: u * (1 + sympy.erf(u / sqrt(2))) / 2), (silu, lambda u: u / (1 + exp(-u))),
+       (square, lambda u: u ** 2)]
 
 
 @pytest.mark.parametrize("function,domain", ELEMENTWISE,
@@ -137,6 +145,15 @@ def test_elementwise_functions_applied_with_applyfunc(function, domain):
     domains = {"W": domain, "x": domain} if domain else None
     assert_gradient(f, W, domains)
     assert_gradient(f, x, domains, seed=1)
+
+
+@pytest.mark.parametrize("function,spelled", OWN, ids=[f.__name__ for f, _ in OWN])
+def test_matcalcs_own_sympy_functions_are_read_and_written_elementary(function, spelled):
+    f = OneMatrix(1, n) * (W * x).applyfunc(function)
+    assert_gradient(f, W, reference=OneMatrix(1, n) * (W * x).applyfunc(spelled))
+    written = mc.from_sympy(f).to_sympy()
+    assert not any(is_own(type(g)) for g in sympy.preorder_traversal(written)
+                   if isinstance(g, sympy.Function))
 
 
 def test_wrt_may_be_a_name_a_matrix_symbol_or_a_list_of_both():
@@ -272,11 +289,12 @@ REFUSED = {"softmax": "exp(x) / sum(exp(x))", "logsumexp": "log(sum(exp(x)))",
            "einsum": "no SymPy matrix expression"}
 
 
-def numbers_for(node, rng):
-    """Random values for a node's variables: positive (every function's domain holds), and
-    away from 0 for the functions with a kink there."""
-    return {v.name: rng.uniform(0.5, 2.0, size=tuple(reference.size(k, REGISTRY_SIZES)
-                                                     for k in v.shape))
+def numbers_for(op, node, rng):
+    """Random values for a node's variables inside the operation's domain: positive, and away
+    from 0 for the functions with a kink there; inside (0, 1) for arcsin and arccos."""
+    low, high = (0.1, 0.9) if op.domain == "open unit interval" else (0.5, 2.0)
+    return {v.name: rng.uniform(low, high, size=tuple(reference.size(k, REGISTRY_SIZES)
+                                                      for k in v.shape))
             for v in E.variables([node])}
 
 
@@ -298,7 +316,7 @@ def test_every_operation_is_written_as_sympy_that_computes_its_value(op, label, 
                            .replace(")", r"\)")):
             node.to_sympy()
         return
-    numbers = numbers_for(node, np.random.default_rng(0))
+    numbers = numbers_for(op, node, np.random.default_rng(0))
     want = reference.evaluate(node, numbers, REGISTRY_SIZES)
     np.testing.assert_allclose(sympy_value(node.to_sympy(), node, numbers), want, rtol=1e-12)
     back = mc.from_sympy(node.to_sympy())             # and read back, the same value
@@ -358,7 +376,7 @@ def test_round_trip_keeps_the_value():
     (lambda: X[0, 1] * Trace(X), "cannot read SymPy's MatrixElement"),
     (lambda: Trace(X ** Rational(1, 2)), "cannot read SymPy's MatPow with the exponent 1/2"),
     (lambda: sympy.Matrix([[1, 2], [3, 4]]), "explicit matrix"),
-    (lambda: OneMatrix(1, n) * X.applyfunc(sympy.atan) * OneMatrix(n, 1), "atan"),
+    (lambda: OneMatrix(1, n) * X.applyfunc(sympy.asinh) * OneMatrix(n, 1), "asinh"),
     (lambda: Trace(MatrixSymbol("Z", n + 1, n + 1)), "dimension n \\+ 1"),
     (lambda: Trace(X) * Trace(MatrixSymbol("X", m, m)), "two different SymPy symbols are named X"),
     (lambda: Trace(X) + Trace(MatrixSymbol("Y", Symbol("n"), Symbol("n"))),
