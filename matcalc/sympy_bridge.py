@@ -38,7 +38,7 @@ from sympy.matrices.expressions.matexpr import MatrixElement
 from . import expr as E
 from .dims import dim, is_one
 from .errors import MatcalcError, UnsupportedError
-from .ops import FUNCTIONS, SYMPY_TO_NAME, check_name
+from .ops import FUNCTIONS, SYMPY_TO_NAME, check_name, operation_of
 from .ops.contractions import Einsum, Sum
 from .ops.contractions import Trace as TraceNode
 from .ops.elementwise import apply
@@ -394,7 +394,9 @@ class _Writer:
             raise UnsupportedError(NO_COUNTERPART[type(node)])
         method = self.table.get(type(node))
         if method is None:
-            raise UnsupportedError(f"{type(node).__name__} has no SymPy counterpart")
+            op = operation_of(node)
+            name = op.name if op is not None else type(node).__name__
+            raise UnsupportedError(f"{name} has no SymPy counterpart that matcalc writes")
         return method(node, args)
 
     def d(self, value):
