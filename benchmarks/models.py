@@ -525,19 +525,17 @@ def layernorm_hand(v):
     return dX, dgamma, dbeta
 
 
-# NumPy would write gamma * (X - mu) / sqrt(X.var(axis=1, keepdims=True) + eps) + beta with 1-D
-# gamma and beta; matcalc needs gamma.T and beta.T (its vectors are columns) and has no var().
+# Written as NumPy code writes it: 1-D gamma and beta broadcast along the rows.
 LAYERNORM = Model(
     name="layernorm", title="layer norm over {d} features, batch {m}, upstream G",
-    text="gamma.T * ((X - mean(X, axis=1)) / sqrt(mean((X - mean(X, axis=1)) ** 2, axis=1)"
-         " + 1e-5)) + beta.T",
+    text="gamma * (X - mean(X, axis=1, keepdims=True)) / sqrt(mean((X - mean(X, axis=1, "
+         "keepdims=True)) ** 2, axis=1, keepdims=True) + 1e-5) + beta",
     shapes={"X": ("m", "d"), "gamma": ("d",), "beta": ("d",), "G": ("m", "d")},
     wrt=["X", "gamma", "beta"],
     inputs=norm_inputs, output=layernorm_output, hand=layernorm_hand,
     sizes={"default": {"m": 2048, "d": 1024}, "quick": {"m": 1024, "d": 256},
            "tiny": {"m": 4, "d": 5}},
-    note="gamma.T and beta.T (a matcalc vector is a column; NumPy broadcasts 1-D gamma along "
-         "rows); no var(), so mean((X - mean(X, axis=1)) ** 2, axis=1)",
+    note="the NumPy spelling, with the variance as mean((X - mean(...)) ** 2, ...)",
     backward=True)
 
 
@@ -564,20 +562,17 @@ def batchnorm_hand(v):
     return dX, dgamma, dbeta
 
 
-# NumPy would write X - X.mean(axis=0); matcalc's mean along axis 0 is a column (d x 1), which
-# does not broadcast along the rows of the m x d X, so it is transposed by hand.
+# Written as NumPy code writes it: X - mean(X, axis=0) centres each feature.
 BATCHNORM = Model(
     name="batchnorm", title="batch norm of {d} features over batch {m}, upstream G",
-    text="gamma.T * ((X - mean(X, axis=0).T) / sqrt(mean((X - mean(X, axis=0).T) ** 2, axis=0).T"
-         " + 1e-5)) + beta.T",
+    text="gamma * (X - mean(X, axis=0)) / sqrt(mean((X - mean(X, axis=0)) ** 2, axis=0) + 1e-5)"
+         " + beta",
     shapes={"X": ("m", "d"), "gamma": ("d",), "beta": ("d",), "G": ("m", "d")},
     wrt=["X", "gamma", "beta"],
     inputs=norm_inputs, output=batchnorm_output, hand=batchnorm_hand,
     sizes={"default": {"m": 2048, "d": 1024}, "quick": {"m": 1024, "d": 256},
            "tiny": {"m": 5, "d": 4}},
-    note="X - mean(X, axis=0).T: matcalc's mean over axis 0 is a column, which does not "
-         "broadcast along rows (NumPy's X - X.mean(axis=0) does); gamma.T, beta.T and the "
-         "variance spelt out as for layer norm",
+    note="the NumPy spelling, with the variance spelt out as for layer norm",
     backward=True)
 
 

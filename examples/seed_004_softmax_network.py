@@ -28,12 +28,8 @@ W1 = mc.Matrix("W1", 2, 2); W2 = mc.Matrix("W2", 2, 2); W3 = mc.Matrix("W3", 2, 
 H1 = X @ W1;  A1 = mc.relu(H1)
 H2 = A1 @ W2; A2 = mc.relu(H2)
 H3 = A2 @ W3
-# The softmax of each row, written out: exp(H3) divided by its row sums (an m-vector, repeated
-# across the columns).
-# TODO: write mc.softmax(H3, axis=1) once matcalc's softmax is released; the derivative below
-# is the same.
-E = mc.exp(H3)
-Y = E / mc.sum(E, axis=1)
+# The softmax of each row (the note's output layer).
+Y = mc.softmax(H3, axis=1)
 L = mc.sum((Y - Ylabel) ** 2) / mc.dim("m")                 # MSE over the batch
 
 res = mc.grad(L, [W3, W2, W1, H3, Y])
@@ -61,7 +57,7 @@ y = np.exp(h3) / np.exp(h3).sum(axis=1, keepdims=True)
 # The softmax derivative, correctly: dL/dH3 = Y * (Δ - rowsum(Δ * Y)) — not Δ itself.
 correct = y * (dL_dY - (dL_dY * y).sum(axis=1, keepdims=True))
 assert np.allclose(dL_dH3, correct)
-print("dL/dH3 = Y * (Δ - sum(Δ * Y, axis=1)), Δ = dL/dY: matcalc's gradient, "
+print("dL/dH3 = Y * (Δ - sum(Δ * Y, axis=1, keepdims=True)), Δ = dL/dY: matcalc's gradient, "
       f"max |difference| {np.abs(dL_dH3 - correct).max():.1e}")
 print("the note's dL/dH3 = Δ (softmax' taken as 1) is off by up to "
       f"{np.abs(dL_dH3 - dL_dY).max():.3f}, on entries of size up to {np.abs(dL_dH3).max():.3f}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import importlib
 import inspect
 from typing import Callable, Sequence
 
@@ -21,20 +22,28 @@ from .check import (DEFAULT_TOLERANCE, CheckReport, choose_sizes, compare, compa
                     draw_inputs, ensure_finite, input_domains, objective)
 from .diff import Step
 from .errors import ArgumentError, CheckError, MatcalcError, UnsupportedError
-from .ops import BUILDERS, check_name, operation_of
+from .dims import is_one
+from .ops import BUILDERS, check_name, is_vector, operation_of
+from .ops.elementwise import derivative_name, derivative_of_user_function
 from .jacobian import gradient_of, hessian_matrix, jacobian_matrix
 from .jacobian import hvp as hessian_vector_product
-from .parse import declare, parse
+from .parse import declare, parse, parse_inferring
 from .printing.latex import latex_name, to_latex, to_mathml
-from .printing.notes import math_html
 from .printing.numpy import Output, compile_module, numpy_source
 from .printing.text import to_text
 from .pipeline import differentiate
-from .steps import Steps, build_steps, second_order_steps
 from .sympy_bridge import Names, is_sympy, read, read_target, write, write_kronecker
 from .tensor import IndexTensor, jacobian_tensor
 
 UPSTREAM_NAME = "G"
+
+
+def _on_demand(module: str):
+    """``matcalc.steps`` or ``matcalc.printing.notes``, imported when first shown: the notes
+    machinery (and the MathML it draws) is the heaviest part of matcalc to import, and most
+    derivations are never shown step by step (see cli.py on start-up). Both sit below this
+    module (tests/test_architecture.py checks such imports too)."""
+    return importlib.import_module(f"matcalc.{module}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -112,20 +121,29 @@ class Derivation:
     ``gradient`` is the matrix-form result (a tuple when several were asked for); ``latex()``,
     ``mathml()``, ``numpy_source()``, ``numpy_function()`` and ``check()`` present and verify it;
     ``to_sympy()`` hands it to SymPy.
+    ``inferred_shapes`` holds the shapes inferred for variables the text left undeclared.
     """
 
     #: The user's SymPy symbols, when the expression was a SymPy expression (``to_sympy``
     #: gives results back over them).
     sympy_names: Names | None = None
 
-    def __init__(self, expression: E.Node, wrt: list[E.Node], single: bool):
+    #: name -> shape, as ``shapes=`` writes it, for each variable whose shape was inferred
+    inferred_shapes: dict = {}
+
+    def __init__(self, expression: E.Node, wrt: list[E.Node], single: bool,
+                 numpy_reading: bool = False):
         self.expression = expression
+        # text holds NumPy's 1-D values apart from 2-D columns; the Python API's vectors are
+        # all columns, handed out 1-D
+        self._numpy_reading = numpy_reading
         self.wrt = tuple(wrt)
         self._single = single
         used = _checked_variables(expression, wrt)
         unused = [w for w in wrt if isinstance(w, E.Var) and w not in used]
         self.variables = tuple(used + unused)      # the generated code takes every wrt variable
-        self.upstream = None if expression.is_scalar else _upstream_var(expression, self.variables)
+        self.upstream = None if expression.is_scalar else _upstream_var(expression, self.variables,
+                                                                         numpy_reading)
         seed = E.Const.make(1) if self.upstream is None else self.upstream
         derived = differentiate(expression, wrt, seed)
         self.sweep = derived.sweep
@@ -196,17 +214,17 @@ class Derivation:
     def _repr_latex_(self) -> str:
         return "$" + r",\quad ".join(self.equations()) + "$"
 
-    def steps(self) -> Steps:
+    def steps(self) -> "Steps":
         """The derivation step by step, one block per rule applied on the reverse sweep.
 
         Print it (text), or write it with ``latex()``, ``latex_document()``, ``mathml()``,
         ``markdown()`` or ``html()``; see docs/notes.md.
         """
-        return build_steps(self.differentiated, self.wrt, self.record, self.gradients,
+        return _on_demand("steps").build_steps(self.differentiated, self.wrt, self.record, self.gradients,
                            self.upstream)
 
     def _repr_html_(self) -> str:
-        return math_html(self.equations())
+        return _on_demand("printing.notes").math_html(self.equations())
 
     def _repr_mimebundle_(self, include=None, exclude=None) -> dict:
         return {"text/plain": repr(self), "text/latex": self._repr_latex_(),
@@ -242,31 +260,34 @@ class Derivation:
 
     def value_function(self) -> Callable:
         """A function computing the expression itself, with the same arguments (no G)."""
-        kind = _kind_of(self.expression)
+        kind = _kind_of(self.expression, getattr(self, "_numpy_reading", False))
         source = numpy_source([Output(self.expression, kind)], list(self.variables), "value")
         return compile_source(source, "value")
 
     # -- checking --------------------------------------------------------------------------
     def check(self, seed: int = 0, tolerance: float | None = None, raise_on_failure: bool = True,
-              **sizes: int) -> CheckReport:
+              functions: dict | None = None, **sizes: int) -> CheckReport:
         """Compare with central finite differences on random inputs; raise ``CheckError`` if wrong.
 
         Sizes of dimensions can be given (``check(n=4, m=5)``); the rest are chosen distinct.
         The generated NumPy code is what is checked, so the check covers the printed formula
-        and the code generator together.
+        and the code generator together. A function the text names without defining (g) is
+        checked as ``functions`` gives it and its derivatives (``{"g": np.tanh, "g_prime":
+        lambda z: 1 - np.tanh(z) ** 2}``); without ``functions``, as g = sin (g' = cos, ...).
         """
         tolerance = DEFAULT_TOLERANCE if tolerance is None else tolerance
         variables = [v for v in self.variables if v is not self.upstream]
         chosen = choose_sizes(E.dimensions([self.expression] + variables), sizes)
         self._sizes = chosen       # generated code takes a dimension only a constant has
+        bound = {**chosen, **self._user_functions(functions)}      # what generated code takes
         inputs, warnings = draw_inputs(variables, chosen, seed, self.upstream, self._kinks(),
                                        domains=input_domains(self.expression, variables))
         args = {v.name: inputs[v.name] for v in variables}
         weight = inputs.get(self.upstream.name) if self.upstream is not None else None
-        f = objective(_bind_sizes(self.value_function(), chosen), weight)
+        f = objective(_bind_sizes(self.value_function(), bound), weight)
         ensure_finite(f, args)
         extra = {} if self.upstream is None else {self.upstream.name: weight}
-        grads = _bind_sizes(self.numpy_function(), chosen)(**args, **extra)
+        grads = _bind_sizes(self.numpy_function(), bound)(**args, **extra)
         grads = (grads,) if len(self.wrt) == 1 else grads
         results = []
         for w, label, g in zip(self.wrt, self.wrt_names(), grads):
@@ -278,10 +299,10 @@ class Derivation:
             slot = E.Var.make(name, w.shape, "matrix", check_name=False)
             replaced = E.substitute([self.expression], {w: slot})[0]
             here = _bind_sizes(compile_source(numpy_source([Output(w)], variables, "value"),
-                                              "value"), chosen)(**args)
+                                              "value"), bound)(**args)
             value_w = _bind_sizes(compile_source(
                 numpy_source([Output(replaced, _kind_of(replaced))], variables + [slot], "value"),
-                "value"), chosen)
+                "value"), bound)
             results.append(compare(label, name, g, {**args, name: here},
                                    objective(value_w, weight), tolerance, seed))
         report = CheckReport(all(r.ok for r in results), results, chosen, tolerance, seed,
@@ -290,6 +311,30 @@ class Derivation:
             raise CheckError(f"the derived gradient disagrees with finite differences\n{report}",
                              report)
         return report
+
+    def _user_functions(self, given: dict | None) -> dict:
+        """The callables generated code takes for the functions the text named (g, g_prime)."""
+        nodes = E.postorder([self.expression, *(g for g in self.gradients
+                                                 if isinstance(g, E.Node))])
+        seen = [derivative_of_user_function(n.name) for n in nodes if isinstance(n, E.Apply)]
+        highest: dict[str, int] = {}
+        for name, order in filter(None, seen):
+            if order >= highest.get(name, 0):
+                highest[name] = order
+        # every order up to the highest: a Hessian's check derives the gradient (g') too
+        codes = [derivative_name(name, k) for name, top in sorted(highest.items())
+                 for k in range(top + 1)]
+        if given is None:          # g = sin: every derivative is a shifted sine
+            return {code: functools.partial(_shifted_sine, derivative_of_user_function(code)[1])
+                    for code in codes}
+        if not isinstance(given, dict):
+            raise MatcalcError("functions= must be a dict from names to functions, e.g. "
+                               "{'g': np.tanh, 'g_prime': lambda z: 1 - np.tanh(z) ** 2}")
+        missing = [code for code in codes if code not in given]
+        if missing:
+            raise MatcalcError(f"check() needs {', '.join(missing)} as well: pass them in "
+                               f"functions=, or leave functions= out to check with g = sin")
+        return {code: given[code] for code in codes}
 
     def _kinks(self) -> Callable | None:
         """A function returning, for each kink of each function (its stanza declares them:
@@ -303,6 +348,12 @@ class Derivation:
         f = compile_source(numpy_source([Output(n) for n in nodes], variables, "kinks"), "kinks")
         f = _bind_sizes(f, getattr(self, "_sizes", {}))
         return _tuple_result(f, len(nodes))
+
+
+def _shifted_sine(order: int, z):
+    """The order-th derivative of sin: sin(z + order pi / 2)."""
+    import numpy as np
+    return np.sin(z + order * (np.pi / 2))
 
 
 def _bind_sizes(f: Callable, sizes: dict) -> Callable:
@@ -325,10 +376,16 @@ def _safe_doc(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"""', "'''")
 
 
-def _kind_of(node: E.Node) -> str:
+def _kind_of(node: E.Node, numpy_reading: bool = False) -> str:
+    """How generated code hands out ``node``'s value: a number, a 1-D array or a 2-D array.
+    Of text (``numpy_reading``), an n x 1 value is 1-D where NumPy's is (``is_vector``) and a
+    2-D column elsewhere (a declared ("n", 1), keepdims=True); in the Python API every n x 1
+    value is a vector."""
     if node.is_scalar:
         return "scalar"
-    return "vector" if node.cols == 1 else "matrix"
+    if numpy_reading:
+        return "vector" if is_vector(node) else "matrix"
+    return "vector" if is_one(node.cols) else "matrix"
 
 
 def _tuple_result(f: Callable, count: int) -> Callable:
@@ -378,10 +435,11 @@ def _checked_variables(expression: E.Node, wrt: list[E.Node]) -> list[E.Var]:
     return variables
 
 
-def _upstream_var(expression: E.Node, variables: Sequence[E.Var]) -> E.Var:
+def _upstream_var(expression: E.Node, variables: Sequence[E.Var],
+                  numpy_reading: bool = False) -> E.Var:
     taken = {v.name for v in variables} | {d.name for d in E.dimensions([expression])}
     name = _fresh_name(UPSTREAM_NAME, taken)
-    return E.Var.make(name, expression.shape, _kind_of(expression))
+    return E.Var.make(name, expression.shape, _kind_of(expression, numpy_reading))
 
 
 def _as_list(wrt) -> tuple[list, bool]:
@@ -427,30 +485,39 @@ def _keyword_message(name: str, key: str, params) -> str:
     return f"{name}() got an unexpected keyword argument {key!r}{hint} It takes {takes}."
 
 
-def _read(expression, shapes: dict | None, domains: dict | None,
-          functions) -> tuple[E.Node, dict, Names | None]:
-    """The expression as a node, its variables by name (for text, every declared one), and the
-    user's SymPy symbols when it was a SymPy expression. Every entry point reads through here."""
-    if functions is not None:
-        # the one place user-named elementwise functions reach the parser, once it takes them
-        raise UnsupportedError("functions= (elementwise functions named but not defined) is not "
-                               "available yet in this version of matcalc")
+class _Read:
+    """An expression as every entry point reads it (``_read``)."""
+
+    def __init__(self, node: E.Node, variables: dict, names: Names | None = None,
+                 inferred: dict | None = None, text: bool = False):
+        self.node, self.variables, self.names = node, variables, names
+        self.inferred = inferred or {}      # shapes inferred for undeclared variables of text
+        self.text = text
+
+
+def _read(expression, shapes: dict | None, domains: dict | None, functions,
+          infer_kinds: bool) -> _Read:
+    """The expression as a node, its variables by name (for text, every declared one), the
+    user's SymPy symbols when it was a SymPy expression, and the shapes inferred for text.
+    Every entry point reads through here."""
     if isinstance(expression, str):
-        if shapes is None:
-            raise MatcalcError("text needs shapes=: e.g. shapes={'X': ('n', 'n'), 'x': ('n',)}")
-        node = parse(expression, shapes, domains)
+        node, inferred = parse_inferring(expression, shapes, domains, infer_kinds, functions)
+        declared = declare({**(shapes or {}), **inferred}, domains)
         # a declared variable the text does not use has a zero gradient
-        return node, {**declare(shapes, domains), **_by_name(node)}, None
+        return _Read(node, {**declared, **_by_name(node)}, None, inferred, text=True)
+    if infer_kinds:
+        raise MatcalcError("infer_kinds= is for text; variables carry their own kinds")
     if is_sympy(expression):
-        if shapes is not None:
-            raise MatcalcError("shapes= is for text; a SymPy expression's MatrixSymbols carry "
-                               "their own shapes")
+        if shapes is not None or functions is not None:
+            raise MatcalcError("shapes= and functions= are for text; a SymPy expression's "
+                               "MatrixSymbols carry their own shapes")
         node, names = read(expression, domains)
-        return node, _by_name(node), names
+        return _Read(node, _by_name(node), names)
     if isinstance(expression, E.Node):
-        if shapes is not None or domains is not None:
-            raise MatcalcError("shapes= and domains= are for text; variables carry their own")
-        return expression, _by_name(expression), None
+        if shapes is not None or domains is not None or functions is not None:
+            raise MatcalcError("shapes=, domains= and functions= are for text; variables carry "
+                               "their own")
+        return _Read(expression, _by_name(expression))
     raise MatcalcError(f"cannot derive {type(expression).__name__}: pass text or an expression "
                        "(matcalc's or SymPy's)")
 
@@ -483,23 +550,27 @@ def _resolve(w, variables: dict, names: Names | None, domains: dict | None):
 
 @_one_signature
 def derive(expression, wrt, shapes: dict | None = None, domains: dict | None = None, *,
-           functions=None) -> Derivation:
+           infer_kinds: bool = False, functions=None) -> Derivation:
     """Derive the gradient of ``expression`` (text, expression or SymPy) with respect to ``wrt``.
 
     ``wrt`` is a variable (or its name, or a SymPy symbol), or a list of them: all are derived
-    in one reverse sweep. Text takes ``shapes=`` (and ``domains=``); a SymPy expression's
-    MatrixSymbols carry their shapes (it takes ``domains=``); see docs/sympy.md.
+    in one reverse sweep. A SymPy expression's MatrixSymbols carry their shapes (it takes
+    ``domains=``); see docs/sympy.md. A variable of text whose use fixes its shape may be left
+    out of ``shapes`` (``inferred_shapes`` on the result); ``infer_kinds=True`` reads undeclared
+    names by their letter: a-g scalars, h-z vectors, A-Z matrices. ``functions`` names
+    elementwise functions text uses without defining them (``["g"]``): the result is written
+    with g' (generated code takes ``g`` and ``g_prime`` as arguments).
 
     >>> res = derive("trace(A @ X @ B)", wrt="X",
     ...              shapes={"A": ("n", "n"), "X": ("n", "n"), "B": ("n", "n")})
     >>> str(res.gradient)
     'A.T @ B.T'
     """
-    node, variables, names = _read(expression, shapes, domains, functions)
+    got = _read(expression, shapes, domains, functions, infer_kinds)
     targets, single = _as_list(wrt)
-    res = Derivation(node, [_resolve(w, variables, names, domains) for w in targets], single)
-    res.sympy_names = names
-    return res
+    res = Derivation(got.node, [_resolve(w, got.variables, got.names, domains) for w in targets],
+                     single, numpy_reading=got.text)
+    return _with_names(res, got)
 
 
 class MatrixDerivative(Derivation):
@@ -531,13 +602,13 @@ class MatrixDerivative(Derivation):
         """The Jacobian, Hessian or Hessian-vector product in matrix form."""
         return self.gradients[0]
 
-    def steps(self) -> Steps:
+    def steps(self) -> "Steps":
         """The whole derivation step by step, one part per reverse sweep: for a Hessian the
         gradient, the sweep of its vector-Jacobian product, and H read off that product (a
         Jacobian: the one sweep and J read off; a Hessian-vector product: the gradient, the
         gradient of sum(g * v), the result). Written like ``Derivation.steps()``; see
         docs/notes.md."""
-        return second_order_steps(self.kind, self.expression, self.wrt[0], self.gradients[0],
+        return _on_demand("steps").second_order_steps(self.kind, self.expression, self.wrt[0], self.gradients[0],
                                   self.direction)
 
     def equations(self) -> list[str]:
@@ -556,8 +627,9 @@ class MatrixDerivative(Derivation):
                             _safe_doc(doc))
 
     def check(self, seed: int = 0, tolerance: float | None = None, raise_on_failure: bool = True,
-              **sizes: int) -> CheckReport:
-        """Compare with central finite differences (see the class docstring)."""
+              functions: dict | None = None, **sizes: int) -> CheckReport:
+        """Compare with central finite differences (see the class docstring); ``functions`` as
+        for a gradient's check."""
         tolerance = DEFAULT_TOLERANCE if tolerance is None else tolerance
         variables = list(self.variables)
         x = self.wrt[0]
@@ -568,11 +640,12 @@ class MatrixDerivative(Derivation):
         self._sizes = chosen
         inputs, warnings = draw_inputs(variables, chosen, seed, None, self._kinks(),
                                        domains=input_domains(self.expression, variables))
-        got = _bind_sizes(self.numpy_function(), chosen)(**inputs)
+        bound = {**chosen, **self._user_functions(functions)}
+        got = _bind_sizes(self.numpy_function(), bound)(**inputs)
         if self.kind == "jacobian":
-            inner = _bind_sizes(self.value_function(), chosen)
+            inner = _bind_sizes(self.value_function(), bound)
         else:
-            inner = _bind_sizes(derive(self.expression, x).numpy_function(), chosen)
+            inner = _bind_sizes(derive(self.expression, x).numpy_function(), bound)
         direction = inputs[self.direction.name] if self.direction is not None else None
         skip = (self.direction.name,) if self.direction is not None else ()
         result = compare_matrix(self.wrt_names()[0], got, inner, x.name, inputs, direction,
@@ -584,17 +657,19 @@ class MatrixDerivative(Derivation):
         return report
 
 
-def _second_order_target(expression, wrt, shapes, domains, functions, what: str):
-    """The node, the one target and the user's SymPy names of a Jacobian, Hessian or HVP."""
-    node, variables, names = _read(expression, shapes, domains, functions)
+def _second_order_target(expression, wrt, shapes, domains, functions, infer_kinds, what: str):
+    """The reading and the one target of a Jacobian, Hessian or HVP."""
+    got = _read(expression, shapes, domains, functions, infer_kinds)
     if isinstance(wrt, (list, tuple)):
         raise MatcalcError(f"the {what} is taken with respect to one variable: wrt=\"x\", "
                            "not a list")
-    return node, _resolve(wrt, variables, names, domains), names
+    return got, _resolve(wrt, got.variables, got.names, domains)
 
 
-def _with_names(res: Derivation, names: Names | None) -> Derivation:
-    res.sympy_names = names
+def _with_names(res, got: _Read):
+    """``res`` with the user's SymPy symbols and the shapes inferred for its text."""
+    res.sympy_names = got.names
+    res.inferred_shapes = got.inferred
     return res
 
 
@@ -663,7 +738,7 @@ def _vector_jacobian(node: E.Node, x: E.Node) -> E.Node:
 
 @_one_signature
 def jacobian(expression, wrt, shapes: dict | None = None, domains: dict | None = None, *,
-             functions=None) -> MatrixDerivative:
+             infer_kinds: bool = False, functions=None) -> MatrixDerivative:
     """The Jacobian of ``expression`` f with respect to ``wrt`` x, as a matrix or a tensor.
 
     m x n in matrix form for a vector f of a vector x; otherwise (f or x a matrix) a
@@ -677,17 +752,17 @@ def jacobian(expression, wrt, shapes: dict | None = None, domains: dict | None =
     >>> str(J), J.tensor.kronecker_text()
     ('einsum("ki,lj->ijkl", A, B)', 'kron(B.T, A.T)')
     """
-    node, x, names = _second_order_target(expression, wrt, shapes, domains, functions,
-                                          "Jacobian")
+    got, x = _second_order_target(expression, wrt, shapes, domains, functions, infer_kinds,
+                                  "Jacobian")
+    node = got.node
     if node.cols == 1 and x.cols == 1:
-        return _with_names(MatrixDerivative("jacobian", node, x, _vector_jacobian(node, x)),
-                           names)
-    return _with_names(TensorDerivative("jacobian", node, x, jacobian_tensor(node, x)), names)
+        return _with_names(MatrixDerivative("jacobian", node, x, _vector_jacobian(node, x)), got)
+    return _with_names(TensorDerivative("jacobian", node, x, jacobian_tensor(node, x)), got)
 
 
 @_one_signature
 def hessian(expression, wrt, shapes: dict | None = None, domains: dict | None = None, *,
-            functions=None) -> MatrixDerivative:
+            infer_kinds: bool = False, functions=None) -> MatrixDerivative:
     """The Hessian of a scalar f, in matrix form or as an index tensor.
 
     n x n in matrix form for a vector x; a ``TensorDerivative`` with
@@ -700,9 +775,9 @@ def hessian(expression, wrt, shapes: dict | None = None, domains: dict | None = 
     >>> hessian(trace(X.T @ A @ X), X).tensor.kronecker_text()
     'kron(eye(n), A + A.T)'
     """
-    node, x, names = _second_order_target(expression, wrt, shapes, domains, functions,
-                                          "Hessian")
-    return _with_names(_hessian(node, x), names)
+    got, x = _second_order_target(expression, wrt, shapes, domains, functions, infer_kinds,
+                                  "Hessian")
+    return _with_names(_hessian(got.node, x), got)
 
 
 def _hessian(node: E.Node, x: E.Node) -> MatrixDerivative:
@@ -721,37 +796,39 @@ def _hessian(node: E.Node, x: E.Node) -> MatrixDerivative:
 
 @_one_signature
 def hvp(expression, wrt, shapes: dict | None = None, domains: dict | None = None,
-        direction: str = "v", *, functions=None) -> MatrixDerivative:
+        direction: str = "v", *, infer_kinds: bool = False, functions=None) -> MatrixDerivative:
     """The Hessian of a scalar f applied to a direction v of x's shape (any shape of x).
 
     >>> X = Matrix("X", "n", "n"); A = Matrix("A", "n", "n")
     >>> str(hvp(trace(X.T @ A @ X), X).matrix)
     '(A.T + A) @ v'
     """
-    node, x, names = _second_order_target(expression, wrt, shapes, domains, functions,
-                                          "Hessian-vector product")
+    got, x = _second_order_target(expression, wrt, shapes, domains, functions, infer_kinds,
+                                  "Hessian-vector product")
+    node = got.node
     taken = {v.name for v in E.variables([node])}
     v = E.Var.make(_fresh_name(direction, taken), x.shape,
                    x.kind if isinstance(x, E.Var) else None)
     return _with_names(MatrixDerivative("hvp", node, x, hessian_vector_product(node, x, v), v),
-                       names)
+                       got)
 
 
 @_one_signature
 def grad(expression, wrt, shapes: dict | None = None, domains: dict | None = None, *,
-         functions=None) -> Derivation:
+         infer_kinds: bool = False, functions=None) -> Derivation:
     """Gradient of an expression with respect to a variable, or a list of them (as ``derive``).
 
     >>> W = Matrix("W", "n", "d"); x = Vector("x", "d")
     >>> str(grad(sum(tanh(W @ x)), W).gradient)
     '(1 - tanh(W @ x) ** 2) @ x.T'
     """
-    return derive(expression, wrt, shapes, domains, functions=functions)
+    return derive(expression, wrt, shapes, domains, infer_kinds=infer_kinds, functions=functions)
 
 
 @_one_signature
 def backward(expression, wrt, shapes: dict | None = None, domains: dict | None = None,
-             names: dict | None = None, *, functions=None) -> BackwardCode:
+             names: dict | None = None, *, infer_kinds: bool = False,
+             functions=None) -> BackwardCode:
     """Generated forward and backward passes computing ``loss`` and its gradients: one module.
 
     ``expression`` (the loss), ``wrt``, ``shapes``, ``domains`` and ``functions`` are as for
@@ -769,7 +846,8 @@ def backward(expression, wrt, shapes: dict | None = None, domains: dict | None =
     >>> [g.shape for g in code.backward(kept)]
     [(2, 3), (2,)]
     """
-    res = derive(expression, wrt, shapes, domains, functions=functions)
+    res = derive(expression, wrt, shapes, domains, infer_kinds=infer_kinds, functions=functions)
+    shapes = {**(shapes or {}), **res.inferred_shapes} if isinstance(expression, str) else shapes
     chosen = {}
     for name, node in (names or {}).items():
         if is_sympy(node):
@@ -779,6 +857,8 @@ def backward(expression, wrt, shapes: dict | None = None, domains: dict | None =
                 raise MatcalcError("names given as text need shapes=")
             node = parse(node, shapes, domains)
         chosen[name] = node
-    return backward_code(res.expression, res.differentiated, res.wrt, res.gradients,
+    code = backward_code(res.expression, res.differentiated, res.wrt, res.gradients,
                          res.sweep.adjoints, [v for v in res.variables if v is not res.upstream],
                          res.upstream, single=res._single, names=chosen)
+    code.inferred_shapes = res.inferred_shapes
+    return code

@@ -21,7 +21,7 @@ from typing import Callable
 
 import numpy as np
 
-from .errors import DomainError
+from .errors import DomainError, domain_hint
 from .expr import postorder
 from .ops import operation_of
 
@@ -140,7 +140,8 @@ def draw(var, sizes: dict, rng: np.random.Generator, domain: str | None = None) 
 #: How the check draws an input of a function defined on part of the real line only (each
 #: function's stanza names its domain): entries uniform on these intervals, away from the ends.
 FUNCTION_DOMAINS = {"positive": (0.5, 2.0), "nonnegative": (0.5, 2.0),
-                    "greater than -1": (-0.5, 2.0), "open unit interval": (-0.9, 0.9)}
+                    "greater than -1": (-0.5, 2.0), "open unit interval": (-0.9, 0.9),
+                    "between the poles": (-1.2, 1.2)}
 #: Function domains a variable can be declared to have (so the user declares it).
 DECLARABLE = {"positive": "positive", "nonnegative": "positive"}
 
@@ -162,7 +163,7 @@ def input_domains(expression, variables: list) -> dict:
             raise DomainError(
                 f"{op.name}({var.name}) is defined for {op.domain} {var.name} only, but "
                 f"{var.name} is declared real; declare such variables positive, e.g. "
-                f"domains={{'{var.name}': '{DECLARABLE[op.domain]}'}}")
+                f"{domain_hint(var.name, DECLARABLE[op.domain])}")
         narrowed[var.name] = op.domain
     return narrowed
 
@@ -207,7 +208,7 @@ def ensure_finite(f: Callable[[dict], float], inputs: dict) -> None:
     if not np.isfinite(f(inputs)):
         raise DomainError("the expression is not finite at the drawn inputs (a log or sqrt of a "
                           "negative number?); declare such variables positive, e.g. "
-                          "domains={'X': 'positive'}")
+                          f"{domain_hint('X', 'positive')}")
 
 
 def compare(label: str, name: str, gradient: np.ndarray, inputs: dict, f: Callable,

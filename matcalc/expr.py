@@ -17,6 +17,7 @@ Contract:
 from __future__ import annotations
 
 import keyword
+import operator
 import re
 import weakref
 from typing import Callable, Iterable, Sequence
@@ -164,6 +165,10 @@ class Node:
 
     @property
     def T(self) -> "Node":
+        """The transpose; ``x.T.T`` of a column ``x`` is ``x`` itself (a column has one 2-D
+        reading in the Python API; text keeps ``v.T.T`` to make a 1-D value a 2-D column)."""
+        if isinstance(self, Transpose) and is_one(self.rows) and is_one(self.args[0].cols):
+            return self.args[0]
         return Transpose.make(self)
 
     def __repr__(self) -> str:
@@ -178,7 +183,11 @@ class Node:
         >>> X = Var.make("X", ("n", "n")); (X @ X.T).to_sympy()
         X*X.T
         """
-        return _converters["sympy"](self)
+        convert = _converters.get("sympy")
+        if convert is None:
+            raise UnsupportedError("SymPy conversion comes with the API: use mc.to_sympy, or "
+                                   "import matcalc.api first")
+        return convert(self)
 
     def _repr_latex_(self) -> str | None:
         show = _displays.get("text/latex")
@@ -339,6 +348,19 @@ class Transpose(Node):
         return Transpose.make(*args)
 
 
+def _kept_column(node: Node) -> bool:
+    """``x.T.T`` of an n x 1 ``x``: how text keeps a 1-D value a 2-D column (``keepdims=True``,
+    see ``matcalc.reading``). Its value is x's; repeated across columns nothing is left for it
+    to say, so ``Broadcast`` drops it (one canonical node)."""
+    return (isinstance(node, Transpose) and isinstance(node.args[0], Transpose)
+            and is_one(node.cols) and not is_one(node.rows))
+
+
+def unkept(node: Node) -> Node:
+    """``x`` for ``x.T.T`` of an n x 1 ``x`` (see ``_kept_column``); any other node itself."""
+    return node.args[0].args[0] if _kept_column(node) else node
+
+
 class _SameShapeBinary(Node):
     """An elementwise binary operation on operands of equal shape (broadcasts already explicit)."""
 
@@ -457,6 +479,8 @@ class Broadcast(Node):
         if not (ok_rows and ok_cols):
             raise ShapeError(f"cannot broadcast {describe(a)} ({format_shape(a.shape)}) to "
                              f"{format_shape((rows, cols))}")
+        if not is_one(cols):
+            a = unkept(a)
         return cls._intern((a,), (rows, cols), (rows, cols))
 
     def remake(self, args, dim_map):
@@ -539,6 +563,9 @@ def scalar_factor(node: Node):
     return None
 
 
+_ARITHMETIC = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv}
+
+
 def _fold(op: str, a: Node, b: Node):
     """Two constants combine into one constant (exactly); None when they are not both constants
     or their combination would be too large (``MAX_CONSTANT_NODES``, ``MAX_CONSTANT_DEPTH``)."""
@@ -547,7 +574,7 @@ def _fold(op: str, a: Node, b: Node):
     x, y = a.value, b.value
     if op == "/" and y == 0:
         raise MatcalcError("division by zero")
-    value = {"+": x + y, "-": x - y, "*": x * y, "/": x / y}[op]
+    value = _ARITHMETIC[op](x, y)       # only the one asked for: each is SymPy arithmetic
     return Const.make(value) if manageable(value) else None
 
 

@@ -32,9 +32,14 @@ import sympy
 
 from . import constants as C
 from . import expr as E
+from . import reading
 from .dims import dim, dims_of
-from .errors import ConstantTooLargeError, DomainError, MatcalcError, ParseError, ShapeError
-from .ops import CALLS, OPERATORS, RESERVED_NAMES, Operation, check_name
+from .errors import (ConstantTooLargeError, DomainError, MatcalcError, ParseError, ShapeError,
+                     caret, function_hint, shape_hint)
+from .infer import infer
+from .ops.composites import COMPARISONS
+from .ops.elementwise import PRIME, apply, user_function
+from .ops import CALLS, NAMED_CONSTANTS, OPERATORS, RESERVED_NAMES, Operation, check_name
 from .printing.text import number_text
 
 #: Longest text accepted, in characters.
@@ -90,6 +95,28 @@ def declare(shapes: Mapping, domains: Mapping | None = None) -> dict[str, E.Var]
         variables[name] = E.Var.make(name, (rows, cols), kind, domains.get(name, "real"))
     _check_dimension_names(variables)
     return variables
+
+
+def declare_functions(functions, variables: Mapping) -> dict[str, Operation]:
+    """The elementwise functions a caller names without defining: ``["g"]`` -> g (and its
+    derivatives, made as they are needed)."""
+    if functions is None:
+        return {}
+    if isinstance(functions, str) or not all(isinstance(f, str) for f in functions):
+        raise ParseError(f"functions must be a list of names, e.g. functions=['g'], not "
+                         f"{_short_repr.repr(functions)}")
+    named = {}
+    for name in functions:
+        check_name(name)
+        if name in variables:
+            raise ParseError(f"{name!r} is both a variable and a function; rename one of them")
+        if name in CALLS:
+            raise ParseError(f"{name!r} is already one of matcalc's functions")
+        if PRIME in name:
+            raise ParseError(f"a function's name may not contain {PRIME!r} (the names of its "
+                             f"derivatives in generated code)")
+        named[name] = user_function(name)
+    return named
 
 
 def _read_shape(name: str, shape) -> tuple:
@@ -148,20 +175,53 @@ def _dimension_symbols(variables: dict[str, E.Var]) -> dict[str, sympy.Symbol]:
 # Parsing
 # ---------------------------------------------------------------------------------------------
 
-def parse(text: str, shapes: Mapping, domains: Mapping | None = None) -> E.Node:
+def parse(text: str, shapes: Mapping | None = None, domains: Mapping | None = None,
+          infer_kinds: bool = False, functions=None) -> E.Node:
     """The expression ``text`` denotes, for variables of the declared shapes.
+
+    A variable whose use fixes its shape may be left out (``parse_inferring``). ``functions``
+    names elementwise functions the text uses without defining them (the notes' g).
 
     >>> from matcalc.printing.text import to_text
     >>> to_text(parse("sum(W @ X + b, axis=1) / m", {"W": ("n", "d"), "X": ("d", "m"), "b": ("n",)}))
     'sum(W @ X + b, axis=1) / m'
     """
+    return parse_inferring(text, shapes, domains, infer_kinds, functions)[0]
+
+
+def parse_inferring(text: str, shapes: Mapping | None = None, domains: Mapping | None = None,
+                    infer_kinds: bool = False, functions=None) -> tuple[E.Node, dict]:
+    """The expression, and the shapes inferred for the variables ``shapes`` leaves out (see
+    ``matcalc.infer``; ``infer_kinds``: a-g scalars, h-z vectors, A-Z matrices).
+
+    >>> node, inferred = parse_inferring("trace(A @ X @ B)")
+    >>> inferred
+    {'A': ('n1', 'n2'), 'X': ('n2', 'n3'), 'B': ('n3', 'n1')}
+    """
     text = _check_text(text)
-    variables = declare(shapes, domains)
+    shapes = {} if shapes is None else shapes
+    # the declared shapes' own errors first; domains of inferred variables are checked below
+    only_declared = isinstance(domains, Mapping) and set(domains) <= set(shapes or ())
+    variables = declare(shapes, domains if only_declared or not isinstance(domains, Mapping)
+                        else None)
+    named = declare_functions(functions, variables)
     source = _Source(text)
     tree = source.parse()
-    reader = _Reader(source, variables)
-    reader.check(tree)
-    return reader.build(tree)
+    reader = _Reader(source, variables, named)
+    reader.check(tree, resolve=False)
+    undeclared = reader.undeclared()
+    inferred = {}
+    if undeclared:
+        try:
+            inferred = infer(tree, shapes, [n.id for n in undeclared], infer_kinds,
+                             taken=set(reader.dimensions))
+        except ShapeError as err:
+            name = next((n for n in undeclared if repr(n.id) in str(err)), undeclared[0])
+            raise source.error(ParseError, str(err), source.span(name)) from None
+    variables = declare({**shapes, **inferred}, domains)
+    reader = _Reader(source, variables, named) if inferred else reader
+    reader.check(tree) if inferred else reader.resolve()
+    return reader.build(tree), inferred
 
 
 def _check_text(text) -> str:
@@ -204,7 +264,7 @@ class _Source:
                 warnings.simplefilter("ignore")
                 return ast.parse(self.body, mode="eval")
         except SyntaxError as err:
-            raise self.syntax_error(err) from None
+            raise (_foreign_spelling(self.text) or self.syntax_error(err)) from None
         except (RecursionError, MemoryError):
             raise ParseError(f"the expression is nested too deeply (the limit is {MAX_DEPTH} "
                              f"levels)") from None
@@ -259,6 +319,47 @@ class _Source:
         return _located(cls, message, self.text, *span)
 
 
+#: MATLAB's spellings, as matrixcalculus.org's users type them: x' (transpose), .* ./ .^
+_MATLAB = re.compile(r"(?P<transpose>(?<=[\w)\]])')|(?P<dot>(?<![\d\s.])\s*\.(?P<op>[*/^]))")
+
+
+def _foreign_spelling(text: str) -> ParseError | None:
+    """A one-line hint for MATLAB's spellings, which Python cannot parse; None for other text.
+
+    >>> print(_foreign_spelling("x' @ A"))
+    x' is MATLAB's transpose: write x.T
+      x' @ A
+       ^
+    >>> str(_foreign_spelling("A .* B")).splitlines()[0]
+    'write * for the elementwise product (.* is MATLAB spelling)'
+    """
+    found = _MATLAB.search(text)
+    if found is None:
+        return None
+    # only when the MATLAB spellings are the whole problem: the text with them replaced parses
+    # (so a quote closing einsum's subscripts is never taken for a transpose)
+    fixed = _MATLAB.sub(lambda m: ".T" if m.group("transpose") else
+                        {"*": "*", "/": "/", "^": "**"}[m.group("op")], text)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ast.parse(fixed.lstrip(_LEADING_SPACE), mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    if found.group("transpose"):
+        start = found.start()
+        operand = re.search(r"(\w+|\))$", text[:start]).group()
+        what = f"{operand}'" if operand != ")" else "(...)'"
+        fix = f"{operand}.T" if operand != ")" else "(...).T"
+        return ParseError(f"{what} is MATLAB's transpose: write {fix}", text, start, start + 1)
+    op = found.group("op")
+    fix, meaning = {"*": ("*", "the elementwise product"), "/": ("/", "elementwise division"),
+                    "^": ("**", "an elementwise power")}[op]
+    start = found.start("op") - 1
+    return ParseError(f"write {fix} for {meaning} (.{op} is MATLAB spelling)", text, start,
+                      start + 2)
+
+
 def _located(cls: type, message: str, text: str, start: int, end: int) -> MatcalcError:
     """An error of class ``cls`` whose message points at ``text[start:end]``.
 
@@ -272,7 +373,7 @@ def _located(cls: type, message: str, text: str, start: int, end: int) -> Matcal
     if issubclass(cls, ParseError):
         return cls(message, text, start, end)
     if "\n" not in text and "\r" not in text:
-        message = f"{message}\n  {text}\n  {' ' * start}{'^' * max(1, end - start)}"
+        message = f"{message}\n{caret(text, start, end)}"
     try:
         err = cls(message)
     except TypeError:               # a subclass with another signature: keep its class's base
@@ -321,6 +422,8 @@ _BINARY_BUILDERS: dict[type, tuple[str, Callable]] = {
                         (ast.MatMult, "@"))
 }
 
+_COMPARISONS = {ast.Gt: ">", ast.Lt: "<", ast.GtE: ">=", ast.LtE: "<="}
+
 _OTHER_OPERATORS = {
     ast.Mod: "%", ast.FloorDiv: "//", ast.LShift: "<<", ast.RShift: ">>", ast.BitOr: "|",
     ast.BitXor: "^", ast.BitAnd: "&", ast.Invert: "~", ast.Not: "not",
@@ -333,6 +436,14 @@ def _operator_symbol(op: ast.AST) -> str:
     if type(op) in _BINARY_BUILDERS:
         return _BINARY_BUILDERS[type(op)][0]
     return _OTHER_OPERATORS.get(type(op), type(op).__name__)
+
+
+def _literal(node: ast.AST):
+    """The value of a keyword's literal (``0``, ``-1``, ``True``, ``None``), else a marker."""
+    if (isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and
+            isinstance(node.operand, ast.Constant) and type(node.operand.value) is int):
+        return -node.operand.value
+    return node.value if isinstance(node, ast.Constant) else "not a literal"
 
 
 def _constant_problem(value) -> str | None:
@@ -373,21 +484,24 @@ class _CallPlan:
 # ---------------------------------------------------------------------------------------------
 
 class _Reader:
-    def __init__(self, source: _Source, variables: dict[str, E.Var]):
+    def __init__(self, source: _Source, variables: dict[str, E.Var],
+                 functions: dict[str, Operation] | None = None):
         self.source = source
         self.variables = variables
+        self.functions = functions or {}
         self.dimensions = _dimension_symbols(variables)
         self.children: dict[int, tuple] = {}      # id(ast node) -> ast nodes to convert first
         self.calls: dict[int, _CallPlan] = {}
         self.names: list[ast.Name] = []
         self.leaves: dict[int, E.Node] = {}
         self.dimension_operations = 0
+        self.comparisons: set[int] = set()         # where()'s conditions
 
     def error(self, message: str, node: ast.AST, cls: type = ParseError) -> MatcalcError:
         return self.source.error(cls, message, self.source.span(node))
 
     # -- pass 1 ---------------------------------------------------------------------------
-    def check(self, tree: ast.Expression) -> None:
+    def check(self, tree: ast.Expression, resolve: bool = True) -> None:
         """Reject anything outside the whitelist, before any node is built; resolve names."""
         stack = [(tree.body, 1)]
         while stack:
@@ -399,8 +513,27 @@ class _Reader:
             self.children[id(node)] = children
             # reversed, so the leftmost problem is reported first
             stack.extend((child, depth + 1) for child in reversed(children))
+        if resolve:
+            self.resolve()
+
+    def resolve(self) -> None:
+        """Resolve every name the check found (a variable, or a dimension standing as a number)."""
         for name in self.names:
             self.leaves[id(name)] = self.resolve_name(name)
+
+    def undeclared(self) -> list[ast.Name]:
+        """The first use of each name that is neither declared, a dimension nor a function, in
+        the order of the text: the variables whose shapes are to be inferred."""
+        first: dict[str, ast.Name] = {}
+        for node in self.names:
+            name = node.id
+            if (name in self.variables or name in self.dimensions or name in FUNCTIONS
+                    or name in RESERVED_NAMES):
+                continue
+            if name not in first or (node.lineno, node.col_offset) < (
+                    first[name].lineno, first[name].col_offset):
+                first[name] = node
+        return sorted(first.values(), key=lambda n: (n.lineno, n.col_offset))
 
     def check_node(self, node: ast.AST) -> tuple:
         """Check one node; return its operands (the children that are expressions)."""
@@ -436,6 +569,11 @@ class _Reader:
             plan = self.plan_call(node)
             self.calls[id(node)] = plan
             return plan.operands
+        if isinstance(node, ast.Compare) and id(node) in self.comparisons:
+            return (node.left, node.comparators[0])
+        if isinstance(node, ast.Compare):
+            raise self.error("a comparison is allowed only as the condition of where(), as in "
+                             "where(x > 0, x, 0.1 * x)", node)
         what = _FORBIDDEN.get(type(node), f"{type(node).__name__}")
         raise self.error(f"{what} is not allowed in matcalc syntax", node)
 
@@ -445,9 +583,11 @@ class _Reader:
             return self.variables[name]
         if name in self.dimensions:
             return E.Const.make(self.dimensions[name])
-        if name in FUNCTIONS:
+        if name in NAMED_CONSTANTS:
+            return E.Const.make(NAMED_CONSTANTS[name])
+        if name in FUNCTIONS or name in self.functions:
             raise self.error(f"{name!r} is a function: call it, as in {name}(X)", node)
-        raise self.error(f"unknown name {name!r}: declare its shape (e.g. {name!r}: ('n', 'm')) "
+        raise self.error(f"unknown name {name!r}: declare its shape (e.g. {shape_hint(name)}) "
                          f"or use a dimension from the declared shapes", node)
 
     # -- calls ------------------------------------------------------------------------------
@@ -460,9 +600,16 @@ class _Reader:
         name = func.id
         if name in self.variables:
             raise self.error(f"{name!r} is a variable, not a function", func)
+        if name in self.functions:
+            self.expect_arguments(node, name, 1, 1, "exactly one argument")
+            if node.keywords:
+                raise self.error(f"{name}() takes no keyword arguments", node.keywords[0])
+            return _CallPlan(self.functions[name], tuple(node.args))
         if name not in CALLS:
             raise self.error(f"unknown function {name!r}; the functions are: "
-                             f"{', '.join(FUNCTIONS)}", func)
+                             f"{', '.join(FUNCTIONS)} (name your own with "
+                             f"{function_hint(name)})",
+                             func)
         op = CALLS[name]
         syntax = op.syntax
         allowed = {k.name: k for k in syntax.keywords}
@@ -477,11 +624,21 @@ class _Reader:
                 what = f"only {words}" if allowed else "no keyword arguments"
                 raise self.error(f"unknown keyword argument {kw.arg!r}: {name}() takes {what}",
                                  kw)
+        if name == "where" and node.args:
+            self.plan_condition(node.args[0])
         if syntax.arguments == "sizes":
             return self.plan_constant_matrix(node, op)
         if syntax.arguments == "einsum":
             return self.plan_einsum(node, op)
         return self.plan_expressions(node, op)
+
+    def plan_condition(self, node: ast.AST) -> None:
+        """where()'s condition: one comparison of two expressions (x > y, x <= 0)."""
+        if not (isinstance(node, ast.Compare) and len(node.ops) == 1 and
+                type(node.ops[0]) in _COMPARISONS):
+            raise self.error("the condition of where() must be one comparison with >, <, >= or "
+                             "<=, as in where(x > 0, x, 0.1 * x)", node)
+        self.comparisons.add(id(node))
 
     def expect_arguments(self, node: ast.Call, name: str, low: int, high: int, usage: str):
         count = len(node.args) + len(node.keywords)
@@ -500,7 +657,12 @@ class _Reader:
         operands = tuple(node.args[:high])
         extra = node.args[high:]
         given: dict = {}
-        for keyword_, value_node in zip(syntax.keywords, extra):
+        positional = [k for k in syntax.keywords if k.positional]
+        if len(extra) > len(positional):
+            late = syntax.keywords[len(positional)]
+            raise self.error(f"{name}() takes {late.name} only as a keyword: write "
+                             f"{late.name}=...", extra[len(positional)])
+        for keyword_, value_node in zip(positional, extra):
             given[keyword_.name] = value_node
         for kw in node.keywords:
             if kw.arg in given:
@@ -511,7 +673,7 @@ class _Reader:
             if keyword_.name not in given:
                 continue
             value_node = given[keyword_.name]
-            value = value_node.value if isinstance(value_node, ast.Constant) else "not a literal"
+            value = _literal(value_node)
             if not any(value is v or (type(value) is type(v) and value == v)
                        for v in keyword_.values):
                 raise self.error(f"{name}(): {keyword_.name} must be {keyword_.choices}",
@@ -613,12 +775,26 @@ class _Reader:
             return self.leaves[id(node)]
         if isinstance(node, ast.Constant):
             return E.Const.make(node.value)
+        if isinstance(node, ast.Compare):
+            symbol = _COMPARISONS[type(node.ops[0])]
+            return COMPARISONS[symbol](*reading.broadcast(symbol, *operands))
         plan = self.calls[id(node)]
+        if plan.op.family == "user":
+            return apply(plan.op.name, operands[0])
+        if plan.op.vector == "operands" and len(operands) > 1:
+            operands = reading.broadcast_all(plan.op.name + "()", operands)
         if plan.op.syntax.arguments == "sizes":
             return plan.op.build(*plan.dims)
         if plan.op.syntax.arguments == "einsum":
             return plan.op.build(plan.spec, *operands)
-        return plan.op.build(*operands, **dict(plan.keywords))
+        keywords = dict(plan.keywords)
+        if "axis" not in keywords and "keepdims" not in keywords:
+            return plan.op.build(*operands, **keywords)
+        axis, kept = reading.axis_of(plan.op, operands[0], keywords.pop("axis", None),
+                                     keywords.pop("keepdims", False))
+        if axis is not None:
+            keywords["axis"] = axis
+        return reading.keep(plan.op.build(*operands, **keywords), kept)
 
     def build_binary(self, node: ast.BinOp, left: E.Node, right: E.Node) -> E.Node:
         if isinstance(left, E.Const) and isinstance(right, E.Const) and not (
@@ -632,7 +808,10 @@ class _Reader:
         if isinstance(node.op, ast.Pow):
             exponent = self.check_exponent(node, left, right)
             return E.power(left, exponent)
-        return _BINARY_BUILDERS[type(node.op)][1](left, right)
+        symbol, builder = _BINARY_BUILDERS[type(node.op)]
+        if symbol == "@":
+            return reading.matmul(left, right)
+        return builder(*reading.broadcast(symbol, left, right))
 
     def check_exponent(self, node: ast.BinOp, base: E.Node, exponent: E.Node) -> E.Const:
         """The exponent must fold to a rational number; a constant base must stay small."""

@@ -20,6 +20,11 @@ comes from its stanza in ``matcalc.ops``; ``RULE_KINDS`` is the view node class 
 
 from __future__ import annotations
 
+import hashlib
+import os
+import pickle
+import sys
+import tempfile
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -33,6 +38,7 @@ from .expr import Add, Eye, Node, Sub, Var, add, contains, substitute, zeros
 from .index import (Fresh, entry, factor_indices, index_for, lower, pointwise_node,
                     sum_inner_deltas, summation, to_terms)
 from .ops import OPERATIONS, operation_of
+from .version import __version__
 
 #: The kind of each node class's rule (linear, bilinear, ...): a view of the registry.
 RULE_KINDS = MappingProxyType({op.node: op.kind for op in OPERATIONS
@@ -57,6 +63,36 @@ class Rule:
     reduced: tuple                  # the terms with the deltas summed away
     wrt: sympy.Expr                 # X_kl
     log: tuple = field(default=())  # collapse steps
+
+    # Kept between processes (DiskCache), the index-notation record is its own pickle, read only
+    # when something looks at it (the steps): rebuilding its sums imports a large part of SymPy
+    # (sympy.tensor, for Add) that a derivation alone never needs.
+    def __reduce__(self):
+        record = pickle.dumps(tuple(getattr(self, f) for f in _RECORD),
+                              protocol=pickle.HIGHEST_PROTOCOL)
+        return (_stored_rule, (tuple(getattr(self, f) for f in _KEPT), record))
+
+    def __getattr__(self, name):       # only for a field not yet read back from the record
+        record = self.__dict__.get("_record")
+        if name not in _RECORD or record is None:
+            raise AttributeError(name)
+        for field_name, value in zip(_RECORD, pickle.loads(record)):
+            object.__setattr__(self, field_name, value)
+        object.__setattr__(self, "_record", None)
+        return self.__dict__[name]
+
+
+_RECORD = ("entry", "objective", "derivative", "reduced", "wrt")
+_KEPT = ("op", "position", "kind", "template", "placeholders", "canonical", "log")
+
+
+def _stored_rule(kept: tuple, record: bytes) -> Rule:
+    """A rule read back from the disk cache, its record still a pickle (see Rule.__reduce__)."""
+    rule = object.__new__(Rule)
+    for name, value in zip(_KEPT, kept):
+        object.__setattr__(rule, name, value)
+    object.__setattr__(rule, "_record", record)
+    return rule
 
 
 def _canonical_map(node: Node) -> dict:
@@ -88,8 +124,135 @@ _CACHE: dict = {}
 def _derive(key, node: Node, position: int, mapping_items: tuple) -> Rule:
     rule = _CACHE.get(key)
     if rule is None:
-        rule = _CACHE[key] = derive_rule(node, position, dict(mapping_items))
+        rule = DISK.load(key)
+        if rule is None:
+            rule = derive_rule(node, position, dict(mapping_items))
+            DISK.store(key, rule)
+        _CACHE[key] = rule
     return rule
+
+
+# ---------------------------------------------------------------------------------------------
+# Derived rules kept between processes
+# ---------------------------------------------------------------------------------------------
+
+#: The modules whose text determines the derived rules: every module the derivation reads (a
+#: change to any of them starts a new cache).
+RULE_SOURCES = ("errors.py", "dims.py", "constants.py", "expr.py", "notation.py", "index.py",
+                "collapse.py", "rules.py", "version.py", "ops")
+
+
+def source_hash() -> str:
+    """A digest of matcalc's version, the rule sources, SymPy's version and Python's.
+
+    >>> len(source_hash())
+    16
+    """
+    digest = hashlib.sha256(f"{__version__} {sympy.__version__} {sys.version_info[:2]}"
+                            .encode())
+    here = os.path.dirname(os.path.abspath(__file__))
+    for name in RULE_SOURCES:
+        path = os.path.join(here, name)
+        files = ([os.path.join(path, f) for f in sorted(os.listdir(path)) if f.endswith(".py")]
+                 if os.path.isdir(path) else [path])
+        for file in files:
+            digest.update(os.path.relpath(file, here).encode() + b"\0")
+            with open(file, "rb") as handle:
+                digest.update(handle.read())
+    return digest.hexdigest()[:16]
+
+
+def default_directory() -> str:
+    """``$XDG_CACHE_HOME/matcalc/rules-VERSION-HASH`` (``~/.cache`` without XDG_CACHE_HOME)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "matcalc", f"rules-{__version__}-{source_hash()}")
+
+
+class DiskCache:
+    """Derived rules as files in a user cache directory, one per rule, written at first use.
+
+    The rules in it are made by ``derive_rule`` itself, never typed in; the directory's name
+    holds matcalc's version and a hash of the sources that derive them, so an edited or upgraded
+    matcalc starts afresh. Anything amiss — no home, a read-only or foreign directory, a damaged
+    file — means no cache, silently: the rule is derived as if the cache were not there. Only a
+    directory owned by this user and writable by no one else is read (the files are pickles).
+    """
+
+    def __init__(self, directory: str | None = None):
+        self._directory = directory
+        self._ready: bool | None = None       # None: not tried yet
+
+    @property
+    def directory(self) -> str | None:
+        if self._directory is None:
+            try:
+                self._directory = default_directory()
+            except (OSError, ValueError):      # no home directory, unreadable sources
+                self._ready = False
+        return self._directory
+
+    def usable(self) -> bool:
+        if self._ready is None:
+            self._ready = self._prepare()
+        return self._ready
+
+    def _prepare(self) -> bool:
+        directory = self.directory
+        if directory is None:
+            return False
+        try:
+            os.makedirs(directory, mode=0o700, exist_ok=True)
+            info = os.stat(directory)
+        except OSError:
+            return False
+        if hasattr(os, "getuid") and (info.st_uid != os.getuid() or info.st_mode & 0o022):
+            return False
+        return os.access(directory, os.R_OK | os.W_OK | os.X_OK)
+
+    def path(self, key) -> str:
+        """The file of one rule: named by a digest of the key's text (the key is kept inside
+        and compared on reading, so two keys that print alike cannot be confused)."""
+        cls, params, shapes, position = key
+        text = f"{cls.__module__}.{cls.__qualname__} {sympy.srepr(params)} " \
+               f"{sympy.srepr(shapes)} {position}"
+        return os.path.join(self.directory, hashlib.sha256(text.encode()).hexdigest()[:32])
+
+    def load(self, key) -> Rule | None:
+        """The rule stored for ``key``, or None."""
+        if not self.usable():
+            return None
+        try:
+            with open(self.path(key), "rb") as handle:
+                stored_key, rule = pickle.load(handle)
+        except Exception:          # missing, damaged or from elsewhere: derive it afresh
+            return None
+        return rule if stored_key == key and isinstance(rule, Rule) else None
+
+    def store(self, key, rule: Rule) -> None:
+        """Keep ``rule`` for ``key`` (atomically: a reader sees the whole file or none)."""
+        if not self.usable():
+            return
+        try:
+            path = self.path(key)
+            handle, temporary = tempfile.mkstemp(dir=self.directory, suffix=".part")
+            with os.fdopen(handle, "wb") as out:
+                pickle.dump((key, rule), out, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(temporary, path)
+        except Exception:          # full disk, a rule that does not pickle: no cache
+            self._ready = False
+
+
+#: The cache derivations read and write; ``use_disk_cache`` points it elsewhere.
+DISK = DiskCache()
+
+
+def use_disk_cache(directory: str | None) -> DiskCache:
+    """Keep derived rules in ``directory`` from now on (None: the default place); returns the
+    previous cache. The in-process rules are forgotten, so the next derivation reads the disk."""
+    global DISK
+    previous, DISK = DISK, DiskCache(directory)
+    _CACHE.clear()
+    return previous
 
 
 def derive_rule(node: Node, position: int, mapping: dict) -> Rule:

@@ -6,12 +6,15 @@ cannot hide a wrong gradient. Values are 2-D arrays; dims are looked up in ``siz
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import sympy
 
 from matcalc import expr as E
 from matcalc.ops.contractions import Einsum, Sum, Trace
 from matcalc.ops.linalg import Det, Diag, Inv, LogDet
+from matcalc.ops.extremes import ArgmaxWeights, ArgminWeights, Max, Min
 from matcalc.ops.reductions import LogSumExp, Norm, Norm1, Softmax
 
 FUNCS = {
@@ -19,6 +22,13 @@ FUNCS = {
     "sigmoid": lambda x: 1.0 / (1.0 + np.exp(-x)), "relu": lambda x: np.where(x > 0, x, 0.0),
     "abs": np.abs, "sign": np.sign, "sqrt": np.sqrt, "softplus": lambda x: np.log1p(np.exp(x)),
     "step": lambda x: (x > 0).astype(float), "log1p": np.log1p, "expm1": np.expm1,
+    "tan": np.tan, "arcsin": np.arcsin, "arccos": np.arccos, "arctan": np.arctan,
+    "sinh": np.sinh, "cosh": np.cosh, "erf": np.vectorize(math.erf, otypes=[float]),
+    "square": np.square,
+    "gelu": lambda x: 0.5 * x * (1 + np.vectorize(math.erf, otypes=[float])(x / math.sqrt(2))),
+    "gelu_tanh": lambda x: 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) *
+                                                  (x + 0.044715 * x ** 3))),
+    "silu": lambda x: x / (1 + np.exp(-x)),
 }
 
 
@@ -88,6 +98,14 @@ def evaluate(node: E.Node, values: dict, sizes: dict) -> np.ndarray:
         elif isinstance(n, LogSumExp):
             v = np.log(np.sum(np.exp(a[0]), axis=n.axis, keepdims=True))
             v = v.reshape(shape)
+        elif isinstance(n, (Max, Min)):
+            f = np.max if isinstance(n, Max) else np.min
+            v = f(a[0], axis=n.axis, keepdims=True)
+            v = v.reshape(shape)
+        elif isinstance(n, (ArgmaxWeights, ArgminWeights)):
+            f = np.max if isinstance(n, ArgmaxWeights) else np.min
+            hit = (a[0] == f(a[0], axis=n.axis, keepdims=True)).astype(float)
+            v = hit / np.sum(hit, axis=n.axis, keepdims=True)
         else:
             raise TypeError(f"reference evaluator: no rule for {type(n).__name__}")
         assert v.shape == shape, (type(n).__name__, v.shape, shape)
@@ -128,6 +146,12 @@ SYMPY_FUNCS = {
     "sqrt": sympy.sqrt, "sigmoid": lambda x: 1 / (1 + sympy.exp(-x)),
     "softplus": lambda x: sympy.log(1 + sympy.exp(x)),
     "log1p": lambda x: sympy.log(1 + x), "expm1": lambda x: sympy.exp(x) - 1,
+    "tan": sympy.tan, "arcsin": sympy.asin, "arccos": sympy.acos, "arctan": sympy.atan,
+    "sinh": sympy.sinh, "cosh": sympy.cosh, "erf": sympy.erf, "square": lambda x: x ** 2,
+    "gelu": lambda x: x * (1 + sympy.erf(x / sympy.sqrt(2))) / 2,
+    "gelu_tanh": lambda x: x * (1 + sympy.tanh(sympy.sqrt(2 / sympy.pi) *
+                                               (x + sympy.Rational(44715, 10 ** 6) * x ** 3))) / 2,
+    "silu": lambda x: x / (1 + sympy.exp(-x)),
 }
 
 

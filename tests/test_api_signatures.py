@@ -85,7 +85,7 @@ def test_positional_forms_keep_working():
      "hvp() got an unexpected keyword argument 'directoin'; did you mean direction=?"),
     (lambda: mc.grad(QUADRATIC, wrt="x", shapes=SHAPES, colour="red"),
      "grad() got an unexpected keyword argument 'colour'. It takes expression=, wrt=, "
-     "shapes=, domains=, functions=."),
+     "shapes=, domains=, infer_kinds=, functions=."),
 ])
 def test_a_wrong_keyword_is_named_in_pythons_spelling(call, fragment):
     with pytest.raises(mc.ArgumentError) as err:
@@ -107,9 +107,37 @@ def test_an_unknown_wrt_name_lists_the_variables_everywhere():
             func(QUADRATIC, wrt="y", shapes=SHAPES)
 
 
-@pytest.mark.parametrize("func", ENTRY_POINTS, ids=lambda f: f.__name__)
-def test_functions_keyword_is_accepted_and_refused_until_the_parser_takes_it(func):
-    """functions= is passed through to one place (api._read); until user-named elementwise
-    functions exist it is refused there, in words, by every entry point."""
-    with pytest.raises(mc.UnsupportedError, match="functions= .* not available yet"):
-        func("sum(g(x))", wrt="x", shapes=SHAPES, functions=["g"])
+def test_functions_keyword_reaches_the_parser_from_every_entry_point():
+    """functions= passes through the one reading every entry point shares (api._read)."""
+    g = {"g_prime": np.cos, "g_prime2": lambda z: -np.sin(z)}
+
+    def run(res, **extra):
+        f = res.numpy_function()
+        params = inspect.signature(f).parameters
+        return f(x=xv, **extra, **{k: v for k, v in g.items() if k in params})
+
+    kw = {"wrt": "x", "shapes": {"x": ("n",)}, "functions": ["g"]}
+    np.testing.assert_allclose(run(mc.derive("sum(g(x))", **kw)), np.cos(xv))
+    np.testing.assert_allclose(run(mc.grad("sum(g(x))", **kw)), np.cos(xv))
+    np.testing.assert_allclose(run(mc.jacobian("g(x)", **kw)), np.diag(np.cos(xv)))
+    np.testing.assert_allclose(run(mc.hessian("sum(g(x))", **kw)), np.diag(-np.sin(xv)))
+    res = mc.hvp("sum(g(x))", **kw)
+    np.testing.assert_allclose(run(res, **{res.direction.name: vv}), -np.sin(xv) * vv)
+    assert "g'(x)" in mc.backward("sum(g(x))", **kw).source
+
+
+def test_functions_and_infer_kinds_are_for_text():
+    x = mc.Vector("x", "n")
+    with pytest.raises(mc.MatcalcError, match="functions= are for text"):
+        mc.hessian(x.T @ x, wrt=x, functions=["g"])
+    with pytest.raises(mc.MatcalcError, match="infer_kinds= is for text"):
+        mc.jacobian(x, wrt=x, infer_kinds=True)
+
+
+def test_infer_kinds_and_inferred_shapes_from_every_entry_point():
+    for func in (mc.derive, mc.grad, mc.hessian, mc.hvp, mc.backward):
+        inferred = func("x.T @ A @ x", wrt="x", infer_kinds=True).inferred_shapes
+        (d,) = inferred["x"]
+        assert inferred == {"x": (d,), "A": (d, d)}
+    H = mc.hessian("x.T @ A @ x", wrt="x", infer_kinds=True).numpy_function()(A=Av, x=xv)
+    np.testing.assert_allclose(H, Av + Av.T)

@@ -23,15 +23,16 @@ PACKAGE = Path(matcalc.__file__).parent
 
 #: Layers, lowest first. A module may import modules of its own layer or any lower one.
 LAYERS = [
-    ["errors"],
+    ["errors", "version"],
     ["dims"],
     ["constants"],         # exact numbers in one canonical form
     ["expr"],              # nodes: leaves and the algebra of Python's operators
     ["notation"],          # index notation's vocabulary (entries, sums, opaque values)
     ["ops.base"],          # what a stanza declares
     ["ops.arithmetic", "ops.elementwise", "ops.broadcasting", "ops.contractions",
-     "ops.linalg"],        # the stanzas, one family per module ...
-    ["ops.reductions"],    # ... (softmax's rule is written with sum's node)
+     "ops.linalg", "ops.extremes"],        # the stanzas, one family per module ...
+    ["ops.reductions",     # ... (softmax's rule is written with sum's node)
+     "ops.composites"],    # ... (maximum, where, var: written with the others)
     ["ops"],               # the registry and its views: everything below reads no engine
     ["index"],
     ["collapse"],
@@ -48,6 +49,8 @@ LAYERS = [
     ["jacobian"],          # Jacobians, Hessians, Hessian-vector products in matrix form
     ["tensor"],            # derivatives with no matrix form: einsum and Kronecker forms
     ["check"],
+    ["reading"],           # NumPy's meaning of text: how vectors meet matrices
+    ["infer"],             # shapes of undeclared variables, unified over the syntax tree
     ["parse"],
     ["steps"],             # the step-by-step derivation, from the sweep record
     ["sympy_bridge"],      # SymPy matrix expressions in and out
@@ -142,6 +145,40 @@ def test_no_function_local_imports_of_matcalc_modules():
             if imported_modules(name, node) and id(node) not in top_level:
                 misplaced.append(f"{name}, line {node.lineno}")
     assert misplaced == []
+
+
+def _imports_on_demand(tree: ast.AST) -> list[tuple[int, str]]:
+    """(line, module) for every ``importlib.import_module("matcalc.x")`` and every call
+    ``helper("x")`` of a function here that passes its argument to ``import_module``."""
+    def is_import(node):
+        return (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "import_module")
+    helpers = {f.name for f in ast.walk(tree) if isinstance(f, ast.FunctionDef)
+               and any(is_import(n) for n in ast.walk(f))}
+    found = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call) or not node.args:
+            continue
+        arg = node.args[0]
+        if not (isinstance(arg, ast.Constant) and isinstance(arg.value, str)):
+            continue
+        if is_import(node) and arg.value.startswith("matcalc."):
+            found.append((node.lineno, arg.value[len("matcalc."):]))
+        elif isinstance(node.func, ast.Name) and node.func.id in helpers:
+            found.append((node.lineno, arg.value))
+    return found
+
+
+def test_modules_imported_on_demand_flow_one_way_too():
+    """Imports deferred for start-up time (the command line's engines, api's notes) obey the
+    layers like any import; the package facade sits above everything."""
+    upward, seen = [], set()
+    for name, tree in TREES.items():
+        for line, target in _imports_on_demand(tree):
+            seen.add(name)
+            if RANK.get(target, 10 ** 6) > RANK[name]:
+                upward.append(f"{name} line {line} imports {target}")
+    assert {"cli", "api"} <= seen and upward == []
 
 
 # ---------------------------------------------------------------------------------------------

@@ -39,7 +39,7 @@ CASES = [
       "(1/m) * sum(softmax(W @ Xb + b, axis=0) - Yp, axis=1)"]),
     ("softmax cross-entropy over a batch, labels not normalised",
      -mc.sum(Yr * mc.log(mc.softmax(W @ Xb + b, axis=0))) / m, [W],
-     ["(1/m) * ((softmax(W @ Xb + b, axis=0) * sum(Yr, axis=0).T - Yr) @ Xb.T)"]),
+     ["(1/m) * ((softmax(W @ Xb + b, axis=0) * sum(Yr, axis=0, keepdims=True) - Yr) @ Xb.T)"]),
     ("matrix factorisation ||M - U V^T||_F^2", mc.norm(M - U @ V.T) ** 2, [U, V],
      ["-2 * ((M - U @ V.T) @ V)", "-2 * ((M - U @ V.T).T @ U)"]),
     ("two-layer network with bias over a batch",

@@ -70,6 +70,15 @@ NOT_DRAWN = {
     "logsumexp": "checked against the reference in rules, the ML tests and the backward tests",
     "zeros": "a constant whose gradient is zero: ones and eye are the constants drawn",
 }
+_COMPOSITE = ("built from operations the property tests draw (relu, step, expm1, sums, "
+              "powers); tests/property/test_numpy_meaning.py draws it against NumPy and "
+              "tests/test_numpy_operations.py checks its gradients")
+NOT_DRAWN.update({name: "not differentiable where entries tie, which random expressions of "
+                  "shared nodes reach (max(A - A)): tests/test_numpy_operations.py checks it on "
+                  "distinct entries and at ties, the NumPy-idiom test draws it against NumPy"
+                  for name in ("max", "min", "argmax_weights", "argmin_weights")})
+NOT_DRAWN.update({name: _COMPOSITE for name in ("maximum", "minimum", "clip", "where",
+                                                "leaky_relu", "elu", "var", "std")})
 
 
 def provided(op, concern: str) -> bool:

@@ -44,7 +44,7 @@ def _peel_matmul(e: MatMul, ctx):
 
 
 MATMUL = Operation(
-    "@", "arithmetic", "the matrix product", node=MatMul, syntax=Syntax("operator", "@"),
+    "@", "arithmetic", "the matrix product", node=MatMul, syntax=Syntax("operator", "@"), vector="right",
     build=MatMul.make, lower=_lower_matmul, kind="bilinear", peel=_peel_matmul,
     examples=_examples("matrix product", lambda v: v.A @ v.B),
     excluded={"text": _CORE, "latex": _CORE, "numpy": _CORE, "value name": _NO_VALUE_NAME})
@@ -98,13 +98,13 @@ def _peel_sum(e: Node, ctx):
 
 
 ADD = Operation(
-    "+", "arithmetic", "the sum", node=Add, syntax=Syntax("operator", "+"), build=add,
+    "+", "arithmetic", "the sum", vector="operands", node=Add, syntax=Syntax("operator", "+"), build=add,
     lower=_lower_add, kind="linear", peel=_peel_sum,
     examples=_examples("sum", lambda v: Add.make(v.A, v.C)),
     excluded={"text": _CORE, "latex": _CORE, "numpy": _CORE, "value name": _NO_VALUE_NAME})
 
 SUB = Operation(
-    "-", "arithmetic", "the difference", node=Sub, syntax=Syntax("operator", "-"), build=sub,
+    "-", "arithmetic", "the difference", vector="operands", node=Sub, syntax=Syntax("operator", "-"), build=sub,
     lower=_lower_sub, kind="linear", peel=_peel_sum,
     examples=_examples("difference", lambda v: Sub.make(v.A, v.C)),
     excluded={"text": _CORE, "latex": _CORE, "numpy": _CORE, "value name": _NO_VALUE_NAME})
@@ -122,7 +122,7 @@ def _peel_neg(e: Neg, ctx):
 
 
 NEG = Operation(
-    "neg", "arithmetic", "the negation", node=Neg, syntax=Syntax("prefix", "-"), build=neg,
+    "neg", "arithmetic", "the negation", vector="operands", node=Neg, syntax=Syntax("prefix", "-"), build=neg,
     lower=_lower_neg, kind="linear", peel=_peel_neg,
     examples=_examples("negation", lambda v: Neg.make(v.A)),
     excluded={"text": _CORE, "latex": _CORE, "numpy": _CORE, "value name": _NO_VALUE_NAME})
@@ -160,13 +160,13 @@ def _peel_div(e: Div, ctx):
 
 
 MUL = Operation(
-    "*", "arithmetic", "the elementwise (Hadamard) product", node=Mul,
+    "*", "arithmetic", "the elementwise (Hadamard) product", vector="operands", node=Mul,
     syntax=Syntax("operator", "*"), build=mul, lower=_lower_mul, kind="bilinear",
     peel=_peel_mul, examples=_examples("elementwise product", lambda v: Mul.make(v.A, v.C)),
     excluded={"text": _CORE, "latex": _CORE, "numpy": _CORE, "value name": _NO_VALUE_NAME})
 
 DIV = Operation(
-    "/", "arithmetic", "the elementwise quotient", node=Div, syntax=Syntax("operator", "/"),
+    "/", "arithmetic", "the elementwise quotient", vector="operands", node=Div, syntax=Syntax("operator", "/"),
     build=div, lower=_lower_div, kind="elementwise", peel=_peel_div,
     examples=_examples("elementwise quotient", lambda v: Div.make(v.A, v.C)),
     excluded={"text": _CORE, "latex": _CORE, "numpy": _CORE, "value name": _NO_VALUE_NAME})
@@ -180,7 +180,7 @@ def _lower_pow(node, bases, i, j, fresh):
 
 
 POW = Operation(
-    "**", "arithmetic", "the elementwise power with a numeric exponent", node=Pow,
+    "**", "arithmetic", "the elementwise power with a numeric exponent", vector="operands", node=Pow,
     syntax=Syntax("operator", "**"), build=power, lower=_lower_pow, kind="elementwise",
     examples=_examples("elementwise power", lambda v: v.A ** 3),
     excluded={"text": _CORE, "latex": _CORE, "numpy": _CORE, "value name": _NO_VALUE_NAME})

@@ -53,7 +53,9 @@ class Keyword:
         return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
 
 
-AXIS = Keyword("axis", "axis")
+AXIS = Keyword("axis", "axis", values=(None, 0, 1, -1, -2))
+#: NumPy's keepdims: the parser applies it (``matcalc.reading``); no node keeps it.
+KEEPDIMS = Keyword("keepdims", "", values=(False, True), default=False, positional=False)
 
 
 @dataclass(frozen=True)
@@ -140,6 +142,10 @@ class Operation:
     - ``rewrites``: simplification rules whose top is this operation, each ``node -> node |
       None`` with a docstring saying what it decreases;
     - ``examples``: (label, builder of a node from ``docs`` variables) for docs/rules.md;
+    - ``vector``: when NumPy holds an n x 1 value of the operation as a 1-D array (the reading
+      text gives it, see ``matcalc.ops.is_vector``): "operands" (when its non-scalar operands
+      are: elementwise operations), "always" (a reduction along an axis, a diagonal), "right"
+      (``A @ v``: when its right operand is), None (never: a transpose is a 2-D column);
     - ``excluded``: concern -> why it does not apply.
     """
 
@@ -165,6 +171,7 @@ class Operation:
     examples: tuple = ()
     excluded: Mapping[str, str] = field(default_factory=dict)
     function: object = None         # the ``Function`` row of an elementwise function
+    vector: str | None = None
 
     def __repr__(self) -> str:
         return f"<Operation {self.name}>"
@@ -182,7 +189,9 @@ class Function:
     ``{xw}``: the operand beside an operator), ``precedence`` that of the template's outermost
     operator; ``portable`` the source of a helper function ``{name}(xp, x)`` for code on any
     array namespace, where NumPy's spelling is not shared by PyTorch and JAX; ``value`` the
-    letter a printed result names the function's value by.
+    letter a printed result names the function's value by; ``helper`` (with ``numpy`` None)
+    the source of a helper ``{name}(x)`` that generated code calls where NumPy has no such
+    function (erf: entry by entry with ``math.erf``, so NumPy arrays only).
     """
 
     name: str
@@ -196,3 +205,4 @@ class Function:
     precedence: int = POSTFIX
     portable: str | None = None
     value: str | None = None
+    helper: str | None = None       # a helper {name}(x) NumPy code calls where NumPy has none

@@ -30,7 +30,7 @@ def _peel_broadcast(e: Broadcast, ctx):
 
 BROADCAST = Operation(
     "broadcast", "broadcasting", "a scalar, column or row repeated to a matrix",
-    node=Broadcast, lower=_lower_broadcast, kind="linear", peel=_peel_broadcast,
+    vector="operands", node=Broadcast, lower=_lower_broadcast, kind="linear", peel=_peel_broadcast,
     examples=(("column broadcast", lambda v: Broadcast.make(v.x, "n", "p")),
               ("row broadcast", lambda v: Broadcast.make(v.r, "n", "p")),
               ("scalar broadcast", lambda v: Broadcast.make(v.a, "n", "p"))),

@@ -15,8 +15,9 @@ from ..errors import ShapeError, UnsupportedError
 from ..expr import (Broadcast, Const, Eye, MatMul, Neg, Node, Transpose, Var, as_node, describe,
                     div, is_zero, ones, scalar_factor, zeros)
 from ..expr import mul as scaled
+from ..expr import unkept
 from ..notation import entry, summation
-from .base import AXIS, POSTFIX, Operation, call
+from .base import AXIS, KEEPDIMS, POSTFIX, Operation, call
 
 _GENERIC = "an intermediate like any other, named t where it is shared"
 
@@ -36,7 +37,7 @@ class Sum(Node):
 
     @classmethod
     def make(cls, a: Node, axis: int | None = None) -> "Sum":
-        a = as_node(a)
+        a = unkept(as_node(a))       # x.T.T of a column x: x (text's way to keep x 2-D)
         if axis is None:
             shape = (ONE, ONE)
         elif axis == 0:
@@ -134,8 +135,8 @@ def _sum(x, axis: int | None = None) -> Node:
 
 
 SUM = Operation(
-    "sum", "contractions", "the sum of all entries, or along an axis", node=Sum,
-    syntax=call("sum", (1, 1), (AXIS,)), build=_sum, lower=_lower_sum, kind="linear",
+    "sum", "contractions", "the sum of all entries, or along an axis", node=Sum, vector="always",
+    syntax=call("sum", (1, 1), (AXIS, KEEPDIMS)), build=_sum, lower=_lower_sum, kind="linear",
     peel=_peel_sum, latex=_latex_sum, numpy=_numpy_sum, rewrites=(sum_rules,),
     examples=(("sum of all entries", lambda v: Sum.make(v.A)),
               ("column sums", lambda v: Sum.make(v.A, 0)),
@@ -156,7 +157,7 @@ def _mean(x, axis: int | None = None) -> Node:
 _BUILT_FROM_SUM = "built from sum and a division, which carry every other concern"
 MEAN = Operation(
     "mean", "contractions", "the mean of all entries, or along an axis",
-    syntax=call("mean", (1, 1), (AXIS,)), build=_mean,
+    syntax=call("mean", (1, 1), (AXIS, KEEPDIMS)), build=_mean,
     excluded={concern: _BUILT_FROM_SUM for concern in
               ("node", "index form", "rule kind", "text", "latex", "numpy", "value name",
                "docs example")})
@@ -322,7 +323,7 @@ def _einsum(subscripts: str, *operands) -> Node:
 
 EINSUM = Operation(
     "einsum", "contractions", "an explicit contraction, two subscript letters per operand",
-    node=Einsum, syntax=call("einsum", (1, 64), arguments="einsum"), build=_einsum,
+    vector="always", node=Einsum, syntax=call("einsum", (1, 64), arguments="einsum"), build=_einsum,
     lower=_lower_einsum, kind="multilinear", text=_text_einsum, latex=_latex_einsum,
     numpy=_numpy_einsum,
     examples=(("einsum", lambda v: Einsum.make(("ij", "ik"), "jk", [v.A, v.C])),),

@@ -22,7 +22,7 @@ from sympy.codegen.cfunctions import expm1, log1p
 from ..constants import small_argument
 from ..expr import Apply, Broadcast, Const, Node, Var, as_node, constant_value
 from ..notation import entry
-from .base import ADD, Function, Operation, call
+from .base import ADD, MUL, Function, Operation, call
 
 
 class sigmoid(sympy.Function):
@@ -86,6 +86,66 @@ class relu(sympy.Function):
         return sympy.Piecewise((x, x > 0), (0, True))
 
 
+class square(sympy.Function):
+    """x ** 2, NumPy's ``square``."""
+
+    def fdiff(self, argindex=1):
+        return 2 * self.args[0]
+
+    def _eval_rewrite_as_Pow(self, x, **kwargs):
+        return x ** 2
+
+
+def _normal_cdf(x):
+    """Phi(x), the standard normal distribution function, by erf."""
+    return (1 + sympy.erf(x / sympy.sqrt(2))) / 2
+
+
+class gelu(sympy.Function):
+    """The exact GELU, x Phi(x) (Hendrycks and Gimpel, 2016)."""
+
+    def fdiff(self, argindex=1):
+        x = self.args[0]
+        return _normal_cdf(x) + x * sympy.exp(-x ** 2 / 2) / sympy.sqrt(2 * sympy.pi)
+
+    def _eval_rewrite_as_erf(self, x, **kwargs):
+        return x * _normal_cdf(x)
+
+
+#: GELU's tanh approximation: 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))), its constant
+#: exact as the paper writes it.
+GELU_CUBIC = sympy.Rational(44715, 1000000)
+
+
+def _gelu_tanh_inner(x):
+    return sympy.sqrt(2 / sympy.pi) * (x + GELU_CUBIC * x ** 3)
+
+
+class gelu_tanh(sympy.Function):
+    """GELU's tanh approximation (as in GPT-2 and BERT code)."""
+
+    def fdiff(self, argindex=1):
+        x = self.args[0]
+        t = sympy.tanh(_gelu_tanh_inner(x))
+        return ((1 + t) / 2 + x * (1 - t ** 2) / 2 *
+                sympy.sqrt(2 / sympy.pi) * (1 + 3 * GELU_CUBIC * x ** 2))
+
+    def _eval_rewrite_as_tanh(self, x, **kwargs):
+        return x * (1 + sympy.tanh(_gelu_tanh_inner(x))) / 2
+
+
+class silu(sympy.Function):
+    """x sigmoid(x), also called swish."""
+
+    def fdiff(self, argindex=1):
+        x = self.args[0]
+        s = sigmoid(x)
+        return s * (1 + x * (1 - s))
+
+    def _eval_rewrite_as_exp(self, x, **kwargs):
+        return x / (1 + sympy.exp(-x))
+
+
 def _latex_abs(p, node, args):
     return rf"\left|{args[0].text}\right|", p.ATOM
 
@@ -101,6 +161,21 @@ _RELU = """def {name}(xp, x):
 _STEP = """def {name}(xp, x):
     \"\"\"1 where x > 0, else 0 (the derivative of relu), in x's type.\"\"\"
     return xp.where(x > 0, xp.ones_like(x), xp.zeros_like(x))
+"""
+_ERF = """def {name}(x):
+    \"\"\"The error function entry by entry (NumPy has none), in x's float type.\"\"\"
+    import math
+    import numpy
+    x = numpy.asarray(x)
+    return numpy.vectorize(math.erf, otypes=[x.dtype if x.dtype.kind == "f" else float])(x)
+"""
+_GELU = """def {name}(x):
+    \"\"\"x Phi(x), Phi by the error function (NumPy has none), in x's float type.\"\"\"
+    import math
+    import numpy
+    x = numpy.asarray(x)
+    erf = numpy.vectorize(math.erf, otypes=[x.dtype if x.dtype.kind == "f" else float])
+    return 0.5 * x * (1.0 + erf(x * 0.7071067811865476))
 """
 _SOFTPLUS = """def {name}(xp, x):
     \"\"\"log(1 + exp(x)) without overflow: max(x, 0) + log1p(exp(-|x|)).\"\"\"
@@ -137,11 +212,37 @@ TABLE: tuple[Function, ...] = (
              "{np}.log1p({x})", domain="greater than -1", folds=True),
     Function("expm1", expm1, "exp(x) - 1, exact for small x", r"\operatorname{expm1}",
              "{np}.expm1({x})", folds=True),
+    Function("tan", sympy.tan, "the tangent", r"\tan", "{np}.tan({x})",
+             domain="between the poles", folds=True),
+    Function("arcsin", sympy.asin, "the inverse sine", r"\arcsin", "{np}.arcsin({x})",
+             domain="open unit interval", folds=True),
+    Function("arccos", sympy.acos, "the inverse cosine", r"\arccos", "{np}.arccos({x})",
+             domain="open unit interval", folds=True),
+    Function("arctan", sympy.atan, "the inverse tangent", r"\arctan", "{np}.arctan({x})",
+             folds=True),
+    Function("sinh", sympy.sinh, "the hyperbolic sine", r"\sinh", "{np}.sinh({x})",
+             folds=True),
+    Function("cosh", sympy.cosh, "the hyperbolic cosine", r"\cosh", "{np}.cosh({x})",
+             folds=True),
+    Function("erf", sympy.erf, "the error function", r"\operatorname{erf}", None,
+             helper=_ERF),
+    Function("square", square, "x ** 2, entry by entry", r"\operatorname{square}",
+             "{np}.square({x})", folds=True),
+    Function("gelu", gelu, "the exact GELU, x Phi(x)", r"\operatorname{GELU}", None,
+             helper=_GELU),
+    # 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), the constants as decimals
+    Function("gelu_tanh", gelu_tanh, "GELU's tanh approximation",
+             r"\operatorname{GELU}_{\tanh}",
+             "0.5 * {xw} * (1.0 + {np}.tanh(0.7978845608028654 * ({xw} + 0.044715 * {xw} ** 3)))",
+             precedence=MUL),
+    # x sigmoid(x) with the stable sigmoid
+    Function("silu", silu, "x sigmoid(x), also called swish", r"\operatorname{SiLU}",
+             "{xw} * (0.5 + 0.5 * {np}.tanh(0.5 * {xw}))", precedence=MUL),
 )
 
 #: What each function folds a constant to, where SymPy's own function differs from the row's
 #: (|x| and sign of a number are SymPy's Abs and sign).
-_FOLDED = {"abs": sympy.Abs, "sign": sympy.sign}
+_FOLDED = {"abs": sympy.Abs, "sign": sympy.sign, "square": lambda v: v ** 2}
 
 
 def _defined_at(row: Function, value: sympy.Expr) -> bool:
@@ -160,7 +261,7 @@ def apply(name: str, a) -> Node:
     the constant is large (``constants.MAX_FOLDED_ARGUMENT``) or outside the function's domain
     (log(0) stays, so the numeric check reports it)."""
     a = as_node(a)
-    row = FUNCTIONS[name].function
+    row = function_op(name).function
     if isinstance(a, Const) and row.folds and small_argument(a.value) and \
             _defined_at(row, a.value):
         return Const.make(_FOLDED.get(name, row.sympy)(a.value))
@@ -184,7 +285,7 @@ def fold(node: Apply):
 
 def lower(node: Apply, bases, i, j, fresh):
     """f(A)_ij = f(A_ij)."""
-    return FUNCTIONS[node.name].function.sympy(entry(bases[0], node.args[0].shape, i, j))
+    return function_op(node.name).function.sympy(entry(bases[0], node.args[0].shape, i, j))
 
 
 def value_name(node: Apply, layer: str | None) -> str | None:
@@ -210,11 +311,62 @@ def _operation(row: Function) -> Operation:
         build=_builder(row), lower=lower, kind="elementwise", domain=row.domain,
         kinks=row.kinks, latex=row.latex, numpy=row.numpy, portable=row.portable,
         value_name=value_name, rewrites=(fold,), examples=((row.name, lambda v, name=row.name: Apply.make(name, v.A)),),
-        function=row)
+        function=row, vector="operands")
 
 
 OPERATIONS: tuple[Operation, ...] = tuple(_operation(row) for row in TABLE)
+#: The elementwise functions of the table, by name.
 FUNCTIONS = MappingProxyType({op.name: op for op in OPERATIONS})
-
+_USER: dict[str, Operation] = {}          # user-named functions (and derivatives) made so far
+_SYMPY_TO_NAME = {row.sympy: row.name for row in TABLE}
 #: SymPy function class -> matcalc name, for turning derived scalar derivatives back into nodes.
-SYMPY_TO_NAME = MappingProxyType({row.sympy: row.name for row in TABLE})
+SYMPY_TO_NAME = MappingProxyType(_SYMPY_TO_NAME)
+
+
+# ---------------------------------------------------------------------------------------------
+# Functions the user names but does not define: g, with derivatives g', g'', ...
+# ---------------------------------------------------------------------------------------------
+
+#: The suffix of a user function's derivative in code: g_prime, g_prime2, g_prime3, ...
+PRIME = "_prime"
+
+
+def derivative_name(name: str, order: int) -> str:
+    """The code name of the order-th derivative of the user function ``name``."""
+    return name if order == 0 else f"{name}{PRIME}{'' if order == 1 else order}"
+
+
+def user_function(name: str, order: int = 0) -> Operation:
+    """The elementwise function ``name`` the user leaves undefined (the notes' activation g),
+    or its order-th derivative: a row made on first use, whose SymPy form differentiates to the
+    next derivative. Text prints them g, g', g''; generated code takes them as arguments named
+    g, g_prime, g_prime2 (``derivative_name``)."""
+    code = derivative_name(name, order)
+    if code in _USER:
+        return _USER[code]
+
+    def fdiff(self, argindex=1):
+        return user_function(name, order + 1).function.sympy(self.args[0])
+
+    cls = type(code, (sympy.Function,), {"fdiff": fdiff, "user_function": (name, order)})
+    spelled = name + "'" * order
+    row = Function(code, cls, f"the function {spelled} you named", spelled, code + "({x})",
+                   value=None)
+    op = Operation(code, "user", row.summary, node=Apply, lower=lower, kind="elementwise",
+                   latex=spelled, numpy=row.numpy, value_name=value_name, rewrites=(fold,),
+                   function=row, vector="operands",
+                   excluded={"syntax": "named by the caller (functions=)"})
+    _USER[code] = op
+    _SYMPY_TO_NAME[cls] = code
+    return op
+
+
+def function_op(name: str) -> Operation | None:
+    """The operation of the elementwise function ``name``: the table's or a user-named one."""
+    return FUNCTIONS.get(name) or _USER.get(name)
+
+
+def derivative_of_user_function(code: str) -> tuple[str, int] | None:
+    """(name, order) for the code name of a user function or its derivative, else None."""
+    op = _USER.get(code)
+    return None if op is None else op.function.sympy.user_function

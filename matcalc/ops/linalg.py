@@ -241,7 +241,7 @@ def _lower_diag(node, bases, i, j, fresh):
 
 DIAG = Operation(
     "diag", "linear algebra", "a vector's diagonal matrix, or a square matrix's diagonal",
-    node=Diag, syntax=call("diag"),
+    vector="always", node=Diag, syntax=call("diag"),
     build=_unary(Diag, "diag(vector) is a diagonal matrix; diag(square matrix) is its diagonal, "
                        "a vector."),
     lower=_lower_diag, kind="linear", latex=r"\operatorname{diag}",

@@ -13,11 +13,11 @@ from sympy import Indexed
 
 from ..dims import ONE, is_one
 from ..errors import UnsupportedError
-from ..expr import Apply, Node, Transpose, as_node
+from ..expr import Apply, Node, Transpose, as_node, power, unkept
 from ..notation import ZERO, entry, summation
-from .base import AXIS, POSTFIX, Operation, call, value_per_layer
+from .base import AXIS, KEEPDIMS, POSTFIX, Operation, call, value_per_layer
 from .contractions import Sum
-from .elementwise import absolute
+from .elementwise import absolute, apply
 
 
 def _check_axis(name: str, axis) -> None:
@@ -80,7 +80,7 @@ class LogSumExp(Node):
 
     @classmethod
     def make(cls, a: Node, axis: int | None = None) -> "LogSumExp":
-        a = as_node(a)
+        a = unkept(as_node(a))       # x.T.T of a column x: x (text's way to keep x 2-D)
         _check_axis("logsumexp", axis)
         shape = {None: (ONE, ONE), 0: (a.cols, ONE), 1: (a.rows, ONE)}[axis]
         return cls._intern((a,), (axis,), shape)
@@ -141,9 +141,13 @@ def _numpy_norm1(p, node, args):
     return f"{p.np}.sum({p.np}.abs({p.array(args[0])}), {p.all_axes()}keepdims=True)", POSTFIX
 
 
-def _norm(x) -> Node:
-    """Euclidean norm of a vector, Frobenius norm of a matrix."""
-    return Norm.make(as_node(x))
+def _norm(x, axis: int | None = None) -> Node:
+    """Euclidean norm of a vector, Frobenius norm of a matrix, or the 2-norms along an axis."""
+    x = as_node(x)
+    if axis is None:
+        return Norm.make(x)
+    _check_axis("norm", axis)
+    return apply("sqrt", Sum.make(power(x, 2), axis))
 
 
 def _norm1(x) -> Node:
@@ -154,7 +158,7 @@ def _norm1(x) -> Node:
 _SCALAR_VALUE = "a scalar, named t where it is shared"
 
 NORM = Operation(
-    "norm", "reductions", "the Euclidean (Frobenius) norm", node=Norm, syntax=call("norm"),
+    "norm", "reductions", "the Euclidean (Frobenius) norm", node=Norm, syntax=call("norm", (1, 1), (AXIS, KEEPDIMS)),
     build=_norm, lower=_lower_norm, recognize=_recognize_norm, kind="custom",
     latex=_latex_norm, numpy=_numpy_norm, examples=(("norm", lambda v: Norm.make(v.A)),),
     excluded={"value name": _SCALAR_VALUE})
@@ -306,7 +310,7 @@ def _logsumexp(x, axis: int | None = None) -> Node:
 
 SOFTMAX = Operation(
     "softmax", "reductions", "exp(x) / sum(exp(x)), over all entries or along an axis",
-    node=Softmax, syntax=call("softmax", (1, 1), (AXIS,)), build=_softmax,
+    vector="operands", node=Softmax, syntax=call("softmax", (1, 1), (AXIS,)), build=_softmax,
     lower=_lower_softmax, recognize=_recognize_softmax, kind="custom",
     latex=_latex_with_axis("softmax"), numpy=_numpy_softmax,
     value_name=value_per_layer("p", "softmax"),
@@ -315,7 +319,7 @@ SOFTMAX = Operation(
 
 LOGSUMEXP = Operation(
     "logsumexp", "reductions", "log(sum(exp(x))), over all entries or along an axis",
-    node=LogSumExp, syntax=call("logsumexp", (1, 1), (AXIS,)), build=_logsumexp,
+    vector="always", node=LogSumExp, syntax=call("logsumexp", (1, 1), (AXIS, KEEPDIMS)), build=_logsumexp,
     lower=_lower_logsumexp, recognize=_recognize_softmax, kind="custom",
     latex=_latex_with_axis("logsumexp"), numpy=_numpy_logsumexp,
     value_name=value_per_layer("lse", "lse"),

@@ -12,11 +12,11 @@ import re
 from types import MappingProxyType
 
 import sympy
-from latex2mathml.converter import convert as latex_to_mathml
 
 from .. import expr as E
 from ..dims import is_one
 from ..ops import FUNCTIONS as FUNCTION_OPS
+from ..ops import operation_of
 from ..ops.base import ADD, ATOM, MUL, POSTFIX, POW, UNARY
 from ..ops.linalg import Inv
 from .base import Printed, Printer, bare_broadcasts
@@ -132,10 +132,11 @@ class LatexPrinter(Printer):
         return f"{self.wrap(args[0], ATOM)}^{{{power}}}", POW
 
     def _print_Apply(self, node, args):
-        op = FUNCTION_OPS.get(node.name)
+        op = operation_of(node)
         if op is not None and callable(op.latex):
             return op.latex(self, node, args)
-        command = FUNCTIONS.get(node.name) or rf"\operatorname{{{node.name}}}"
+        command = FUNCTIONS.get(node.name) or (op.latex if op is not None and op.latex else
+                                                rf"\operatorname{{{node.name}}}")
         return command + paren(args[0].text), ATOM
 
     def _print_Broadcast(self, node, args):
@@ -184,5 +185,8 @@ def to_latex(node: E.Node) -> str:
 
 def to_mathml(node_or_latex, display: str = "block") -> str:
     """MathML for a node (or a LaTeX string), converted by latex2mathml."""
+    # imported here, not above: latex2mathml loads email, http and xml (~50 ms) that a
+    # command printing text and LaTeX never needs (see cli.py on start-up)
+    from latex2mathml.converter import convert as latex_to_mathml
     latex = node_or_latex if isinstance(node_or_latex, str) else to_latex(node_or_latex)
     return latex_to_mathml(latex, display=display)

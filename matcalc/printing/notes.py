@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from typing import Union
 
 import sympy
-from latex2mathml.converter import convert as latex_to_mathml
 from sympy import Indexed, IndexedBase, KroneckerDelta
 
 from .. import expr as E
@@ -630,6 +629,7 @@ def mathml_element(latex: str, display: str = "inline", displaystyle: bool = Fal
     >>> ET.tostring(mathml_element("x^{2}"), encoding="unicode")[-66:]
     '<mrow><msup><mi>x</mi><mrow><mn>2</mn></mrow></msup></mrow></math>'
     """
+    from latex2mathml.converter import convert as latex_to_mathml   # when used: see to_mathml
     root = ET.fromstring(latex_to_mathml(latex, display="block" if displaystyle else display))
     for el in root.iter():
         if el.tag.startswith("{"):

@@ -45,7 +45,8 @@ import sympy
 from .. import expr as E
 from ..dims import is_one
 from ..errors import UnsupportedError
-from ..ops import FUNCTIONS as FUNCTION_OPS
+from ..ops import operation_of
+from ..ops.elementwise import derivative_of_user_function
 from ..ops.base import ADD, ATOM, MUL, POSTFIX, POW, UNARY
 from ..ops.linalg import Diag, Inv
 from .base import Printed, Printer, bare_broadcasts
@@ -533,9 +534,11 @@ class NumpyPrinter(Printer):
         return f"{self.wrap(args[0], POW + 1)} ** {exponent}", POW
 
     def _print_Apply(self, node, args):
-        row = FUNCTION_OPS[node.name].function
+        row = operation_of(node).function
         if self.portable and row.portable is not None:
             return self.call(node.name, row.portable, args[0].text), POSTFIX
+        if row.numpy is None:                  # NumPy has no such function: a helper of x
+            return f"{self.helper(node.name, row.helper)}({args[0].text})", POSTFIX
         # {x} sits inside call parentheses; {xw} beside an operator, so it is parenthesised
         text = row.numpy.format(np=self.np, x=args[0].text, xw=self.wrap(args[0], MUL + 1))
         return text, row.precedence
@@ -634,7 +637,10 @@ def numpy_source(outputs: list[Output], inputs: list[E.Var], name: str = "f", do
     """
     optional = optional or {}
     nodes = [o.node for o in outputs]
-    user_names = [v.name for v in inputs]
+    # functions the user named (g, g_prime, ...) are arguments too, after the variables
+    functions = sorted({n.name for n in E.postorder(nodes) if isinstance(n, E.Apply)
+                        and derivative_of_user_function(n.name) is not None})
+    user_names = [v.name for v in inputs] + functions
     all_dims = dimensions(nodes + list(inputs))
     names = Names(user_names + [d.name for d in all_dims])
     numpy_name = names.get("numpy") if portable else None
@@ -668,7 +674,7 @@ def numpy_source(outputs: list[Output], inputs: list[E.Var], name: str = "f", do
     bound = bind_dims(needed, given, body)
     unbound = [d for d in needed if d not in bound]
     # a dimension no required input has (it sizes only a constant) is an argument of its own
-    signature = [v.name for v in given] + [d.name for d in unbound] + \
+    signature = [v.name for v in given] + functions + [d.name for d in unbound] + \
         [f"{v.name}=None" for v in optional] + ([f"{np}=None"] if portable else [])
     lines = [f"def {name}({', '.join(signature)}):"]
     if doc:

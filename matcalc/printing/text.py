@@ -12,6 +12,7 @@ import sympy
 
 from .. import expr as E
 from ..dims import is_one
+from ..ops import is_vector, operation_of, reading_of
 from ..ops.base import ADD, ATOM, MUL, POSTFIX, POW, UNARY
 from .base import Printed, Printer, bare_broadcasts
 
@@ -32,7 +33,7 @@ _CONSTANTS = _ConstantPrinter()
 
 def number_text(value: sympy.Expr) -> tuple[str, int]:
     """A constant (number or expression in dimensions) as text, with its precedence."""
-    if value.is_Integer or value.is_Symbol:
+    if value.is_Integer or value.is_Symbol or value is sympy.pi:
         return str(value), (UNARY if value.is_negative else ATOM)
     if value.is_Rational:
         return f"{value.p}/{value.q}", MUL        # -1/2 is (-1)/2: its outermost operator is /
@@ -46,6 +47,25 @@ def number_text(value: sympy.Expr) -> tuple[str, int]:
     if text.startswith("-") and "/" not in text and "*" not in text:
         return text, UNARY
     return text, MUL
+
+
+def _read_as_row(node: E.Node, shape, partner: E.Node | None = None) -> bool:
+    """Whether text would read the n x 1 ``node``, written bare beside an operand of ``shape``
+    (``partner``), as something other than the column it is (``matcalc.reading``)."""
+    if not is_one(node.cols) or node.is_scalar or (is_one(shape[0]) and is_one(shape[1])):
+        return False
+    if partner is not None and not partner.is_scalar and is_vector(partner):
+        return False              # two 1-D values of one length: entry by entry
+    return is_vector(node) and reading_of(node, shape) != "column"
+
+
+def _keepdims_spelling(node: E.Node, axis: int) -> bool:
+    """A reduction along ``axis`` that prints as a call: ``keepdims=True`` can follow it."""
+    op = operation_of(node)
+    if not node.args or node.is_scalar or node.args[0].is_scalar or is_vector(node.args[0]):
+        return False                  # keepdims of a 1-D value or a number is not a row or column
+    return (op is not None and op.syntax is not None and getattr(node, "axis", None) == axis
+            and any(k.name == "keepdims" for k in op.syntax.keywords) and op.text is None)
 
 
 class TextPrinter(Printer):
@@ -76,6 +96,11 @@ class TextPrinter(Printer):
 
     def _print_Transpose(self, node, args):
         a = args[0]
+        inner = a.node.args[0] if isinstance(a.node, E.Transpose) else None
+        if _keepdims_spelling(a.node, 0) or (inner is not None and is_one(node.cols)
+                                             and _keepdims_spelling(inner, 1)):
+            text = self.done[id(inner if inner is not None else a.node)].text
+            return text[:-1] + ", keepdims=True)", POSTFIX
         inner = a.text if a.prec >= POSTFIX and not isinstance(a.node, E.Const) else f"({a.text})"
         return f"{inner}.T", POSTFIX         # (2).T: 2.T would read as the number 2. then T
 
@@ -86,10 +111,24 @@ class TextPrinter(Printer):
         return f"{left} {symbol} {self.wrap(b, prec + 1)}", prec
 
     def _operands(self, args: list[Printed]) -> list[Printed]:
-        """Elementwise operands, broadcasts left to NumPy semantics where that keeps the shape."""
+        """Elementwise operands, broadcasts left to NumPy semantics where that keeps the shape;
+        a 1-D value that text would read as a row beside the other operand is written as the
+        column it is (``keepdims=True``, or ``.T.T``)."""
         node = self.current
         bare = bare_broadcasts(node)
-        return [self.done[id(a.node.args[0])] if drop else a for a, drop in zip(args, bare)]
+        out = [self.done[id(a.node.args[0])] if drop else a for a, drop in zip(args, bare)]
+        if len(out) == 2:
+            for i in (0, 1):
+                if _read_as_row(out[i].node, out[1 - i].node.shape, out[1 - i].node):
+                    out[i] = self._as_column(out[i])
+        return out
+
+    def _as_column(self, p: Printed) -> Printed:
+        """The n x 1 ``p``, which text reads as 1-D, written as a 2-D column."""
+        node = p.node
+        if _keepdims_spelling(node, 1) and p.text.endswith(")"):
+            return Printed(node, p.text[:-1] + ", keepdims=True)", POSTFIX)
+        return Printed(node, f"{self.wrap(p, POSTFIX)}.T.T", POSTFIX)
 
     def _print_Add(self, node, args):
         return self._binary(args, "+", ADD, (E.Add, E.Sub))
@@ -113,7 +152,9 @@ class TextPrinter(Printer):
         return f"{self.wrap(args[0], POW + 1)} ** {exponent}", POW
 
     def _print_Apply(self, node, args):
-        return f"{node.name}({args[0].text})", POSTFIX
+        op = operation_of(node)
+        name = op.latex if op is not None and op.family == "user" else node.name   # g', g''
+        return f"{name}({args[0].text})", POSTFIX
 
     def _print_Broadcast(self, node, args):
         r, c = node.params
@@ -124,6 +165,8 @@ class TextPrinter(Printer):
         if value == 0:
             return "zeros" + ones[4:], POSTFIX
         a = args[0]
+        if _read_as_row(a.node, node.shape):
+            a = self._as_column(a)
         left_assoc = a.prec == MUL and isinstance(a.node, (E.Mul, E.Div))
         return f"{a.text if left_assoc else self.wrap(a, MUL + 1)} * {ones}", MUL
 
@@ -138,8 +181,13 @@ class TextPrinter(Printer):
 
         def method(node, args):
             words = [a.text for a in args]
+            if (getattr(node, "axis", None) == 1 and not args[0].node.is_scalar
+                    and is_vector(args[0].node)):
+                words[0] = f"{self.wrap(args[0], POSTFIX)}.T.T"    # axis 1 of a column
             for k in syntax.keywords:
-                value = getattr(node, k.attribute)
+                if not k.attribute:
+                    continue
+                value = getattr(node, k.attribute, k.default)
                 if value != k.default:
                     words.append(f"{k.name}={value}")
             return f"{syntax.spelling}({', '.join(words)})", POSTFIX

@@ -480,7 +480,7 @@ FLASH = ("Dao et al., FlashAttention (NeurIPS 2022), appendix B.2 (standard atte
          "pass), for the attention of Vaswani et al. (2017), eq. (1)")
 ATT = "Q[t,k] K[s,k] V[s,v]"
 ATT_DEFS = [("P", "softmax(Q @ K.T / sqrt(k), axis=1)"), ("dP", "G @ V.T"),
-            ("dS", "P * (dP - sum(P * dP, axis=1))")]
+            ("dS", "P * (dP - sum(P * dP, axis=1, keepdims=True))")]
 LN_DEFS = [("mu", "mean(x)"), ("sigma", "sqrt(mean((x - mu) ** 2) + eps)"),
            ("xhat", "(x - mu) / sigma"), ("dxhat", "G * g")]
 BN_DEFS = [("mu", "mean(X, axis=0)"), ("sigma", "sqrt(mean((X - mu.T) ** 2, axis=0) + eps)"),
@@ -550,7 +550,7 @@ LAYERS = [
          "Wq, Wk, Wv", "X[t,d] Wq[d,k] Wk[d,k] Wv[d,v]",
          ["X.T @ dS @ X @ Wk / sqrt(k)", "X.T @ dS.T @ X @ Wq / sqrt(k)", "X.T @ P.T @ G"],
          FLASH, defs=[("P", "softmax(X @ Wq @ (X @ Wk).T / sqrt(k), axis=1)"),
-                      ("dP", "G @ (X @ Wv).T"), ("dS", "P * (dP - sum(P * dP, axis=1))")]),
+                      ("dP", "G @ (X @ Wv).T"), ("dS", "P * (dP - sum(P * dP, axis=1, keepdims=True))")]),
     grad("layer-norm", "g * (x - mean(x)) / sqrt(mean((x - mean(x)) ** 2) + eps) + b",
          "x, g, b", "x[n] g[n] b[n] eps[]",
          ["(dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)) / sigma", "G * xhat", "G"],

@@ -189,12 +189,16 @@ def _scalar(value) -> np.ndarray:
     return np.full((1, 1), float(value))
 
 
-def _reduce(x, axis, op):
-    """A reduction as the syntax means it: a scalar over all entries; along an axis, a column
-    vector with one entry per column (axis=0) or per row (axis=1)."""
+def _reduce(x, axis, op, keepdims=False):
+    """A reduction as the syntax means it: a scalar over all entries; along an axis, a vector
+    (a column here) with one entry per column (axis=0) or per row (axis=1); with keepdims, the
+    1×m row (axis=0) or the n×1 column (axis=1). Book forms write keepdims=True wherever a
+    reduction meets a matrix, so that NumPy's reading and this column one agree."""
     if axis is None:
         return _scalar(op(x, None))
-    return np.asarray(op(x, axis), dtype=float).reshape(-1, 1)
+    axis = axis % 2
+    return np.asarray(op(x, axis), dtype=float).reshape((1, -1) if keepdims and axis == 0
+                                                         else (-1, 1))
 
 
 def _softmax(x, axis):
@@ -222,8 +226,10 @@ def _einsum(spec, *operands):
 
 
 _FUNCTIONS = {
-    "sum": lambda x, axis=None: _reduce(x, axis, lambda a, ax: a.sum(axis=ax)),
-    "mean": lambda x, axis=None: _reduce(x, axis, lambda a, ax: a.mean(axis=ax)),
+    "sum": lambda x, axis=None, keepdims=False: _reduce(x, axis, lambda a, ax: a.sum(axis=ax),
+                                                        keepdims),
+    "mean": lambda x, axis=None, keepdims=False: _reduce(x, axis, lambda a, ax: a.mean(axis=ax),
+                                                         keepdims),
     "softmax": lambda x, axis=None: _softmax(x, axis),
     "logsumexp": lambda x, axis=None: _logsumexp(x, axis),
     "trace": lambda x: _scalar(np.trace(x)),

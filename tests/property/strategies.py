@@ -40,11 +40,13 @@ from hypothesis import settings
 from hypothesis import strategies as st
 
 import matcalc as mc
+from matcalc.ops import is_vector
 from matcalc.ops import FUNCTIONS
 from matcalc.collapse import ZERO
 from matcalc.expr import Broadcast, Var, postorder
 from matcalc.ops.contractions import Sum
 
+from reference import FUNCS as REFERENCE_FUNCS
 from reference import evaluate
 
 DIMS = ("n", "m", "k")
@@ -137,7 +139,8 @@ def shapes_with_upstream(node: mc.Node, upstream: str = "G") -> dict:
     if node.is_scalar:
         return dict(SHAPES)
     rows, cols = (str(d) for d in node.shape)
-    shape = (rows,) if cols == "1" else (rows if rows != "1" else 1, cols)
+    one_d = cols == "1" and is_vector(node)         # as derive declares it: NumPy's 1-D or 2-D
+    shape = (rows,) if one_d else (rows if rows != "1" else 1, cols if cols != "1" else 1)
     return {**SHAPES, upstream: shape}
 
 
@@ -231,6 +234,10 @@ NUMPY_FUNCTIONS = {
     "sigmoid": _numpy_sigmoid, "sqrt": np.sqrt, "softplus": lambda x: np.logaddexp(0.0, x),
     "relu": lambda x: np.maximum(x, 0.0), "abs": np.abs, "sign": np.sign,
     "step": lambda x: (x > 0).astype(float), "log1p": np.log1p, "expm1": np.expm1,
+    "silu": lambda x: x * _numpy_sigmoid(x),
+    # the rest as the reference evaluator computes them
+    **{name: REFERENCE_FUNCS[name] for name in ("tan", "arcsin", "arccos", "arctan", "sinh",
+                                                 "cosh", "erf", "square", "gelu", "gelu_tanh")},
 }
 MC_FUNCTIONS = {name: getattr(mc, name) for name in NUMPY_FUNCTIONS}
 
@@ -261,6 +268,18 @@ FUNCTION_BOUNDS = {
     "abs": lambda hi, lo: (hi, None),
     "log1p": lambda hi, lo: (math.log1p(hi), math.log1p(lo)),      # of a positive operand
     "expm1": lambda hi, lo: (math.expm1(hi), None) if hi <= EXP_ARGUMENT else None,
+    # inside their domains only, away from the poles and the ends
+    "tan": lambda hi, lo: (math.tan(hi), None) if hi <= 1.2 else None,
+    "arcsin": lambda hi, lo: (math.asin(hi), None) if hi <= 0.9 else None,
+    "arccos": lambda hi, lo: (math.pi, None) if hi <= 0.9 else None,
+    "arctan": lambda hi, lo: (min(hi, math.pi / 2), None),
+    "sinh": lambda hi, lo: (math.sinh(hi), None) if hi <= EXP_ARGUMENT else None,
+    "cosh": lambda hi, lo: (math.cosh(hi), 1.0) if hi <= EXP_ARGUMENT else None,
+    "erf": lambda hi, lo: (1.0, None),
+    "square": lambda hi, lo: (hi * hi, None if lo is None else lo * lo),
+    "gelu": lambda hi, lo: (hi, None),
+    "gelu_tanh": lambda hi, lo: (hi, None),
+    "silu": lambda hi, lo: (hi, None),
 }
 
 

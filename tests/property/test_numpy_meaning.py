@@ -30,12 +30,9 @@ each text, and what it exercised; the longer run, with the counts:
     HYPOTHESIS_PROFILE=large python -m pytest tests/property/test_numpy_meaning.py \
         --hypothesis-show-statistics
 
-matcalc does not mean what NumPy means everywhere yet (issue 13). The full property test is
-marked as an expected failure (strict: it must fail, by assertion, until the fix lands); a guard
-runs the same property on everything outside the families of ``KNOWN_DIVERGENCES``; and each
-family has minimal reproducers written out by hand below, each marked the same way, beside the
-issue's own examples and the natural NumPy spellings the issue says must be accepted. As the
-fix lands, the strict markers turn into failures that ask for their own removal.
+matcalc's reading is in ``matcalc/reading.py``; the examples below are the issue's own, the
+minimal reproducers of the families that differed before it (kept so that they stay fixed), and
+the natural NumPy spellings the issue says must be accepted.
 """
 
 from __future__ import annotations
@@ -44,7 +41,7 @@ import inspect
 
 import numpy as np
 import pytest
-from hypothesis import Phase, assume, event, given, note, settings
+from hypothesis import assume, event, given, note, settings
 
 import matcalc as mc
 
@@ -52,7 +49,6 @@ from numpy_texts import NumpyOutcome, NumpyText, examples, numpy_texts
 
 RTOL = 1e-8
 JUMP_MARGIN = 1e-6     # skip inputs whose jump argument is this close to 0 (relative)
-ISSUE = "issue 13 (a text means what NumPy computes): "
 
 
 def matcalc_value(text: str, wrt: str, shapes: dict, domains: dict | None, inputs: dict,
@@ -107,60 +103,9 @@ def run_case(case: NumpyText) -> None:
     assert problem is None, problem
 
 
-def _exercising(*features: str):
-    def test(case: NumpyText) -> bool:
-        return bool(case.features.intersection(features))
-    return test
-
-
-def _column_result(case: NumpyText) -> bool:
-    return len(case.term.shape) == 2 and case.term.shape[1] == 1
-
-
-# The families of texts on which matcalc's value differs from NumPy's today, told by what the
-# strategy records (each has minimal reproducers below). The guard test leaves them out so that
-# everything else stays checked while they wait for the fix; remove a family when its
-# reproducers pass, and the guard with the last one (the full test then covers everything).
-KNOWN_DIVERGENCES = {
-    "a 1-D value meets a square matrix: matcalc reads it as a column": _exercising(
-        "declared vector meets square matrix, as a row (NumPy)",
-        "reduction meets square matrix, as a row (NumPy)",
-        "1-D expression meets square matrix, as a row (NumPy)"),
-    "a 1-D value meets a 1×m row: matcalc makes an outer sum": _exercising(
-        "declared vector meets 1×m row, as a row (NumPy)",
-        "reduction meets 1×m row, as a row (NumPy)",
-        "1-D expression meets 1×m row, as a row (NumPy)"),
-    "a reduction meets a non-square matrix along its rows: NumPy refuses, matcalc computes":
-        _exercising("reduction meets non-square matrix, NumPy refuses"),
-    "a 1-D value reduced along axis 1: NumPy refuses, matcalc computes": _exercising(
-        "reduction of 1-D along axis=1", "reduction of 1-D along axis=1, keepdims"),
-    "an n×1 result: matcalc returns it 1-D": _column_result,
-}
-
-
-def known_divergence(case: NumpyText) -> str | None:
-    return next((family for family, test in KNOWN_DIVERGENCES.items() if test(case)), None)
-
-
-# While it is expected to fail it does not shrink (CI time); take ``phases=`` out with the marker.
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason=ISSUE + "matcalc's value differs from NumPy's on the families in "
-                   "KNOWN_DIVERGENCES (see the reproducers below)")
-@settings(max_examples=examples(300), phases=(Phase.explicit, Phase.generate),
-          report_multiple_bugs=False)
+@settings(max_examples=examples(300), report_multiple_bugs=False)
 @given(case=numpy_texts())
 def test_a_text_means_what_numpy_computes(case: NumpyText) -> None:
-    run_case(case)
-
-
-@settings(max_examples=examples(300))
-@given(case=numpy_texts())
-def test_a_text_means_what_numpy_computes_outside_the_known_divergences(
-        case: NumpyText) -> None:
-    family = known_divergence(case)
-    if family is not None:
-        event(f"left out, a known divergence: {family}")
-        assume(False)
     run_case(case)
 
 
@@ -200,22 +145,15 @@ def check_never_a_different_value(text: str, shapes: dict, reference) -> None:
     assert problem is None, problem
 
 
-def _known(reason: str):
-    """The mark of a case matcalc gets wrong today: it must fail by assertion, until fixed."""
-    return pytest.mark.xfail(strict=True, raises=AssertionError, reason=ISSUE + reason)
-
-
 SQUARE = {"A": ("n", "n"), "u": ("n",)}
 
 ISSUE_EXAMPLES = [
     pytest.param("sum(G * (X - mean(X, axis=0)))", {"X": ("n", "n"), "G": ("n", "n")},
                  lambda X, G: np.sum(G * (X - np.mean(X, axis=0))),
-                 marks=_known("mean(X, axis=0) is read as a column against a square X"),
                  id="centred columns, square"),
     pytest.param("sum((X @ W + b - Y)**2)",
                  {"X": ("n", "d"), "W": ("d", "n"), "b": ("n",), "Y": ("n", "n")},
                  lambda X, W, b, Y: np.sum((X @ W + b - Y) ** 2),
-                 marks=_known("b is read as a column against the square X @ W"),
                  id="row-major bias, square"),
 ]
 
@@ -228,40 +166,28 @@ def test_the_issue_examples_mean_what_numpy_computes(text, shapes, reference) ->
 REPRODUCERS = [
     pytest.param("A - mean(A, axis=0)", {"A": ("n", "n")},
                  lambda A: A - np.mean(A, axis=0),
-                 marks=_known("a reduction along axis 0 is read as a column against a square "
-                              "matrix"), id="reduction axis=0 meets square"),
+                 id="reduction axis=0 meets square"),
     pytest.param("A + sum(A, axis=1)", {"A": ("n", "n")},
                  lambda A: A + np.sum(A, axis=1),
-                 marks=_known("a reduction along axis 1 is read as a column against a square "
-                              "matrix"), id="reduction axis=1 meets square"),
+                 id="reduction axis=1 meets square"),
     pytest.param("A + u", SQUARE, lambda A, u: A + u,
-                 marks=_known("a declared vector is read as a column against a square matrix "
-                              "(ambiguous: refuse it, or take NumPy's row)"),
                  id="vector meets square"),
     pytest.param("A + -u", SQUARE, lambda A, u: A + -u,
-                 marks=_known("a 1-D expression is read as a column against a square matrix"),
                  id="1-D expression meets square"),
     pytest.param("u + P", {"u": ("n",), "P": (1, "n")}, lambda u, P: u + P,
-                 marks=_known("a vector meeting a declared 1×n row gives an n×n outer sum"),
                  id="vector meets 1×n row"),
     pytest.param("P + sum(A, axis=1)", {"P": (1, "n"), "A": ("n", "n")},
                  lambda P, A: P + np.sum(A, axis=1),
-                 marks=_known("a reduction meeting a declared 1×n row gives an n×n outer sum"),
                  id="reduction meets 1×n row"),
     pytest.param("sum(u, axis=1)", {"u": ("n",)}, lambda u: np.sum(u, axis=1),
-                 marks=_known("NumPy refuses axis 1 of a 1-D array; matcalc returns u"),
                  id="axis 1 of a vector"),
     pytest.param("B - mean(B, axis=1)", {"B": ("n", "m")}, lambda B: B - np.mean(B, axis=1),
-                 marks=_known("NumPy refuses an n-vector against n×m; matcalc reads it as a "
-                              "column (the fix NumPy asks for is keepdims=True)"),
                  id="reduction meets rows of non-square"),
     pytest.param("U", {"U": ("n", 1)}, lambda U: U,
-                 marks=_known("a declared n×1 column comes back 1-D"),
                  id="declared column"),
     pytest.param("P.T", {"P": (1, "n")}, lambda P: P.T,
-                 marks=_known("the transpose of a declared 1×n row comes back 1-D"),
                  id="transposed row"),
-    # what matcalc gets right today, beside them
+    # what matcalc got right before the fix, beside them
     pytest.param("B - mean(B, axis=0)", {"B": ("n", "m")}, lambda B: B - np.mean(B, axis=0),
                  id="reduction meets columns of non-square"),
     pytest.param("B + u", {"B": ("n", "m"), "u": ("n",)}, lambda B, u: B + u[:, None],
@@ -302,8 +228,7 @@ NATURAL_SPELLINGS = [
 
 
 @pytest.mark.parametrize("text, shapes, reference", [
-    pytest.param(*p.values, id=p.id, marks=_known("matcalc refuses NumPy's spelling"))
-    for p in NATURAL_SPELLINGS])
+    pytest.param(*p.values, id=p.id) for p in NATURAL_SPELLINGS])
 def test_natural_numpy_spellings_are_accepted(text, shapes, reference) -> None:
     inputs = explicit_inputs(shapes)
     value, error = matcalc_value(text, next(iter(shapes)), shapes, None, inputs, SIZES)
