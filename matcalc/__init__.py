@@ -23,10 +23,10 @@ from .version import __version__
 _PUBLIC = {
     **dict.fromkeys(["Derivation", "Matrix", "MatrixDerivative", "Scalar", "TensorDerivative",
                      "Vector", "backward", "derive", "dim", "grad", "hessian", "hvp",
-                     "jacobian"], "api"),
+                     "jacobian", "from_sympy", "to_sympy"], "api"),
     "BackwardCode": "printing.module", "CheckReport": "check",
-    **dict.fromkeys(["CheckError", "DomainError", "MatcalcError", "ParseError", "ShapeError",
-                     "UnsupportedError"], "errors"),
+    **dict.fromkeys(["ArgumentError", "CheckError", "DomainError", "MatcalcError", "ParseError",
+                     "ShapeError", "UnsupportedError"], "errors"),
     "Node": "expr", "parse": "parse", "to_latex": "printing.latex",
     "to_mathml": "printing.latex", "to_text": "printing.text", "simplify": "simplify",
 }

@@ -10,6 +10,7 @@ argument that defaults to ones (seed 003: "gradients = None").
 
 from __future__ import annotations
 
+import difflib
 import functools
 import importlib
 import inspect
@@ -20,7 +21,7 @@ from .printing.module import BackwardCode, backward_code
 from .check import (DEFAULT_TOLERANCE, CheckReport, choose_sizes, compare, compare_matrix,
                     draw_inputs, ensure_finite, input_domains, objective)
 from .diff import Step
-from .errors import CheckError, MatcalcError, UnsupportedError
+from .errors import ArgumentError, CheckError, MatcalcError, UnsupportedError
 from .dims import is_one
 from .ops import BUILDERS, check_name, is_vector, operation_of
 from .ops.elementwise import derivative_name, derivative_of_user_function
@@ -31,6 +32,7 @@ from .printing.latex import latex_name, to_latex, to_mathml
 from .printing.numpy import Output, compile_module, numpy_source
 from .printing.text import to_text
 from .pipeline import differentiate
+from .sympy_bridge import Names, is_sympy, read, read_target, write, write_kronecker
 from .tensor import IndexTensor, jacobian_tensor
 
 UPSTREAM_NAME = "G"
@@ -76,6 +78,33 @@ def dim(name: str) -> E.Const:
     return E.Const.make(from_dims)
 
 
+def from_sympy(expression, domains: dict | None = None) -> E.Node:
+    """The matcalc expression equal to a SymPy matrix expression (see docs/sympy.md).
+
+    Shapes come from the MatrixSymbols; ``domains`` may say what a symbol's values are
+    (``{"X": "spd"}``), as for text.
+
+    >>> import sympy
+    >>> X = sympy.MatrixSymbol("X", 3, 3)
+    >>> str(from_sympy(sympy.Trace(X.T * X)))
+    'trace(X.T @ X)'
+    """
+    return read(expression, domains)[0]
+
+
+def to_sympy(value):
+    """An expression or a result (``derive``, ``jacobian``, ``hessian``...) as SymPy.
+
+    >>> x = Vector("x", 2)
+    >>> to_sympy(x.T @ x)
+    x.T*x
+    """
+    if not isinstance(value, (E.Node, Derivation)):
+        raise MatcalcError(f"to_sympy takes a matcalc expression or result, not "
+                           f"{type(value).__name__}")
+    return value.to_sympy()
+
+
 #: The builders of every operation text can call, by name (``exp``, ``sum``, ``inv``,
 #: ``trace``, ``ones``, ...): a view of the registry. The package exports each as ``mc.<name>``.
 FUNCTIONS = dict(BUILDERS)
@@ -90,9 +119,14 @@ class Derivation:
     """The gradients of one expression with respect to one or more variables (or subexpressions).
 
     ``gradient`` is the matrix-form result (a tuple when several were asked for); ``latex()``,
-    ``mathml()``, ``numpy_source()``, ``numpy_function()`` and ``check()`` present and verify it.
+    ``mathml()``, ``numpy_source()``, ``numpy_function()`` and ``check()`` present and verify it;
+    ``to_sympy()`` hands it to SymPy.
     ``inferred_shapes`` holds the shapes inferred for variables the text left undeclared.
     """
+
+    #: The user's SymPy symbols, when the expression was a SymPy expression (``to_sympy``
+    #: gives results back over them).
+    sympy_names: Names | None = None
 
     #: name -> shape, as ``shapes=`` writes it, for each variable whose shape was inferred
     inferred_shapes: dict = {}
@@ -126,6 +160,19 @@ class Derivation:
     def record(self) -> list[Step]:
         """The rules applied on the reverse sweep, in order (each with its derivation record)."""
         return list(self.sweep.steps)
+
+    def to_sympy(self):
+        """The result as an equal SymPy matrix expression (a tuple when ``wrt`` was a list),
+        over the SymPy symbols the expression was given in, if it was (docs/sympy.md).
+
+        >>> import sympy
+        >>> n = sympy.Symbol("n", integer=True, positive=True)
+        >>> X, A = sympy.MatrixSymbol("X", n, n), sympy.MatrixSymbol("A", n, n)
+        >>> derive(sympy.Trace(A * X) + sympy.log(sympy.Determinant(X)), wrt=X).to_sympy()
+        X.T**(-1) + A.T
+        """
+        values = tuple(write(g, self.sympy_names) for g in self.gradients)
+        return values[0] if self._single else values
 
     def wrt_names(self) -> list[str]:
         """How each target reads after d/d: a name, or a subexpression (in parentheses when it
@@ -403,51 +450,127 @@ def _as_list(wrt) -> tuple[list, bool]:
     return [wrt], True
 
 
-def derive(expression, wrt, shapes: dict | None = None, domains: dict | None = None,
-           infer_kinds: bool = False, functions=None) -> Derivation:
-    """Derive the gradient of ``expression`` (text or expression) with respect to ``wrt``.
+# ---------------------------------------------------------------------------------------------
+# One signature: expression, wrt, shapes=, domains=, functions=
+# ---------------------------------------------------------------------------------------------
 
-    ``wrt`` is a variable (or its name), or a list of them: all are derived in one reverse sweep.
-    A variable of the text whose use fixes its shape may be left out of ``shapes``
-    (``inferred_shapes`` on the result); ``infer_kinds=True`` reads undeclared names by their
-    letter: a-g scalars, h-z vectors, A-Z matrices. ``functions`` names elementwise functions
-    text uses without defining them (``["g"]``): the result is written with g' (generated code
-    takes ``g`` and ``g_prime`` as arguments).
+#: Keywords people reach for, and the one each entry point takes instead.
+_KEYWORD_FIXES = {"shape": "shapes", "domain": "domains", "function": "functions",
+                  "x": "wrt", "var": "wrt", "variable": "wrt", "variables": "wrt",
+                  "with_respect_to": "wrt", "f": "expression", "expr": "expression",
+                  "loss": "expression", "text": "expression"}
+
+
+def _one_signature(func: Callable) -> Callable:
+    """``func`` refusing an unknown keyword with a ``TypeError`` in Python's own spelling that
+    names the keyword it takes instead (``shape`` -> ``shapes=``)."""
+    params = inspect.signature(func).parameters
+
+    @functools.wraps(func)
+    def call(*args, **kwargs):
+        for key in kwargs:
+            if key not in params:
+                raise ArgumentError(_keyword_message(func.__name__, key, params))
+        return func(*args, **kwargs)
+    return call
+
+
+def _keyword_message(name: str, key: str, params) -> str:
+    fix = _KEYWORD_FIXES.get(key) if _KEYWORD_FIXES.get(key) in params else None
+    if fix is None:
+        close = difflib.get_close_matches(key, list(params), n=1)
+        fix = close[0] if close else None
+    takes = ", ".join(f"{p}=" for p in params)
+    hint = f"; did you mean {fix}=?" if fix is not None else "."
+    return f"{name}() got an unexpected keyword argument {key!r}{hint} It takes {takes}."
+
+
+class _Read:
+    """An expression as every entry point reads it (``_read``)."""
+
+    def __init__(self, node: E.Node, variables: dict, names: Names | None = None,
+                 inferred: dict | None = None, text: bool = False):
+        self.node, self.variables, self.names = node, variables, names
+        self.inferred = inferred or {}      # shapes inferred for undeclared variables of text
+        self.text = text
+
+
+def _read(expression, shapes: dict | None, domains: dict | None, functions,
+          infer_kinds: bool) -> _Read:
+    """The expression as a node, its variables by name (for text, every declared one), the
+    user's SymPy symbols when it was a SymPy expression, and the shapes inferred for text.
+    Every entry point reads through here."""
+    if isinstance(expression, str):
+        node, inferred = parse_inferring(expression, shapes, domains, infer_kinds, functions)
+        declared = declare({**(shapes or {}), **inferred}, domains)
+        # a declared variable the text does not use has a zero gradient
+        return _Read(node, {**declared, **_by_name(node)}, None, inferred, text=True)
+    if infer_kinds:
+        raise MatcalcError("infer_kinds= is for text; variables carry their own kinds")
+    if is_sympy(expression):
+        if shapes is not None or functions is not None:
+            raise MatcalcError("shapes= and functions= are for text; a SymPy expression's "
+                               "MatrixSymbols carry their own shapes")
+        node, names = read(expression, domains)
+        return _Read(node, _by_name(node), names)
+    if isinstance(expression, E.Node):
+        if shapes is not None or domains is not None or functions is not None:
+            raise MatcalcError("shapes=, domains= and functions= are for text; variables carry "
+                               "their own")
+        return _Read(expression, _by_name(expression))
+    raise MatcalcError(f"cannot derive {type(expression).__name__}: pass text or an expression "
+                       "(matcalc's or SymPy's)")
+
+
+def _by_name(node: E.Node) -> dict:
+    return {v.name: v for v in E.variables([node])}
+
+
+def _resolve(w, variables: dict, names: Names | None, domains: dict | None):
+    """A ``wrt`` entry as a node: a name, a variable or subexpression, or a SymPy symbol or
+    subexpression of a SymPy expression."""
+    if is_sympy(w):
+        name = getattr(w, "name", None)
+        if isinstance(name, str) and name in variables:
+            node = read_target(w, names or Names(), domains)
+            if node is not variables[name]:
+                raise MatcalcError(f"{w} ({E.format_shape(node.shape)}) is not the variable "
+                                   f"{name} of the expression "
+                                   f"({E.format_shape(variables[name].shape)})")
+            return node
+        return read_target(w, names or Names(), domains)
+    if isinstance(w, str):
+        if w not in variables:
+            known = ", ".join(sorted(variables)) or "none"
+            raise MatcalcError(f"{w!r} is not a variable of the expression; its variables "
+                               f"are: {known}")
+        return variables[w]
+    return w
+
+
+@_one_signature
+def derive(expression, wrt, shapes: dict | None = None, domains: dict | None = None, *,
+           infer_kinds: bool = False, functions=None) -> Derivation:
+    """Derive the gradient of ``expression`` (text, expression or SymPy) with respect to ``wrt``.
+
+    ``wrt`` is a variable (or its name, or a SymPy symbol), or a list of them: all are derived
+    in one reverse sweep. A SymPy expression's MatrixSymbols carry their shapes (it takes
+    ``domains=``); see docs/sympy.md. A variable of text whose use fixes its shape may be left
+    out of ``shapes`` (``inferred_shapes`` on the result); ``infer_kinds=True`` reads undeclared
+    names by their letter: a-g scalars, h-z vectors, A-Z matrices. ``functions`` names
+    elementwise functions text uses without defining them (``["g"]``): the result is written
+    with g' (generated code takes ``g`` and ``g_prime`` as arguments).
 
     >>> res = derive("trace(A @ X @ B)", wrt="X",
     ...              shapes={"A": ("n", "n"), "X": ("n", "n"), "B": ("n", "n")})
     >>> str(res.gradient)
     'A.T @ B.T'
     """
-    inferred = {}
-    if isinstance(expression, str):
-        node, inferred = parse_inferring(expression, shapes, domains, infer_kinds, functions)
-        shapes = {**(shapes or {}), **inferred}
-    elif isinstance(expression, E.Node):
-        if shapes is not None or domains is not None or functions is not None:
-            raise MatcalcError("shapes=, domains= and functions= are for text; variables carry "
-                               "their own")
-        node = expression
-    else:
-        raise MatcalcError(f"cannot derive {type(expression).__name__}: pass text or an expression")
+    got = _read(expression, shapes, domains, functions, infer_kinds)
     targets, single = _as_list(wrt)
-    by_name = {v.name: v for v in E.variables([node])}
-    if isinstance(expression, str):
-        # a declared variable the text does not use has a zero gradient
-        by_name = {**declare(shapes, domains), **by_name}
-    resolved = []
-    for w in targets:
-        if isinstance(w, str):
-            if w not in by_name:
-                known = ", ".join(sorted(by_name)) or "none"
-                raise MatcalcError(f"{w!r} is not a variable of the expression; its variables "
-                                   f"are: {known}")
-            resolved.append(by_name[w])
-        else:
-            resolved.append(w)
-    result = Derivation(node, resolved, single, numpy_reading=isinstance(expression, str))
-    result.inferred_shapes = inferred
-    return result
+    res = Derivation(got.node, [_resolve(w, got.variables, got.names, domains) for w in targets],
+                     single, numpy_reading=got.text)
+    return _with_names(res, got)
 
 
 class MatrixDerivative(Derivation):
@@ -534,24 +657,20 @@ class MatrixDerivative(Derivation):
         return report
 
 
-def _second_order_target(expression, wrt, shapes, domains, infer_kinds=False):
-    """The expression and the variable, and the shapes inferred for undeclared variables."""
-    if isinstance(expression, str):
-        node, inferred = parse_inferring(expression, shapes, domains, infer_kinds)
-        variables = declare({**(shapes or {}), **inferred}, domains)
-        if isinstance(wrt, str):
-            if wrt not in variables:
-                raise MatcalcError(f"{wrt!r} is not a declared variable")
-            wrt = variables[wrt]
-        return node, wrt, inferred
-    if shapes is not None or domains is not None:
-        raise MatcalcError("shapes= and domains= are for text; variables carry their own")
-    if isinstance(wrt, str):
-        by_name = {v.name: v for v in E.variables([expression])}
-        if wrt not in by_name:
-            raise MatcalcError(f"{wrt!r} is not a variable of the expression")
-        wrt = by_name[wrt]
-    return E.as_node(expression), wrt, {}
+def _second_order_target(expression, wrt, shapes, domains, functions, infer_kinds, what: str):
+    """The reading and the one target of a Jacobian, Hessian or HVP."""
+    got = _read(expression, shapes, domains, functions, infer_kinds)
+    if isinstance(wrt, (list, tuple)):
+        raise MatcalcError(f"the {what} is taken with respect to one variable: wrt=\"x\", "
+                           "not a list")
+    return got, _resolve(wrt, got.variables, got.names, domains)
+
+
+def _with_names(res, got: _Read):
+    """``res`` with the user's SymPy symbols and the shapes inferred for its text."""
+    res.sympy_names = got.names
+    res.inferred_shapes = got.inferred
+    return res
 
 
 class TensorDerivative(MatrixDerivative):
@@ -569,6 +688,16 @@ class TensorDerivative(MatrixDerivative):
     @property
     def tensor(self) -> IndexTensor:
         return self.gradients[0]
+
+    def to_sympy(self):
+        """The Kronecker form d vec(f) / d vec(x)^T (column-major vec, as the Matrix Cookbook)
+        as a SymPy matrix expression of ``KroneckerProduct`` s; refused when a term does not
+        split into a Kronecker product."""
+        terms = self.tensor.kronecker
+        if terms is None:
+            raise UnsupportedError(f"this {self.kind} has no Kronecker form, so no SymPy matrix "
+                                   f"expression: {self.tensor.to_text()}")
+        return write_kronecker([(t.coeff, t.left, t.right) for t in terms], self.sympy_names)
 
     def text(self) -> str:
         return self.tensor.to_text()
@@ -607,9 +736,10 @@ def _vector_jacobian(node: E.Node, x: E.Node) -> E.Node:
         return jacobian_tensor(node, x).as_matrix()
 
 
-def jacobian(f, x, shapes: dict | None = None, domains: dict | None = None,
-             infer_kinds: bool = False) -> MatrixDerivative:
-    """The Jacobian of f with respect to x, in matrix form or as an index tensor.
+@_one_signature
+def jacobian(expression, wrt, shapes: dict | None = None, domains: dict | None = None, *,
+             infer_kinds: bool = False, functions=None) -> MatrixDerivative:
+    """The Jacobian of ``expression`` f with respect to ``wrt`` x, as a matrix or a tensor.
 
     m x n in matrix form for a vector f of a vector x; otherwise (f or x a matrix) a
     ``TensorDerivative`` with T[i, j, k, l] = d f_ij / d x_kl.
@@ -622,20 +752,17 @@ def jacobian(f, x, shapes: dict | None = None, domains: dict | None = None,
     >>> str(J), J.tensor.kronecker_text()
     ('einsum("ki,lj->ijkl", A, B)', 'kron(B.T, A.T)')
     """
-    node, x, inferred = _second_order_target(f, x, shapes, domains, infer_kinds)
+    got, x = _second_order_target(expression, wrt, shapes, domains, functions, infer_kinds,
+                                  "Jacobian")
+    node = got.node
     if node.cols == 1 and x.cols == 1:
-        return _inferring(MatrixDerivative("jacobian", node, x, _vector_jacobian(node, x)),
-                          inferred)
-    return _inferring(TensorDerivative("jacobian", node, x, jacobian_tensor(node, x)), inferred)
+        return _with_names(MatrixDerivative("jacobian", node, x, _vector_jacobian(node, x)), got)
+    return _with_names(TensorDerivative("jacobian", node, x, jacobian_tensor(node, x)), got)
 
 
-def _inferring(result: Derivation, inferred: dict) -> Derivation:
-    result.inferred_shapes = inferred
-    return result
-
-
-def hessian(f, x, shapes: dict | None = None, domains: dict | None = None,
-            infer_kinds: bool = False) -> MatrixDerivative:
+@_one_signature
+def hessian(expression, wrt, shapes: dict | None = None, domains: dict | None = None, *,
+            infer_kinds: bool = False, functions=None) -> MatrixDerivative:
     """The Hessian of a scalar f, in matrix form or as an index tensor.
 
     n x n in matrix form for a vector x; a ``TensorDerivative`` with
@@ -648,8 +775,9 @@ def hessian(f, x, shapes: dict | None = None, domains: dict | None = None,
     >>> hessian(trace(X.T @ A @ X), X).tensor.kronecker_text()
     'kron(eye(n), A + A.T)'
     """
-    node, x, inferred = _second_order_target(f, x, shapes, domains, infer_kinds)
-    return _inferring(_hessian(node, x), inferred)
+    got, x = _second_order_target(expression, wrt, shapes, domains, functions, infer_kinds,
+                                  "Hessian")
+    return _with_names(_hessian(got.node, x), got)
 
 
 def _hessian(node: E.Node, x: E.Node) -> MatrixDerivative:
@@ -666,38 +794,46 @@ def _hessian(node: E.Node, x: E.Node) -> MatrixDerivative:
                             jacobian_tensor(gradient_of(node, x), x, x_label=label, hessian=True))
 
 
-def hvp(f, x, shapes: dict | None = None, domains: dict | None = None,
-        direction: str = "v", infer_kinds: bool = False) -> MatrixDerivative:
+@_one_signature
+def hvp(expression, wrt, shapes: dict | None = None, domains: dict | None = None,
+        direction: str = "v", *, infer_kinds: bool = False, functions=None) -> MatrixDerivative:
     """The Hessian of a scalar f applied to a direction v of x's shape (any shape of x).
 
     >>> X = Matrix("X", "n", "n"); A = Matrix("A", "n", "n")
     >>> str(hvp(trace(X.T @ A @ X), X).matrix)
     '(A.T + A) @ v'
     """
-    node, x, inferred = _second_order_target(f, x, shapes, domains, infer_kinds)
+    got, x = _second_order_target(expression, wrt, shapes, domains, functions, infer_kinds,
+                                  "Hessian-vector product")
+    node = got.node
     taken = {v.name for v in E.variables([node])}
     v = E.Var.make(_fresh_name(direction, taken), x.shape,
                    x.kind if isinstance(x, E.Var) else None)
-    return _inferring(MatrixDerivative("hvp", node, x, hessian_vector_product(node, x, v), v),
-                      inferred)
+    return _with_names(MatrixDerivative("hvp", node, x, hessian_vector_product(node, x, v), v),
+                       got)
 
 
-def grad(expression: E.Node, wrt) -> Derivation:
-    """Gradient of an expression with respect to a variable, or a list of them.
+@_one_signature
+def grad(expression, wrt, shapes: dict | None = None, domains: dict | None = None, *,
+         infer_kinds: bool = False, functions=None) -> Derivation:
+    """Gradient of an expression with respect to a variable, or a list of them (as ``derive``).
 
     >>> W = Matrix("W", "n", "d"); x = Vector("x", "d")
     >>> str(grad(sum(tanh(W @ x)), W).gradient)
     '(1 - tanh(W @ x) ** 2) @ x.T'
     """
-    return derive(expression, wrt)
+    return derive(expression, wrt, shapes, domains, infer_kinds=infer_kinds, functions=functions)
 
 
-def backward(loss, wrt, shapes: dict | None = None, domains: dict | None = None,
-             names: dict | None = None, infer_kinds: bool = False) -> BackwardCode:
+@_one_signature
+def backward(expression, wrt, shapes: dict | None = None, domains: dict | None = None,
+             names: dict | None = None, *, infer_kinds: bool = False,
+             functions=None) -> BackwardCode:
     """Generated forward and backward passes computing ``loss`` and its gradients: one module.
 
-    ``loss``, ``wrt``, ``shapes`` and ``domains`` are as for ``derive``; ``names`` maps a name
-    to a subexpression (an expression, or text) the generated code should call by that name.
+    ``expression`` (the loss), ``wrt``, ``shapes``, ``domains`` and ``functions`` are as for
+    ``derive``; ``names`` maps a name to a subexpression (an expression, text, or a SymPy
+    subexpression) the generated code should call by that name.
     The result's ``source`` defines ``forward(inputs..., xp=None) -> (loss, kept)`` and
     ``backward(kept, xp=None)`` returning every gradient; ``module()`` compiles it.
 
@@ -710,11 +846,13 @@ def backward(loss, wrt, shapes: dict | None = None, domains: dict | None = None,
     >>> [g.shape for g in code.backward(kept)]
     [(2, 3), (2,)]
     """
-    res = derive(loss, wrt, shapes, domains, infer_kinds)
-    shapes = {**(shapes or {}), **res.inferred_shapes} if isinstance(loss, str) else shapes
+    res = derive(expression, wrt, shapes, domains, infer_kinds=infer_kinds, functions=functions)
+    shapes = {**(shapes or {}), **res.inferred_shapes} if isinstance(expression, str) else shapes
     chosen = {}
     for name, node in (names or {}).items():
-        if isinstance(node, str):
+        if is_sympy(node):
+            node = read_target(node, res.sympy_names or Names(), domains)
+        elif isinstance(node, str):
             if shapes is None:
                 raise MatcalcError("names given as text need shapes=")
             node = parse(node, shapes, domains)

@@ -83,6 +83,10 @@ class MatcalcError(Exception):
     """Base class of every error matcalc raises on purpose."""
 
 
+class ArgumentError(MatcalcError, TypeError):
+    """A call of the API with a keyword it does not take; the message names the one to use."""
+
+
 class ShapeError(MatcalcError):
     """Operands whose shapes do not fit the operator, e.g. ``A @ B`` with 3x4 and 5x2."""
 

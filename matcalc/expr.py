@@ -65,6 +65,15 @@ def set_display(mime: str, func: Callable[["Node"], str | None]) -> None:
     _displays[mime] = func
 
 
+_converters: dict[str, Callable[["Node"], object]] = {}
+
+
+def set_converter(target: str, func: Callable[["Node"], object]) -> None:
+    """Install how a node converts to another library (``matcalc.sympy_bridge`` installs
+    "sympy"), as ``set_describer`` does for error messages."""
+    _converters[target] = func
+
+
 class Node:
     """Base class of all expression nodes. Immutable; build nodes with ``make`` or operators."""
 
@@ -167,6 +176,18 @@ class Node:
 
     def __str__(self) -> str:
         return describe(self, limit=10**9)
+
+    def to_sympy(self):
+        """This expression as an equal SymPy matrix expression (a number for some scalars).
+
+        >>> X = Var.make("X", ("n", "n")); (X @ X.T).to_sympy()
+        X*X.T
+        """
+        convert = _converters.get("sympy")
+        if convert is None:
+            raise UnsupportedError("SymPy conversion comes with the API: use mc.to_sympy, or "
+                                   "import matcalc.api first")
+        return convert(self)
 
     def _repr_latex_(self) -> str | None:
         show = _displays.get("text/latex")

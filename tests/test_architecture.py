@@ -53,6 +53,7 @@ LAYERS = [
     ["infer"],             # shapes of undeclared variables, unified over the syntax tree
     ["parse"],
     ["steps"],             # the step-by-step derivation, from the sweep record
+    ["sympy_bridge"],      # SymPy matrix expressions in and out
     ["api"],
     ["flags"],             # the command line's spellings (W=n,d), shared with the web page
     ["web.state"],         # the web page's request, read from and written to its URL
