@@ -847,6 +847,10 @@ def backward(expression, wrt, shapes: dict | None = None, domains: dict | None =
     [(2, 3), (2,)]
     """
     res = derive(expression, wrt, shapes, domains, infer_kinds=infer_kinds, functions=functions)
+    if res._user_functions(None):
+        raise UnsupportedError("backward() does not take functions the text leaves undefined "
+                               "yet: derive(...).numpy_source() does, taking g and g_prime as "
+                               "arguments")
     shapes = {**(shapes or {}), **res.inferred_shapes} if isinstance(expression, str) else shapes
     chosen = {}
     for name, node in (names or {}).items():

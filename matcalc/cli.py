@@ -143,7 +143,7 @@ def _add_declarations(g: argparse.ArgumentParser) -> None:
                         "vectors, A-Z matrices")
     g.add_argument("--function", action="append", default=[], metavar="NAME",
                    help="an elementwise function the expression names without defining it "
-                        "(the notes' g): the result is written with g' (grad only)")
+                        "(the notes' g): the result is written with g'")
 
 
 def _add_options(g: argparse.ArgumentParser) -> None:
@@ -231,8 +231,9 @@ def _request(args: argparse.Namespace) -> dict:
     if args.infer_kinds:
         request["infer_kinds"] = True
     if args.function:
-        if args.command != "grad":
-            raise MatcalcError(f"--function: only grad takes it so far, not {args.command}")
+        if args.command == "backward":
+            raise MatcalcError("--function: backward does not take it yet; grad --numpy writes "
+                               "code that takes g and g_prime as arguments")
         request["functions"] = args.function
     return request
 

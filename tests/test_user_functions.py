@@ -101,3 +101,12 @@ def test_an_unnamed_function_says_how_to_name_it():
         mc.derive("sum(g(W))", wrt="W", shapes={"W": ("n", "n")})
     with pytest.raises(mc.MatcalcError, match="exactly one argument"):
         mc.derive("sum(g(W, W))", wrt="W", shapes={"W": ("n", "n")}, functions=["g"])
+
+
+def test_jacobians_and_backward_modules():
+    jac = mc.jacobian("g(x) * x", "x", shapes={"x": ("n",)}, functions=["g"])
+    assert str(jac.gradient) == "diag(g(x) + x * g'(x))"
+    assert jac.check().ok
+    with pytest.raises(mc.UnsupportedError, match="derive"):
+        mc.backward("sum(g(W @ x))", ["W"], shapes={"W": ("n", "n"), "x": ("n",)},
+                    functions=["g"])
