@@ -139,9 +139,13 @@ def run(argv: Sequence[str] | None = None) -> int:
         if note is not None and args.output is None:
             print(note, file=out, end="")
         elif args.command == "grad":
-            for name, gradient, equation in zip(res.wrt_names(), res.gradients,
-                                                res.equations()):
-                print(f"d/d{name} = {gradient}", file=out)
+            # the named intermediates' definitions, then each result, as text and as LaTeX
+            lines, equations = res.text().splitlines(), res.equations()
+            if len(res.wrt) == 1:
+                lines[-1] = f"d/d{res.wrt_names()[0]} = {lines[-1]}"
+            for line in lines:
+                print(line, file=out)
+            for equation in equations:
                 print(f"LaTeX: {equation}", file=out)
         else:
             letter = "J" if args.command == "jacobian" else "H"

@@ -25,8 +25,10 @@ def test_quickstart_prints_text_and_latex(capsys):
     code, out, err = run(QUICKSTART, capsys)
     assert code == 0 and err == ""
     lines = out.splitlines()
-    assert lines[0] == "d/dW = 2 * (((tanh(W @ X + b) - Y) * (1 - tanh(W @ X + b) ** 2)) @ X.T)"
-    assert lines[1].startswith(r"LaTeX: \frac{\partial f}{\partial W} = 2 \left(")
+    # the shared activation is named, as the seed notes write it, then the result in its terms
+    assert lines[:2] == ["a = tanh(W @ X + b)", "d/dW = 2 * ((a - Y) * (1 - a ** 2)) @ X.T"]
+    assert lines[2] == r"LaTeX: a = \tanh\left(W X + b \mathbf{1}^{\top}\right)"
+    assert lines[3].startswith(r"LaTeX: \frac{\partial f}{\partial W} = 2 \left(")
 
 
 def test_numpy_prints_a_function_that_runs(capsys):
@@ -118,7 +120,7 @@ def test_the_installed_command_runs_as_a_module():
     result = subprocess.run([sys.executable, "-m", "matcalc", *QUICKSTART], capture_output=True,
                             text=True, cwd=ROOT, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("d/dW = 2 * ")
+    assert result.stdout.startswith("a = tanh(W @ X + b)\nd/dW = 2 * ")
 
 
 def test_hessian_with_respect_to_a_matrix_prints_the_tensor_and_its_kronecker_form(capsys):
