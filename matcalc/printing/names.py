@@ -8,7 +8,8 @@ definition back gives the roots again.
 
 What gets a name, as the seed notes write it (z, a, δ):
 
-- a subexpression written more than once, when naming it makes the text shorter (it counts the
+- a subexpression written more than once, when naming it makes the text shorter by ``SAVING``
+  tokens (its definition costs its name, ``=`` and itself once; it counts the
   times each node would be written, top-down: a node inside a named one is written once, in the
   definition);
 - then, while a line is longer than ``LINE``, the largest subexpression on it (the terms of a
@@ -38,9 +39,13 @@ from ..ops.linalg import Det, Inv, LogDet
 from ..ops.reductions import LogSumExp, Norm, Softmax
 
 #: A result of at most this many tokens (written out) prints on one line, as it is.
-SMALL = 40
+SMALL = 24
+#: A value written more than once is named when that saves at least this many tokens.
+SAVING = 4
 #: A line longer than this many characters has its largest subexpression named.
 LINE = 100
+#: The room a line's name or label takes ("delta_1 = ", "d/dW1 = ").
+LABEL = 10
 #: At most this many rounds of naming to shorten lines, and only for results of at most
 #: ``SPLIT_NODES`` nodes (each round prints every line once; a result that large reads by its
 #: shared values, and a line that is a sum of thousands of them stays long).
@@ -62,11 +67,16 @@ def tokens_written_out(roots: Iterable[E.Node]) -> dict[int, int]:
     size: dict[int, int] = {}
     for n in E.postorder(roots):
         if not n.args:
-            size[id(n)] = 1
+            extra = 1
         elif isinstance(n, E.Broadcast):
-            size[id(n)] = size[id(n.args[0])]
+            extra = 0
+        elif isinstance(n, (E.Transpose, E.Pow)):
+            extra = 2                                   # .T, ** 2
+        elif isinstance(n, (E.MatMul, E.Add, E.Sub, E.Mul, E.Div, E.Neg)):
+            extra = 1
         else:
-            size[id(n)] = min(_CAP, 3 + sum(size[id(a)] for a in n.args))
+            extra = 3                                   # a call: name ( )
+        size[id(n)] = min(_CAP, extra + sum(size[id(a)] for a in n.args))
     return size
 
 
@@ -124,7 +134,7 @@ def choose_names(roots, forward: Iterable[E.Node] | None = None, taken: Iterable
         written[id(n)] = min(count, _CAP)
         t = size[id(n)]
         if count >= 2 and _nameable(n) and id(n) not in root_ids and \
-                (count - 1) * t > count + 3:
+                (count - 1) * t >= count + 2 + SAVING:
             named[id(n)] = n
 
     # long lines: name the largest subexpression on the line
@@ -132,7 +142,8 @@ def choose_names(roots, forward: Iterable[E.Node] | None = None, taken: Iterable
         for _ in range(MAX_SPLITS):
             names = _vars(named, forward_ids, set(used), order)
             lines = [n for n in order if id(n) in named] + roots
-            long = [n for n, k in zip(lines, line_length(lines, names)) if k > LINE]
+            # a line is its label or name and " = " (LABEL characters), then the value
+            long = [n for n, k in zip(lines, line_length(lines, names)) if k + LABEL > LINE]
             if not long:
                 break
             picks = [p for p in (_largest_inside(line, named, size) for line in long)
@@ -199,9 +210,12 @@ def _mean_of(n: E.Node) -> E.Node | None:
     while isinstance(n, (E.Transpose, E.Broadcast)):
         n = n.args[0]
     sf = E.scalar_factor(n)
-    if sf is not None and isinstance(sf[1], Sum):
-        return sf[1].args[0]
-    return None
+    if sf is None:
+        return None
+    n = sf[1]
+    while isinstance(n, (E.Transpose, E.Broadcast)):
+        n = n.args[0]
+    return n.args[0] if isinstance(n, Sum) else None
 
 
 def _wanted_name(n: E.Node, forward: bool) -> str:

@@ -229,8 +229,8 @@ def named_text(roots, labels=None, forward=None, taken=(), named: Named | None =
     """
     named = named or name_values(roots, forward, taken)
     printer = BookTextPrinter()
-    lines = [f"{var.name} = {printer.doprint(d)}" for var, d in named.definitions]
-    texts = [printer.doprint(r) for r in named.roots]
+    lines = [f"{var.name} = {book_line(d)}" for var, d in named.definitions]
+    texts = [book_line(r) for r in named.roots]
     if labels is None:
         lines += texts
     else:
@@ -239,3 +239,55 @@ def named_text(roots, labels=None, forward=None, taken=(), named: Named | None =
 
 
 E.set_describer(to_text)
+
+
+def book_line(node: E.Node) -> str:
+    """One line of a printed form: ``node`` as a book prints it, or, when it is shorter, a sum
+    of transposed products as the transpose of a sum (``(A @ X + X @ A).T`` for
+    ``X.T @ A.T + A.T @ X.T``): the form chosen by its printed size."""
+    printer = BookTextPrinter()
+    text = printer.doprint(node)
+    if isinstance(node, (E.Add, E.Sub)) and text.count(".T") > 1:
+        flipped = _transposed_sum(node, 64)
+        if flipped is not None:
+            other = f"({BookTextPrinter().doprint(flipped)}).T"
+            if _size(other) < _size(text):
+                return other
+    return text
+
+
+def _size(text: str) -> int:
+    """A printed form's size for choosing between forms: its length without spaces."""
+    return len(text.replace(" ", ""))
+
+
+def _transposed_sum(node: E.Node, budget: int):
+    """The transpose of a sum of products, each product reversed with its factors transposed
+    (transposes of transposes cancel); None when a term is not a product or the sum is long."""
+    if budget <= 0:
+        return None
+    if isinstance(node, (E.Add, E.Sub)):
+        parts = [_transposed_sum(a, budget // 2) for a in node.args]
+        if any(p is None for p in parts):
+            return None
+        return type(node).make(*parts)
+    if isinstance(node, E.Neg):
+        inner = _transposed_sum(node.args[0], budget - 1)
+        return None if inner is None else E.Neg.make(inner)
+    sf = E.scalar_factor(node)
+    if sf is not None:
+        inner = _transposed_sum(sf[1], budget - 1)
+        return None if inner is None else E.mul(sf[0], inner)
+    if not isinstance(node, E.MatMul):
+        return None
+    factors, stack = [], [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, E.MatMul):
+            stack.extend((n.args[0], n.args[1]))    # popped right first: reversed order
+        else:
+            factors.append(n.args[0] if isinstance(n, E.Transpose) else E.Transpose.make(n))
+    result = factors[0]
+    for f in factors[1:]:
+        result = E.MatMul.make(result, f)
+    return result
