@@ -232,3 +232,16 @@ def test_nmf_kl_code_is_finite_with_zeros_in_the_counts():
     assert np.all(np.isfinite(dW)) and np.all(np.isfinite(dH))
     np.testing.assert_allclose(dW, R @ Hm.T, rtol=1e-12)
     np.testing.assert_allclose(dH, W.T @ R, rtol=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------
+# Notation
+# ---------------------------------------------------------------------------------------------
+
+def test_a_row_sum_of_a_hadamard_product_gets_its_brackets_and_a_bold_one():
+    A, B = mc.Matrix("A", "n", "m"), mc.Matrix("B", "n", "m")
+    latex = mc.to_latex(mc.sum(A * B, axis=1))
+    assert latex == r"\left(A \odot B\right) \mathbf{1}"
+    assert 'mathvariant="bold">1<' in mc.to_mathml(latex)
+    b = mc.Vector("b", "n")
+    assert 'mathvariant="bold">1<' in mc.to_mathml(b * mc.ones("n", "m"))    # b 1ᵀ, not b₁

@@ -168,8 +168,9 @@ class BookTextPrinter(TextPrinter):
     def _print_Mul(self, node, args):
         sf = E.scalar_factor(node)
         a, b = self._operands(args)
-        if sf is not None and isinstance(node.args[1], E.MatMul) and a.prec >= MUL:
-            return f"{a.text} * {b.text}", _SCALED          # 2 * X.T @ X
+        if sf is not None and isinstance(node.args[1], E.MatMul):
+            left = a.text if a.prec > MUL else f"({a.text})"
+            return f"{left} * {b.text}", _SCALED          # 2 * X.T @ X, (1/m) * D @ X.T
         return super()._print_Mul(node, args)
 
     def _print_Neg(self, node, args):
