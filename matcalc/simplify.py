@@ -199,6 +199,10 @@ def mul_rules(node: Mul):
                 return scaled(sf[0], Mul.make(*rest))
         if a is b:
             return Pow.make(a, 2)
+        if isinstance(a, (Mul, Pow)) or isinstance(b, Pow):
+            merged = _merge_powers(node)
+            if merged is not None:
+                return merged
         for x, y in ((a, b), (b, a)):          # relu(u) * step(u) = relu(u)
             if isinstance(x, Apply) and isinstance(y, Apply) and x.name == "relu" and \
                     y.name == "step" and x.args[0] is y.args[0]:
@@ -316,6 +320,31 @@ def _cancel_powers(node: Div):
     for f in bottom:
         result = Div.make(result, f)
     return result
+
+
+def _merge_powers(node: Mul):
+    """Equal factors of an elementwise product become one power: s * u * s = s ** 2 * u,
+    x ** 2 * x = x ** 3. Decreases: the number of factors written (a power is one)."""
+    out: dict = {}
+    order: dict = {}
+    try:
+        _powers(node, 1, out, order, [64])
+    except _TooDeep:
+        return None
+    if any(e <= 0 for e in out.values()) or len(order) >= _occurrences(node):
+        return None
+    factors = [b if out[b] == 1 else Pow.make(b, out[b]) for b in order]
+    result = factors[0]
+    for f in factors[1:]:
+        result = Mul.make(result, f)
+    return result
+
+
+def _occurrences(node: Node) -> int:
+    """How many factors an elementwise product writes (a power of a base counts one)."""
+    if isinstance(node, Mul) and scalar_factor(node) is None:
+        return sum(_occurrences(a) for a in node.args)
+    return 1
 
 
 def neg_rules(node: Neg):
