@@ -98,12 +98,12 @@ def transpose_rules(node: Transpose):
     a = node.args[0]
     if isinstance(a, Transpose):
         return a.args[0]
-    if _symmetric(a):
-        return a
     if a.is_scalar:
         return a
-    if isinstance(a, MatMul):
-        return MatMul.make(Transpose.make(a.args[1]), Transpose.make(a.args[0]))
+    if isinstance(a, MatMul):       # a product's transpose is pushed down even when symmetric,
+        return MatMul.make(Transpose.make(a.args[1]), Transpose.make(a.args[0]))  # as before
+    if _symmetric(a):
+        return a
     if isinstance(a, (Add, Sub)) and all(_symmetric(x) or _is_gram(x) for x in a.args):
         return a                      # a sum of symmetric terms: diag(s) - s @ s.T
     if isinstance(a, (Add, Sub)) and all(_is_atom(x) for x in a.args) and \

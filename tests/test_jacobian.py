@@ -28,7 +28,7 @@ JACOBIANS = [
 HESSIANS = [
     (x.T @ S @ x, x, "S + S.T"),
     (mc.sum(mc.softplus(X @ w)) - t.T @ X @ w, w,
-     "X.T @ (diag(sigmoid(X @ w) * (1 - sigmoid(X @ w))) @ X)"),
+     "X.T @ diag(sigmoid(X @ w) * (1 - sigmoid(X @ w))) @ X"),
     (mc.logsumexp(x), x, "diag(softmax(x)) - softmax(x) @ softmax(x).T"),
     (mc.norm(x) ** 2, x, "2 * eye(n)"),
     (mc.sum(mc.exp(x)), x, "diag(exp(x))"),
