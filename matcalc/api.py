@@ -28,10 +28,11 @@ from .ops.elementwise import derivative_name, derivative_of_user_function
 from .jacobian import gradient_of, hessian_matrix, jacobian_matrix
 from .jacobian import hvp as hessian_vector_product
 from .parse import declare, parse, parse_inferring
-from .printing.latex import latex_name, to_latex, to_mathml
+from .printing.latex import latex_name, named_equations, to_latex, to_mathml
 from .printing.numpy import Output, compile_module, numpy_source
-from .printing.text import to_text
+from .printing.text import name_values, named_text, to_text
 from .pipeline import differentiate
+from .simplify import simplify
 from .sympy_bridge import Names, is_sympy, read, read_target, write, write_kronecker
 from .tensor import IndexTensor, jacobian_tensor
 
@@ -180,11 +181,21 @@ class Derivation:
         names = [w.name if isinstance(w, E.Var) else to_text(w) for w in self.wrt]
         return [f"({n})" if " " in n else n for n in names]
 
+    def named(self):
+        """The printed form's definitions and results (``printing.names``): a value written
+        more than once, or a long line's largest part, gets a name; a small result none."""
+        if getattr(self, "_named", None) is None:
+            taken = {v.name for v in self.variables} | (
+                {self.upstream.name} if self.upstream is not None else set())
+            self._named = name_values(list(self.gradients), [simplify(self.differentiated)],
+                                      taken)
+        return self._named
+
     def text(self) -> str:
-        """The result as matcalc text, one ``d/dX = ...`` line per variable."""
-        if self._single:
-            return to_text(self.gradients[0])
-        return "\n".join(f"d/d{n} = {to_text(g)}" for n, g in zip(self.wrt_names(), self.gradients))
+        """The result as matcalc text, one ``d/dX = ...`` line per variable, after a
+        ``name = value`` line for each named intermediate (as a book prints it)."""
+        labels = None if self._single else [f"d/d{n}" for n in self.wrt_names()]
+        return named_text(list(self.gradients), labels, named=self.named())
 
     def __str__(self) -> str:
         return self.text()
@@ -193,19 +204,21 @@ class Derivation:
         return f"<Derivation of {_doc_text(self.expression)} wrt {', '.join(self.wrt_names())}>"
 
     def latex(self) -> str:
-        """LaTeX of the result; with several variables, one equation per variable."""
-        if self._single:
+        """LaTeX of the result; with several variables or named intermediates, one equation
+        per definition and per variable."""
+        if self._single and not self.named().definitions:
             return to_latex(self.gradients[0])
         return r",\quad ".join(self.equations())
 
     def equations(self) -> list[str]:
-        """LaTeX equations ``\\frac{\\partial f}{\\partial X} = ...`` , one per variable."""
+        """LaTeX equations: ``s = ...`` for each named intermediate, then
+        ``\\frac{\\partial f}{\\partial X} = ...`` , one per variable."""
         f = "f" if self.upstream is None else rf"\left\langle {latex_name(self.upstream.name)}, f \right\rangle"
-        out = []
-        for w, g in zip(self.wrt, self.gradients):
+        lhs = []
+        for w in self.wrt:
             name = latex_name(w.name) if isinstance(w, E.Var) else to_latex(w)
-            out.append(rf"\frac{{\partial {f}}}{{\partial {name}}} = {to_latex(g)}")
-        return out
+            lhs.append(rf"\frac{{\partial {f}}}{{\partial {name}}}")
+        return named_equations(self.named(), lhs)
 
     def mathml(self) -> str:
         """MathML of the result (via latex2mathml)."""
@@ -365,11 +378,12 @@ def _bind_sizes(f: Callable, sizes: dict) -> Callable:
 
 
 def _doc_text(node: E.Node) -> str:
-    """``node`` as text for a docstring or repr, or a summary when it is too large to write."""
-    try:
-        return to_text(node)
-    except UnsupportedError:
-        return f"an expression too large to write out ({E.format_shape(node.shape)})"
+    """``node`` as text for a docstring or repr (one line), or a summary when written out in
+    full it would be too large for one (``text()`` writes it with named values)."""
+    text = to_text(node)
+    if "\n" in text:
+        return f"an expression too large to write out on one line ({E.format_shape(node.shape)})"
+    return text
 
 
 def _safe_doc(text: str) -> str:
@@ -616,7 +630,7 @@ class MatrixDerivative(Derivation):
         lhs = {"jacobian": rf"\frac{{\partial f}}{{\partial {name}}}",
                "hessian": rf"\frac{{\partial^2 f}}{{\partial {name}\,\partial {name}^{{\top}}}}",
                "hvp": rf"\nabla^2_{{{name}}} f \cdot {latex_name(self.direction.name) if self.direction else 'v'}"}
-        return [f"{lhs[self.kind]} = {to_latex(self.gradients[0])}"]
+        return named_equations(self.named(), [lhs[self.kind]])
 
     def numpy_source(self, name: str = "gradient") -> str:
         check_name(name)

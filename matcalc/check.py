@@ -116,7 +116,8 @@ def draw(var, sizes: dict, rng: np.random.Generator, domain: str | None = None) 
     positive: entries uniform on [0.5, 2]. spd: M M^T / n + I (well conditioned). invertible:
     a normal matrix plus 2 sqrt(n) I — non-symmetric, so a missing transpose shows, and far
     from singular. probability: entries from a Dirichlet distribution (each column of a
-    matrix sums to one). real: standard normal.
+    matrix sums to one). symmetric: (M + M^T) / 2. binary: entries 0 or 1. sign: entries -1 or
+    +1. real: standard normal.
     """
     shape = concrete_shape(var, sizes)
     domain = var.domain if domain is None else domain
@@ -129,6 +130,13 @@ def draw(var, sizes: dict, rng: np.random.Generator, domain: str | None = None) 
     if domain == "invertible":
         n = shape[0]
         return rng.standard_normal((n, n)) + 2 * np.sqrt(n) * np.eye(n)
+    if domain == "symmetric":
+        m = rng.standard_normal((shape[0], shape[0]))
+        return (m + m.T) / 2
+    if domain == "binary":
+        return rng.integers(0, 2, size=shape).astype(float)
+    if domain == "sign":
+        return rng.choice(np.array([-1.0, 1.0]), size=shape)
     if domain == "probability":
         columns = 1 if len(shape) < 2 else shape[1]
         rows = shape[0] if shape else 1

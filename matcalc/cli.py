@@ -347,10 +347,11 @@ def _function_name(command: str, res, several: bool) -> str:
 
 def _result_lines(command: str, res, several: bool) -> list[str]:
     if command == "grad":
-        lines = []
-        for name, gradient, equation in zip(res.wrt_names(), res.gradients, res.equations()):
-            lines += [f"d/d{name} = {gradient}", f"LaTeX: {equation}"]
-        return lines
+        # the named intermediates' definitions, then each result; then the same as LaTeX
+        lines = res.text().splitlines()
+        if len(res.wrt) == 1:
+            lines[-1] = f"d/d{res.wrt_names()[0]} = {lines[-1]}"
+        return lines + [f"LaTeX: {equation}" for equation in res.equations()]
     letter = LETTERS[command]
     label = f"{letter}_{res.wrt_names()[0]}" if several else letter
     lines = [f"{label} = {res.text()}"]

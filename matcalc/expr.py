@@ -31,10 +31,12 @@ from .errors import MatcalcError, ShapeError, UnsupportedError
 _TABLE: "weakref.WeakValueDictionary" = weakref.WeakValueDictionary()
 
 #: What a variable's values are: any real numbers; positive entries; a symmetric positive
-#: definite matrix; an invertible matrix; a probability vector (or a matrix whose columns are).
+#: definite matrix; an invertible matrix; a probability vector (or a matrix whose columns are);
+#: a symmetric matrix; labels in {0, 1} (binary: y ** 2 = y); labels in {-1, +1} (sign:
+#: y ** 2 = 1).
 #: A domain never changes what a gradient means (it is over unconstrained entries); it tells the
 #: simplifier what it may assume (X.T = X for spd, sum(p) = 1) and the check what to draw.
-DOMAINS = ("real", "positive", "spd", "invertible", "probability")
+DOMAINS = ("real", "positive", "spd", "invertible", "probability", "symmetric", "binary", "sign")
 _IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
 
 
@@ -229,7 +231,7 @@ class Var(Node):
         if domain not in DOMAINS:
             raise MatcalcError(
                 f"unknown domain {domain!r} for {name!r}; choose one of {', '.join(DOMAINS)}")
-        if domain in ("spd", "invertible") and rows != cols:
+        if domain in ("spd", "invertible", "symmetric") and rows != cols:
             raise ShapeError(f"{name!r} is declared {domain} but is {format_shape((rows, cols))}, "
                              "not square")
         return cls._intern((), (name, rows, cols, kind, domain), (rows, cols))

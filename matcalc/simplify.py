@@ -22,9 +22,10 @@ import sympy
 from .errors import ConstantTooLargeError, UnsupportedError
 from .expr import (Add, Apply, Broadcast, Const, Div, Eye, MatMul, Mul, Neg, Node, Pow, Sub,
                    Transpose, Var, constant_value, is_ones, is_zero, mul, ones, postorder,
-                   scalar_factor, sub, zeros)
+                   scalar_factor, sub, zeros)  # noqa: F401
 from .ops import operation_of
-from .ops.contractions import Sum
+from .ops.contractions import Sum, Trace
+from .ops.elementwise import apply
 from .ops.linalg import Diag, Inv
 from .ops.reductions import LogSumExp, Softmax
 
@@ -60,13 +61,36 @@ def _is_gram(node: Node) -> bool:
         isinstance(p, Transpose) and p.args[0] is q
 
 
-def _symmetric(node: Node) -> bool:
-    """Known symmetric: an spd variable, the identity, a diagonal matrix, inv of a symmetric."""
+def _symmetric(node: Node, depth: int = 8) -> bool:
+    """Known symmetric: an spd or symmetric variable, the identity, a diagonal matrix, a Gram
+    matrix (P.T @ P, P.T @ S @ P for a symmetric S), inv of a symmetric, a scalar multiple or a
+    sum of symmetric ones. ``depth`` bounds the look (a constant: no cost in the size)."""
+    if depth == 0 or node.rows != node.cols:
+        return False
     if isinstance(node, Var):
-        return node.domain == "spd"
+        return node.domain in ("spd", "symmetric")
     if isinstance(node, Eye) or (isinstance(node, Diag) and node.to_matrix):
         return True
-    return isinstance(node, Inv) and _symmetric(node.args[0])
+    if _is_gram(node) or _is_sandwich(node, depth):
+        return True
+    if isinstance(node, (Inv, Neg)):
+        return _symmetric(node.args[0], depth - 1)
+    if isinstance(node, (Add, Sub)):
+        return all(_symmetric(a, depth - 1) for a in node.args)
+    sf = scalar_factor(node)
+    return sf is not None and _symmetric(sf[1], depth - 1)
+
+
+def _is_sandwich(node: Node, depth: int) -> bool:
+    """P.T @ S @ P (either grouping) for a symmetric S."""
+    if not isinstance(node, MatMul):
+        return False
+    a, b = node.args
+    if isinstance(a, MatMul) and isinstance(a.args[0], Transpose) and a.args[0].args[0] is b:
+        return _symmetric(a.args[1], depth - 1)
+    if isinstance(a, Transpose) and isinstance(b, MatMul) and b.args[1] is a.args[0]:
+        return _symmetric(b.args[0], depth - 1)
+    return False
 
 
 def transpose_rules(node: Transpose):
@@ -74,12 +98,12 @@ def transpose_rules(node: Transpose):
     a = node.args[0]
     if isinstance(a, Transpose):
         return a.args[0]
-    if _symmetric(a):
-        return a
     if a.is_scalar:
         return a
-    if isinstance(a, MatMul):
-        return MatMul.make(Transpose.make(a.args[1]), Transpose.make(a.args[0]))
+    if isinstance(a, MatMul):       # a product's transpose is pushed down even when symmetric,
+        return MatMul.make(Transpose.make(a.args[1]), Transpose.make(a.args[0]))  # as before
+    if _symmetric(a):
+        return a
     if isinstance(a, (Add, Sub)) and all(_symmetric(x) or _is_gram(x) for x in a.args):
         return a                      # a sum of symmetric terms: diag(s) - s @ s.T
     if isinstance(a, (Add, Sub)) and all(_is_atom(x) for x in a.args) and \
@@ -175,6 +199,14 @@ def mul_rules(node: Mul):
                 return scaled(sf[0], Mul.make(*rest))
         if a is b:
             return Pow.make(a, 2)
+        if isinstance(a, (Mul, Pow)) or isinstance(b, Pow):
+            merged = _merge_powers(node)
+            if merged is not None:
+                return merged
+        for x, y in ((a, b), (b, a)):          # relu(u) * step(u) = relu(u)
+            if isinstance(x, Apply) and isinstance(y, Apply) and x.name == "relu" and \
+                    y.name == "step" and x.args[0] is y.args[0]:
+                return x
         # a * (1 / b) -> a / b, and (a / b) * c -> (a * c) / b: one division, outermost
         if isinstance(b, Div) and is_one_like(b.args[0]):
             return Div.make(a, b.args[1])
@@ -222,7 +254,97 @@ def div_rules(node: Div):
     sf = scalar_factor(a)
     if sf is not None:
         return scaled(sf[0], Div.make(sf[1], b))
-    return None
+    if isinstance(b, Apply) and b.name == "abs" and isinstance(a, Mul) and \
+            any(isinstance(f, Apply) and f.name == "sign" and f.args[0] is b.args[0]
+                for f in a.args) and b.args[0] in a.args:
+        return ones(*node.shape)                 # sign(d) * d / |d| = 1 wherever defined
+    return _cancel_powers(node)
+
+
+def _powers(node: Node, sign: int, out: dict, order: dict, budget: list) -> None:
+    """Add the integer powers of the bases of a product and quotient to ``out`` (base ->
+    exponent), each base once in ``order`` (an insertion-ordered set); ``budget`` bounds the
+    nodes looked at."""
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise _TooDeep
+    if isinstance(node, Mul) and scalar_factor(node) is None:
+        for a in node.args:
+            _powers(a, sign, out, order, budget)
+    elif isinstance(node, Div) and not is_one_like(node.args[0]):
+        _powers(node.args[0], sign, out, order, budget)
+        _powers(node.args[1], -sign, out, order, budget)
+    elif isinstance(node, Div):
+        _powers(node.args[1], -sign, out, order, budget)
+    elif isinstance(node, Pow) and node.exponent.is_Integer:
+        inner: dict = {}
+        _powers(node.args[0], 1, inner, order, budget)
+        for base, e in inner.items():
+            out[base] = out.get(base, 0) + sign * e * node.exponent
+    else:
+        if node not in order:
+            order[node] = None
+        out[node] = out.get(node, 0) + sign
+
+
+class _TooDeep(Exception):
+    pass
+
+
+def _count_factors(node: Node) -> int:
+    if isinstance(node, (Mul, Div)) and scalar_factor(node) is None:
+        return sum(_count_factors(a) for a in node.args)
+    if isinstance(node, Pow):
+        return 1 + _count_factors(node.args[0])
+    return 1
+
+
+def _cancel_powers(node: Div):
+    """Powers of one base in a quotient cancel: det(X) / det(X) ** 2 = 1 / det(X),
+    x / (x ** 2) ** 2 = 1 / x ** 3, V ** 2 / (V / M) / M ** 2 = V / M (wherever the quotient is
+    defined). Decreases: the number of factors (it fires only when that number falls)."""
+    out: dict = {}
+    order: dict = {}
+    try:
+        _powers(node, 1, out, order, [64])
+    except _TooDeep:
+        return None
+    merged = [(b, out[b]) for b in order if out[b] != 0]
+    if sum(1 + (abs(e) != 1) for _, e in merged) >= _count_factors(node):
+        return None
+    top = [b if e == 1 else Pow.make(b, e) for b, e in merged if e > 0]
+    bottom = [b if e == -1 else Pow.make(b, -e) for b, e in merged if e < 0]
+    result = top[0] if top else ones(*node.shape)
+    for f in top[1:]:
+        result = Mul.make(result, f)
+    for f in bottom:
+        result = Div.make(result, f)
+    return result
+
+
+def _merge_powers(node: Mul):
+    """Equal factors of an elementwise product become one power: s * u * s = s ** 2 * u,
+    x ** 2 * x = x ** 3. Decreases: the number of factors written (a power is one)."""
+    out: dict = {}
+    order: dict = {}
+    try:
+        _powers(node, 1, out, order, [64])
+    except _TooDeep:
+        return None
+    if any(e <= 0 for e in out.values()) or len(order) >= _occurrences(node):
+        return None
+    factors = [b if out[b] == 1 else Pow.make(b, out[b]) for b in order]
+    result = factors[0]
+    for f in factors[1:]:
+        result = Mul.make(result, f)
+    return result
+
+
+def _occurrences(node: Node) -> int:
+    """How many factors an elementwise product writes (a power of a base counts one)."""
+    if isinstance(node, Mul) and scalar_factor(node) is None:
+        return sum(_occurrences(a) for a in node.args)
+    return 1
 
 
 def neg_rules(node: Neg):
@@ -243,7 +365,8 @@ def neg_rules(node: Neg):
 
 
 def pow_rules(node: Pow):
-    """Trivial powers. Decreases: Pow nodes."""
+    """Trivial powers; powers of binary and sign labels; powers of integer powers.
+    Decreases: Pow nodes."""
     a = node.args[0]
     if node.exponent == 1:
         return a
@@ -253,6 +376,13 @@ def pow_rules(node: Pow):
         return folded if node.is_scalar else Broadcast.make(folded, *node.shape)
     if node.exponent == 0:
         return ones(*node.shape)
+    if isinstance(a, Var) and node.exponent.is_Integer and node.exponent > 0:
+        if a.domain == "binary":             # labels in {0, 1}: y ** k = y
+            return a
+        if a.domain == "sign":               # labels in {-1, +1}: y ** 2 = 1
+            return ones(*node.shape) if node.exponent % 2 == 0 else a
+    if isinstance(a, Pow) and node.exponent.is_Integer and a.exponent.is_Integer:
+        return Pow.make(a.args[0], a.exponent * node.exponent)     # (x ** 2) ** 2 = x ** 4
     return None
 
 
@@ -305,7 +435,11 @@ def _terms(node: Node) -> list[tuple[sympy.Expr, Node]]:
 
 
 def _product_key(node: Node):
-    """Identity of a term up to the grouping of a matrix product."""
+    """Identity of a term up to the grouping of a matrix product (and of a scalar multiple of
+    one: s * (A @ (B @ C)) and s * (A @ B @ C) are like terms)."""
+    sf = scalar_factor(node)
+    if sf is not None and isinstance(sf[1], MatMul):
+        return ("*", id(sf[0])) + _product_key(sf[1])
     if not isinstance(node, MatMul):
         return id(node)
     factors, stack = [], [node]
@@ -532,10 +666,33 @@ def _is_diag(node: Node) -> bool:
 
 
 def softmax_sum(node: Sum):
-    """A softmax sums to one along its own axis. Decreases: Sum nodes."""
+    """A softmax sums to one along its own axis; the sum of eye(n) * A is trace(A).
+    Decreases: Sum nodes."""
     a = node.args[0]
     if isinstance(a, Softmax) and node.axis == a.axis:
         return ones(*node.shape)
+    if node.axis is None and isinstance(a, Mul):
+        for x, y in (a.args, reversed(a.args)):
+            if isinstance(x, Eye):
+                return Trace.make(y)
+    return None
+
+
+def diag_rules(node: Diag):
+    """diag(c * ones(n)) = c * eye(n), diag(ones(n) / s) = eye(n) / s for a scalar s.
+    Decreases: Diag nodes."""
+    a = node.args[0]
+    if not node.to_matrix:
+        return None
+    n = a.rows
+    if is_one_like(a):
+        return Eye.make(n)
+    if isinstance(a, Div) and is_one_like(a.args[0]) and isinstance(a.args[1], Broadcast) and \
+            a.args[1].args[0].is_scalar:
+        return Div.make(Eye.make(n), Broadcast.make(a.args[1].args[0], n, n))
+    sf = scalar_factor(a)
+    if sf is not None and is_one_like(sf[1]):
+        return scaled(sf[0], Eye.make(n))
     return None
 
 
@@ -552,7 +709,7 @@ CORE_RULES: dict[type, Callable[[Node], Node | None]] = {
     Add: sum_chain_rules,
     Sub: sum_chain_rules,
 }
-CROSS_RULES: dict[type, tuple] = {Sum: (softmax_sum,)}
+CROSS_RULES: dict[type, tuple] = {Sum: (softmax_sum,), Diag: (diag_rules,)}
 
 
 def rules_for(node: Node) -> tuple:
@@ -679,13 +836,132 @@ def _log_exp(node: Node):
     return None
 
 
-FORWARD_REWRITES = (_log_softmax, _log_exp)
+def _apply_of(node: Node, name: str):
+    """The operand of ``name(operand)``, else None."""
+    return node.args[0] if isinstance(node, Apply) and node.name == name else None
+
+
+def _one_minus(node: Node):
+    """x for 1 - x (the 1 a broadcast one), else None."""
+    if isinstance(node, Sub) and is_one_like(node.args[0]):
+        return node.args[1]
+    return None
+
+
+def _one_plus(node: Node):
+    """x for 1 + x or x + 1, else None."""
+    if isinstance(node, Add):
+        a, b = node.args
+        if is_one_like(a):
+            return b
+        if is_one_like(b):
+            return a
+    return None
+
+
+def _spelled_softmax(node: Node):
+    """exp(z) / sum(exp(z)) = softmax(z) (a vector's, or all entries')."""
+    if isinstance(node, Div):
+        a, b = node.args
+        if isinstance(b, Broadcast):
+            b = b.args[0]
+        if _apply_of(a, "exp") is not None and isinstance(b, Sum) and b.axis is None and \
+                b.args[0] is a:
+            return Softmax.make(a.args[0], None)
+    return None
+
+
+def _spelled_log(node: Node):
+    """log(sum(exp(z))) = logsumexp(z); log(1 + exp(z)) = softplus(z);
+    log(sigmoid(z)) = -softplus(-z); log(1 - sigmoid(z)) = -softplus(z). Each is exact, and
+    the right side is finite where the left is (no overflow of exp, no log of a rounded 0)."""
+    x = _apply_of(node, "log")
+    if x is None:
+        return None
+    if isinstance(x, Sum) and x.axis is None and _apply_of(x.args[0], "exp") is not None:
+        return LogSumExp.make(x.args[0].args[0], None)
+    inner = _one_plus(x)
+    if inner is not None and _apply_of(inner, "exp") is not None:
+        return apply("softplus", inner.args[0])
+    z = _apply_of(x, "sigmoid")
+    if z is not None:
+        return Neg.make(apply("softplus", Neg.make(z)))
+    inner = _one_minus(x)
+    if inner is not None and _apply_of(inner, "sigmoid") is not None:
+        return Neg.make(apply("softplus", inner.args[0]))
+    return None
+
+
+def _spelled_sigmoid(node: Node):
+    """exp(z) / (1 + exp(z)) = sigmoid(z); 1 / (1 + exp(-z)) = sigmoid(z)."""
+    if not isinstance(node, Div):
+        return None
+    a, b = node.args
+    inner = _one_plus(b)
+    if inner is None or _apply_of(inner, "exp") is None:
+        return None
+    if a is inner:
+        return apply("sigmoid", inner.args[0])
+    if is_one_like(a) and isinstance(inner.args[0], Neg):
+        return apply("sigmoid", inner.args[0].args[0])
+    return None
+
+
+def _cross_entropy(node: Node, done: dict):
+    """y * log(sigmoid(z)) + (1 - y) * log(1 - sigmoid(z)) = y * z - softplus(z), exactly
+    (log sigmoid(z) = z - softplus(z), log(1 - sigmoid(z)) = -softplus(z)): the binary
+    cross-entropy with logits, whose gradient is sigmoid(z) - y. Read on the original operands
+    (``done`` maps them to their rewritten forms)."""
+    if not isinstance(node, Add):
+        return None
+    first, second = node.args
+    for p, q in ((first, second), (second, first)):
+        y, z = _times_log(p, "sigmoid")
+        y1, z1 = _times_log(q, "one minus sigmoid")
+        if y is not None and y1 is not None and z is z1 and _one_minus(y1) is y:
+            y, z = done[id(y)], done[id(z)]
+            return sub(mul(y, z), apply("softplus", z))
+    return None
+
+
+def _times_log(node: Node, kind: str):
+    """(y, z) for y * log(sigmoid(z)) (kind "sigmoid") or y * log(1 - sigmoid(z)) (kind
+    "one minus sigmoid"), the factors in either order; (None, None) otherwise."""
+    if not isinstance(node, Mul):
+        return None, None
+    for y, other in (node.args, tuple(reversed(node.args))):
+        x = _apply_of(other, "log")
+        if x is None:
+            continue
+        if kind == "one minus sigmoid":
+            x = _one_minus(x)
+            if x is None:
+                continue
+        z = _apply_of(x, "sigmoid")
+        if z is not None:
+            return y, z
+    return None, None
+
+
+FORWARD_REWRITES = (_log_softmax, _log_exp, _spelled_softmax, _spelled_log, _spelled_sigmoid)
+#: Rewrites that read the original operands of a node (a pattern its operands' own rewrites
+#: would hide), each ``(node, done) -> node | None``.
+FORWARD_PATTERNS = (_cross_entropy,)
 
 
 def rewrite_forward(root: Node) -> Node:
-    """``root`` with the identities in ``FORWARD_REWRITES`` applied (each removes a node)."""
+    """``root`` with the identities in ``FORWARD_PATTERNS`` and ``FORWARD_REWRITES`` applied
+    (each removes a node, or turns a spelled-out function into the function)."""
     done: dict[int, Node] = {}
     for n in postorder([root]):
+        found = None
+        for pattern in FORWARD_PATTERNS:
+            found = pattern(n, done)
+            if found is not None:
+                break
+        if found is not None:
+            done[id(n)] = found
+            continue
         args = tuple(done[id(a)] for a in n.args)
         m = n if all(x is y for x, y in zip(args, n.args)) else n.remake(args, {})
         for rewrite in FORWARD_REWRITES:

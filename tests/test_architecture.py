@@ -41,6 +41,7 @@ LAYERS = [
     ["simplify"],
     ["pipeline"],          # forward rewrite -> reverse sweep -> simplify, written out once
     ["printing", "printing.base"],
+    ["printing.names"],    # which values a printed result names, and what it calls them
     ["printing.text"],
     ["printing.latex", "printing.numpy"],
     ["printing.tensor",    # index tensors: einsum text, index-notation LaTeX, einsum/kron code

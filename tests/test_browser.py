@@ -213,8 +213,9 @@ def test_type_an_expression_declare_the_variables_and_derive(server, open_page, 
     assert page.text_content("#title") == \
         "Gradient of sum((tanh(W @ X + b) - Y) ** 2) / m with respect to W, b"
 
-    # the result, typeset: ∂f/∂W and 2/m stacked in each of the two equations
-    assert page.locator("#equations math").count() == 2
+    # the result, typeset: the named intermediates' definitions (a, delta), then ∂f/∂W and 2/m
+    # stacked in each of the two gradient equations
+    assert page.locator("#equations math").count() == len(res.equations()) == 4
     fractions = boxes(page, "#equations mfrac")
     assert len(fractions) == 4
     assert_stacked(fractions)

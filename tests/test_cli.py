@@ -25,8 +25,10 @@ def test_quickstart_prints_text_and_latex(capsys):
     code, out, err = run(QUICKSTART, capsys)
     assert code == 0 and err == ""
     lines = out.splitlines()
-    assert lines[0] == "d/dW = 2 * (((tanh(W @ X + b) - Y) * (1 - tanh(W @ X + b) ** 2)) @ X.T)"
-    assert lines[1].startswith(r"LaTeX: \frac{\partial f}{\partial W} = 2 \left(")
+    # the shared activation is named, as the seed notes write it, then the result in its terms
+    assert lines[:2] == ["a = tanh(W @ X + b)", "d/dW = 2 * ((a - Y) * (1 - a ** 2)) @ X.T"]
+    assert lines[2] == r"LaTeX: a = \tanh\left(W X + b \mathbf{1}^{\top}\right)"
+    assert lines[3].startswith(r"LaTeX: \frac{\partial f}{\partial W} = 2 \left(")
 
 
 def test_numpy_prints_a_function_that_runs(capsys):
@@ -121,7 +123,7 @@ def test_the_installed_command_runs_as_a_module():
     result = subprocess.run([sys.executable, "-m", "matcalc", *QUICKSTART], capture_output=True,
                             text=True, cwd=ROOT, timeout=120)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("d/dW = 2 * ")
+    assert result.stdout.startswith("a = tanh(W @ X + b)\nd/dW = 2 * ")
 
 
 def test_hessian_with_respect_to_a_matrix_prints_the_tensor_and_its_kronecker_form(capsys):
@@ -298,7 +300,7 @@ def test_a_py_file_receives_the_code_even_without_numpy(capsys, tmp_path):
 def test_numpy_on_stdout_redirected_to_a_file_imports(tmp_path):
     result = python("-m", "matcalc", *QUICKSTART, "--numpy", "--check")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("# d/dW = 2 * ")
+    assert result.stdout.startswith("# a = tanh(W @ X + b)\n# d/dW = 2 * ")
     target = tmp_path / "redirected.py"
     target.write_text(result.stdout)
     assert callable(load_module(target).gradient)
@@ -429,7 +431,7 @@ def test_a_function_named_but_not_defined(capsys):
             "W=n,d", "--shape", "X=d,m", "--shape", "b=n", "--shape", "Y=n,m", "--check"]
     code, out, err = run(args, capsys)
     assert code == 0 and err == ""
-    assert out.splitlines()[0] == "d/dW = 2 * (((g(W @ X + b) - Y) * g'(W @ X + b)) @ X.T)"
+    assert out.splitlines()[0] == "d/dW = 2 * ((g(W @ X + b) - Y) * g'(W @ X + b)) @ X.T"
     assert "numeric check PASSED" in out
     code, out, err = run(args[:2] + ["--wrt", "W", "--shape", "W=n,n"], capsys)
     assert code == 2 and "(name your own with --function g)" in err

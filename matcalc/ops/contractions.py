@@ -12,8 +12,8 @@ from typing import Sequence
 
 from ..dims import ONE, Dim, format_shape
 from ..errors import ShapeError, UnsupportedError
-from ..expr import (Broadcast, Const, Eye, MatMul, Neg, Node, Transpose, Var, as_node, describe,
-                    div, is_zero, ones, scalar_factor, zeros)
+from ..expr import (Broadcast, Const, Div, Eye, MatMul, Mul, Neg, Node, Transpose, Var, as_node,
+                    describe, div, is_zero, ones, scalar_factor, zeros)
 from ..expr import mul as scaled
 from ..expr import unkept
 from ..notation import entry, summation
@@ -105,7 +105,10 @@ def _latex_sum(p, node, args):
     """sum(X) = 1ᵀ X 1, row sums X 1, column sums Xᵀ 1."""
     a = args[0]
     inner = a.node
-    body = p.wrap(a, p.MUL) if not isinstance(inner, MatMul) else a.text
+    # an elementwise product or quotient is bracketed: (A ⊙ B) 1, not A ⊙ B 1 (A ⊙ (B 1))
+    elementwise = isinstance(inner, (Mul, Div)) and scalar_factor(inner) is None
+    body = p.wrap(a, p.MUL + (1 if elementwise else 0)) if not isinstance(inner, MatMul) \
+        else a.text
     if node.axis is None:
         if inner.cols == 1:
             return rf"\mathbf{{1}}^{{\top}} {body}", p.MUL

@@ -19,7 +19,9 @@ from ..ops import FUNCTIONS as FUNCTION_OPS
 from ..ops import operation_of
 from ..ops.base import ADD, ATOM, MUL, POSTFIX, POW, UNARY
 from ..ops.linalg import Inv
-from .base import Printed, Printer, bare_broadcasts
+from .base import MAX_EXPANDED, Printed, Printer, bare_broadcasts, expanded_size
+from .names import Named
+from .text import name_values
 
 
 GREEK = {"alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa",
@@ -180,7 +182,21 @@ def to_latex(node: E.Node) -> str:
     >>> to_latex((A + A.T) @ x)
     '\\\\left(A + A^{\\\\top}\\\\right) x'
     """
+    if expanded_size([node]) > MAX_EXPANDED:      # written in terms of its shared values
+        named = name_values([node])
+        return r",\quad ".join(named_equations(named, [])[:len(named.definitions)] +
+                                [named_equations(Named((), named.roots), [""])[0][3:]])
     return LatexPrinter().doprint(node)
+
+
+def named_equations(named: Named, lhs: list[str]) -> list[str]:
+    """LaTeX equations for a printed form with named intermediates: ``s = \\sigma(X w)`` for
+    each definition, then ``lhs = result`` for each result."""
+    printer = LatexPrinter()
+    printer.expands = False           # the named form is written in linear size
+    out = [f"{latex_name(var.name)} = {printer.doprint(d)}" for var, d in named.definitions]
+    out += [f"{left} = {printer.doprint(r)}" for left, r in zip(lhs, named.roots)]
+    return out
 
 
 def to_mathml(node_or_latex, display: str = "block") -> str:

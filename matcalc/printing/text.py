@@ -14,7 +14,8 @@ from .. import expr as E
 from ..dims import is_one
 from ..ops import is_vector, operation_of, reading_of
 from ..ops.base import ADD, ATOM, MUL, POSTFIX, POW, UNARY
-from .base import Printed, Printer, bare_broadcasts
+from .base import MAX_EXPANDED, Printed, Printer, bare_broadcasts, expanded_size
+from .names import Named, choose_names
 
 
 class _ConstantPrinter(sympy.printing.str.StrPrinter):
@@ -194,15 +195,148 @@ class TextPrinter(Printer):
         return method
 
 
+class BookTextPrinter(TextPrinter):
+    """Text as a book prints a result: a product chain without its grouping (``A @ B @ C``
+    for ``A @ (B @ C)``), a scalar multiple or a negation of a product without brackets
+    (``2 * X.T @ X``, ``-inv(X).T @ G``). Each reads as the same value in matcalc syntax (and
+    NumPy's), though it may parse to a differently grouped product; ``TextPrinter`` keeps the
+    grouping, so its text parses back to the very node.
+    """
+
+    expands = False
+
+    def _print_MatMul(self, node, args):
+        a, b = args
+        left = a.text if a.prec > MUL or (a.prec == MUL and isinstance(a.node, E.MatMul)) or \
+            a.prec == _SCALED else f"({a.text})"
+        right = b.text if b.prec > MUL or (b.prec == MUL and isinstance(b.node, E.MatMul)) \
+            else f"({b.text})"
+        return f"{left} @ {right}", MUL
+
+    def _print_Mul(self, node, args):
+        sf = E.scalar_factor(node)
+        a, b = self._operands(args)
+        if sf is not None and isinstance(node.args[1], E.MatMul):
+            left = a.text if a.prec > MUL else f"({a.text})"
+            return f"{left} * {b.text}", _SCALED          # 2 * X.T @ X, (1/m) * D @ X.T
+        return super()._print_Mul(node, args)
+
+    def _print_Neg(self, node, args):
+        a = args[0]
+        if isinstance(a.node, E.MatMul) and a.text[:1] != "(":
+            return f"-{a.text}", _SCALED                    # -inv(X).T @ G
+        return super()._print_Neg(node, args)
+
+
+#: The precedence of ``2 * A @ B`` and ``-A @ B``: below a product's, so no other product
+#: takes it as an operand without brackets, above a sum's.
+_SCALED = MUL - 1
+
+
 def to_text(node: E.Node) -> str:
-    """``node`` in matcalc syntax.
+    """``node`` in matcalc syntax (with named shared values when it is very large).
+
+    Past ``MAX_EXPANDED`` characters written out in full, it is written as definitions of its
+    shared values, then the result in their terms (``named_text``): linear in its size.
 
     >>> from matcalc.expr import Var
     >>> A = Var.make("A", ("n", "n")); x = Var.make("x", ("n", 1))
     >>> to_text((A + A.T) @ x)
     '(A + A.T) @ x'
     """
+    if expanded_size([node]) > MAX_EXPANDED:
+        return named_text([node])
     return TextPrinter().doprint(node)
 
 
+def text_lengths(lines, names: dict) -> list[int]:
+    """The length of each node of ``lines`` printed as a book prints it, with the nodes under
+    it in ``names`` (node id -> Var) written as names (one pass over the DAG)."""
+    operands = [a for line in lines for a in line.args]
+    mapping = {n: names[id(n)] for n in E.postorder(operands) if id(n) in names}
+    replaced = iter(E.substitute(operands, mapping))
+    remade = []
+    for line in lines:
+        args = tuple(next(replaced) for _ in line.args)
+        remade.append(line.remake(args, {}) if args else line)
+    return [len(p.text) for p in BookTextPrinter().print_all(remade)]
+
+
+def name_values(roots, forward=None, taken=()) -> Named:
+    """The definitions and results a printed form shows (``printing.names``)."""
+    return choose_names(roots, forward, taken, text_lengths)
+
+
+def named_text(roots, labels=None, forward=None, taken=(), named: Named | None = None) -> str:
+    """``roots`` as a book prints them: a line ``name = value`` per definition, then a line per
+    root (``label = value`` when ``labels`` are given).
+
+    >>> from matcalc.expr import Var
+    >>> X = Var.make("X", ("n", "n"))
+    >>> named_text([2 * (X.T @ X)])
+    '2 * X.T @ X'
+    """
+    named = named or name_values(roots, forward, taken)
+    printer = BookTextPrinter()
+    lines = [f"{var.name} = {book_line(d)}" for var, d in named.definitions]
+    texts = [book_line(r) for r in named.roots]
+    if labels is None:
+        lines += texts
+    else:
+        lines += [f"{label} = {t}" for label, t in zip(labels, texts)]
+    return "\n".join(lines)
+
+
 E.set_describer(to_text)
+
+
+def book_line(node: E.Node) -> str:
+    """One line of a printed form: ``node`` as a book prints it, or, when it is shorter, a sum
+    of transposed products as the transpose of a sum (``(A @ X + X @ A).T`` for
+    ``X.T @ A.T + A.T @ X.T``): the form chosen by its printed size."""
+    printer = BookTextPrinter()
+    text = printer.doprint(node)
+    if isinstance(node, (E.Add, E.Sub)) and text.count(".T") > 1:
+        flipped = _transposed_sum(node, 64)
+        if flipped is not None:
+            other = f"({BookTextPrinter().doprint(flipped)}).T"
+            if _size(other) < _size(text):
+                return other
+    return text
+
+
+def _size(text: str) -> int:
+    """A printed form's size for choosing between forms: its length without spaces."""
+    return len(text.replace(" ", ""))
+
+
+def _transposed_sum(node: E.Node, budget: int):
+    """The transpose of a sum of products, each product reversed with its factors transposed
+    (transposes of transposes cancel); None when a term is not a product or the sum is long."""
+    if budget <= 0:
+        return None
+    if isinstance(node, (E.Add, E.Sub)):
+        parts = [_transposed_sum(a, budget // 2) for a in node.args]
+        if any(p is None for p in parts):
+            return None
+        return type(node).make(*parts)
+    if isinstance(node, E.Neg):
+        inner = _transposed_sum(node.args[0], budget - 1)
+        return None if inner is None else E.Neg.make(inner)
+    sf = E.scalar_factor(node)
+    if sf is not None:
+        inner = _transposed_sum(sf[1], budget - 1)
+        return None if inner is None else E.mul(sf[0], inner)
+    if not isinstance(node, E.MatMul):
+        return None
+    factors, stack = [], [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, E.MatMul):
+            stack.extend((n.args[0], n.args[1]))    # popped right first: reversed order
+        else:
+            factors.append(n.args[0] if isinstance(n, E.Transpose) else E.Transpose.make(n))
+    result = factors[0]
+    for f in factors[1:]:
+        result = E.MatMul.make(result, f)
+    return result

@@ -432,12 +432,24 @@ def matcalc_values(case: Case, sizes: dict, env: dict, result=None,
 
 def printed_values(case: Case, sizes: dict, env: dict) -> list[np.ndarray]:
     """matcalc's printed text, evaluated by the independent evaluator."""
-    result = derive(case)
-    if case.kind == "grad":
-        texts = [mc.to_text(g) for g in result.gradients]
-    else:
-        texts = [result.text()]
-    return [_as_2d(evaluate(t, env, sizes)) for t in texts]
+    return [_as_2d(v) for v in evaluate_lines(derive(case).text(), env, sizes)]
+
+
+def evaluate_lines(text: str, env: dict, sizes: dict) -> list:
+    """The values of a printed form: its ``name = value`` definitions read in order, then each
+    result line (``d/dX = value`` or a bare value)."""
+    env, results = dict(env), []
+    for line in text.splitlines():
+        label = _LABEL.match(line)
+        if label:
+            results.append(evaluate(line[label.end():], env, sizes))
+            continue
+        head, eq, rest = line.partition(" = ")
+        if eq and head.strip().isidentifier():
+            env[head.strip()] = _as_2d(evaluate(rest, env, sizes))
+        else:
+            results.append(evaluate(line, env, sizes))
+    return results
 
 
 def book_values(case: Case, sizes: dict, env: dict) -> list[np.ndarray]:
