@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import builtins
 import keyword
+import math
 import re
 import types
 from dataclasses import dataclass
@@ -65,6 +66,43 @@ SYMMETRIC_SUM = """def {name}(x):
         band = {np}.ascontiguousarray(x[:, i:i + step])
         {np}.add(x[i:i + step], band.T, out=out[i:i + step])
     return out
+"""
+
+# -- taking the arguments in -------------------------------------------------------------------
+AS_FLOAT = """def {name}(label, x):
+    \"\"\"x as a NumPy array of a floating type: floating (and complex) arrays as they are,
+    integers and booleans as float64; anything else is refused, naming the argument.\"\"\"
+    a = {np}.asarray(x)
+    if a.dtype.kind in "fc":
+        return a
+    try:
+        return a.astype({np}.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"{{label}}: expected an array of numbers, got {{a.dtype}}") from None
+"""
+SHAPE_ERROR = """def {name}(declared, arrays):
+    \"\"\"The error naming the first argument whose shape differs from its declaration
+    (declared: (name, dimensions) pairs, a dimension a name or a size).\"\"\"
+    sizes = {{}}
+    for (label, dims), a in zip(declared, arrays):
+        shape = tuple(int(s) for s in a.shape)
+        if not dims and all(s == 1 for s in shape):
+            continue
+        fits = bool(dims) and len(shape) == len(dims)
+        mine = dict(sizes)
+        for d, s in zip(dims, shape):
+            if fits:
+                fits = mine.setdefault(d, s) == s if isinstance(d, str) else d == s
+        if fits:
+            sizes = mine
+            continue
+        expected = tuple(sizes.get(d, "?") if isinstance(d, str) else d for d in dims)
+        names = "(" + ", ".join(map(str, dims)) + ("," if len(dims) == 1 else "") + ")"
+        values = "(" + ", ".join(map(str, expected)) + ("," if len(dims) == 1 else "") + ")"
+        said = names if names == values or "?" in values else f"{{names}} = {{values}}"
+        return ValueError(f"{{label}}: expected shape {{said}}, got {{shape}}")
+    return ValueError("the arguments' shapes do not fit their declarations: " + ", ".join(
+        f"{{label}} {{tuple(a.shape)}}" for (label, _), a in zip(declared, arrays)))
 """
 
 # -- helpers of portable code: each takes the array namespace xp first -------------------------
@@ -156,6 +194,7 @@ class NumpyPrinter(Printer):
         self.untransposed: dict[int, tuple[str, int]] = {}
         self.views: set[int] = set()           # nodes printed as read-only broadcast views
         self.flat: dict[int, str] = {}         # vectors printed as a 1-D text made a column
+        self.checked: list = []                # the arguments whose shapes the code checks
 
     def print_all(self, roots):
         done: dict[int, Printed] = {}
@@ -196,18 +235,29 @@ class NumpyPrinter(Printer):
             return str(value), (UNARY if value < 0 else ATOM)
         if value.is_Rational:
             return f"{value.p} / {value.q}", MUL      # -1 / 2 is (-1) / 2: outermost operator /
-        # sqrt(d), exp(2): SymPy writes them with the math module; NumPy has the same names.
-        # Portable code keeps them Python numbers (torch.sqrt takes no int).
+        # sqrt(d), exp(2): SymPy writes them with the math module, and they stay Python numbers:
+        # np.sqrt(d) would be a float64 NumPy scalar, which promotes float32 arrays (NEP 50), and
+        # torch.sqrt takes no int.
+        if not value.free_symbols:
+            # a number such as tanh(1) or exp(2): its float64 value, rounded once by SymPy (a
+            # Python float, which never promotes; beyond float64's range, inf as NumPy has it)
+            nearest = float(value)
+            text = repr(nearest) if math.isfinite(nearest) else f"{self.module}.{abs(nearest)}"
+            if nearest < 0 and not text.startswith("-"):
+                text = "-" + text
+            return text, (UNARY if nearest < 0 else ATOM)
         text = sympy.pycode(value, fully_qualified_modules=True)
-        if self.portable:
-            if "math." in text:
-                if self.math is None:
-                    self.math = self.names.get("math")
-                self.uses_math = True
-                text = text.replace("math.", f"{self.math}.")
-        else:
-            text = text.replace("math.", f"{self.np}.")
+        if "math." in text:
+            if self.math is None:
+                self.math = self.names.get("math")
+            self.uses_math = True
+            text = text.replace("math.", f"{self.math}.")
         return text, (ATOM if value.is_Symbol else ADD)
+
+    @property
+    def module(self) -> str:
+        """The generated code's name for NumPy itself (also in portable code)."""
+        return self.numpy_name if self.portable else self.np
 
     def typed(self) -> str:
         """The dtype= argument for arrays the code creates (float32 inputs stay float32)."""
@@ -530,6 +580,10 @@ class NumpyPrinter(Printer):
         exponent = str(p) if p.is_Integer else repr(float(p))
         if exponent.startswith("-"):
             exponent = f"({exponent})"
+        if self.constant.get(id(node.args[0]), False) and node.args[0].is_scalar:
+            # a power of a number: in float64, where overflow gives inf (a Python float's **
+            # raises), handed on as a Python float (a NumPy float64 would promote float32)
+            return f"({self.module}.float64({args[0].text}) ** {exponent}).item()", POSTFIX
         return f"{self.wrap(args[0], POW + 1)} ** {exponent}", POW
 
     def _print_Apply(self, node, args):
@@ -590,18 +644,28 @@ class NumpyPrinter(Printer):
 
 
 def shared_nodes(outputs: list[E.Node]) -> set:
-    """Ids of the nodes worth naming: used more than once, and not free to recompute."""
-    uses: dict[int, int] = {}
-    for node in E.postorder(outputs):
-        for a in node.args:
-            uses[id(a)] = uses.get(id(a), 0) + 1
+    """Ids of the nodes worth naming: printed more than once, and not free to recompute.
+
+    A node written inline is printed once for each time its consumer is printed: the operand of
+    a broadcast used twice (``step(h)`` in ``step(h) * A - step(h) * B``), or of an inverse
+    written as two solves, is printed twice and so named, although it has one consumer.
+    """
+    order = E.postorder(outputs)
+    times: dict[int, int] = {}            # how often each node's text would be printed
     for o in outputs:
-        uses[id(o)] = uses.get(id(o), 0) + 1
+        times[id(o)] = times.get(id(o), 0) + 1
     cheap = (E.Var, E.Const, E.Eye, E.Broadcast, E.Transpose)
-    # an inverse used twice is two solves: cheaper (2 x 2/3 n^3 against 2 n^3) and more exact
-    return {id(n) for n in E.postorder(outputs) if uses.get(id(n), 0) > 1 and
-            not isinstance(n, cheap) and not is_diagonal_matrix(n) and
-            not (isinstance(n, Inv) and uses[id(n)] <= 2)}
+    named: set[int] = set()
+    for node in reversed(order):          # every consumer before its operands
+        t = times.get(id(node), 0)
+        # an inverse used twice is two solves: cheaper (2 x 2/3 n^3 against 2 n^3) and more exact
+        if t > 1 and not isinstance(node, cheap) and not is_diagonal_matrix(node) and \
+                not (isinstance(node, Inv) and t <= 2):
+            named.add(id(node))
+            t = 1
+        for a in node.args:
+            times[id(a)] = times.get(id(a), 0) + t
+    return named
 
 
 def is_diagonal_matrix(node: E.Node) -> bool:
@@ -652,20 +716,17 @@ def numpy_source(outputs: list[Output], inputs: list[E.Var], name: str = "f", do
     else:
         compute = printer.lines + ["return " + (results[0] if len(results) == 1
                                                 else "(" + ", ".join(results) + ")")]
-    defaults = []
-    for v in optional:
-        shape = ", ".join(str(d) for d in v.shape)
-        defaults += [f"if {v.name} is None:",
-                     f"    {v.name} = {np}.ones(({shape}), {printer.typed()})", "else:"]
-        defaults += ["    " + line for line in convert_input(v, printer)]
-    # bind only the dimensions the code refers to, from the first input that has each
-    used = "\n".join(compute + defaults)
+    # the arguments taken in and checked; the dimensions bound from the first input with each
+    used = "\n".join(compute)
     names_used = identifiers(used)
     needed = [d for d in all_dims if d.name in names_used]
-    body = [line for v in given for line in convert_input(v, printer)]
-    if uses_name(printer.dtype, used):     # (a ones() that broadcasting made bare is not used)
+    body, bound = take_inputs(printer, given, uses_name(printer.dtype, used))
+    defaults = [line for v in optional for line in take_optional(v, printer, bound)]
+    if any(uses_name(printer.dtype, line) for line in defaults) and \
+            not any(line.startswith(f"{printer.dtype} = ") for line in body):
         body.append(dtype_statement(printer, [v.name for v in given]))
-    bound = bind_dims(needed, given, body)
+    needed += [d for d in all_dims if d not in needed and d.name in identifiers(
+        "\n".join(defaults))]
     unbound = [d for d in needed if d not in bound]
     # a dimension no required input has (it sizes only a constant) is an argument of its own
     signature = [v.name for v in given] + [d.name for d in unbound] + \
@@ -678,12 +739,17 @@ def numpy_source(outputs: list[Output], inputs: list[E.Var], name: str = "f", do
     lines += ["    " + line for line in body + defaults + compute]
     helpers = "".join(source + "\n\n" for source in used_helpers(printer.helpers, lines))
     if not portable:
-        return f"import numpy as {np}\n\n\n" + helpers + "\n".join(lines) + "\n"
+        return f"import numpy as {np}" + math_import(printer) + "\n\n\n" + helpers + \
+            "\n".join(lines) + "\n"
     imports = f"import numpy as {numpy_name}" if numpy_name != "numpy" else "import numpy"
-    if printer.uses_math:
-        imports += f"\nimport math as {printer.math}" if printer.math != "math" else \
-            "\nimport math"
-    return imports + "\n\n\n" + helpers + "\n".join(lines) + "\n"
+    return imports + math_import(printer) + "\n\n\n" + helpers + "\n".join(lines) + "\n"
+
+
+def math_import(printer: NumpyPrinter) -> str:
+    """``\\nimport math`` (under the printer's name for it) when the code uses it, else ""."""
+    if not printer.uses_math:
+        return ""
+    return f"\nimport math as {printer.math}" if printer.math != "math" else "\nimport math"
 
 
 def used_helpers(helpers: dict, lines: list[str]) -> list[str]:
@@ -721,23 +787,136 @@ def dimensions(roots) -> list[sympy.Symbol]:
 
 
 def convert_input(v: E.Var, printer: NumpyPrinter) -> list[str]:
-    """The statement turning argument ``v`` into a 2-D floating array."""
+    """Statements turning argument ``v`` into a 2-D floating array (no shape check)."""
     name, np = v.name, printer.np
     if printer.portable:
         text = printer.call("as_float", PORTABLE_AS_FLOAT, name)
-        if v.kind == "vector":
-            text = printer.reshape(text, "(-1, 1)")
-        elif v.kind == "scalar":
-            text = printer.reshape(text, "(1, 1)")
-        return [f"{name} = {text}"]
-    # float32 stays float32; integers and Python numbers become float64
-    text = f"{np}.asarray({name})"
-    text = f"{np}.asarray({name}, dtype={np}.result_type({text}, 0.0))"
-    if v.kind == "vector":
-        text += ".reshape(-1, 1)"
-    elif v.kind == "scalar":
-        text += ".reshape(1, 1)"
+    else:
+        return [f"if type({name}) is not {np}.ndarray or {name}.dtype.kind != \"f\":",
+                f"    {name} = {printer.helper('as_float', AS_FLOAT)}({name!r}, {name})"] + \
+            ([f"{name} = {printer.reshape(name, _COLUMN[v.kind])}"] if v.kind != "matrix"
+             else [])
+    if v.kind != "matrix":
+        text = printer.reshape(text, _COLUMN[v.kind])
     return [f"{name} = {text}"]
+
+
+_COLUMN = {"vector": "(-1, 1)", "scalar": "(1, 1)"}
+
+
+def take_inputs(printer: NumpyPrinter, given: list[E.Var], dtype_used: bool) -> tuple[list, set]:
+    """The statements that take the arguments in, and the dimensions they bind.
+
+    Each argument becomes an array of a floating type (an ndarray of one passes as it is: the
+    test is two attribute reads), its shape is checked against its declaration (one comparison
+    per argument; the error names it: ``W: expected shape (n, d) = (3, 4), got (4, 3)``),
+    every dimension of the arguments is bound (``n = W.shape[0]``), and vectors and scalars
+    become columns and 1 x 1 arrays. A scalar takes the arrays' floating type, so a Python
+    number never turns float32 arrays into float64. ``dtype`` is bound when the code uses it.
+    """
+    np, portable = printer.np, printer.portable
+    arrays = [v for v in given if v.kind != "scalar"]
+    scalars = [v for v in given if v.kind == "scalar"]
+    body: list[str] = []
+    for v in arrays:
+        if portable:
+            body.append(f"{v.name} = {printer.call('as_float', PORTABLE_AS_FLOAT, v.name)}")
+        else:
+            body += [f"if type({v.name}) is not {np}.ndarray or {v.name}.dtype.kind != \"f\":",
+                     f"    {v.name} = {printer.helper('as_float', AS_FLOAT)}({v.name!r}, "
+                     f"{v.name})"]
+    need_dtype = dtype_used or (bool(scalars) and bool(arrays))
+    if not portable and need_dtype:
+        body.append(f"{printer.dtype} = {np}.result_type("
+                    f"{', '.join([v.name for v in arrays or scalars] + ['0.0'])})")
+        for v in scalars:
+            body.append(f"{v.name} = {np}.asarray({v.name}, dtype={printer.dtype})"
+                        if arrays else f"{v.name} = {np}.asarray({v.name})")
+    elif not portable:
+        for v in scalars:
+            body += [f"if type({v.name}) is not {np}.ndarray or {v.name}.dtype.kind != "
+                     f"\"f\":",
+                     f"    {v.name} = {printer.helper('as_float', AS_FLOAT)}({v.name!r}, "
+                     f"{v.name})"]
+    # the shapes: ranks first (so that binding a dimension cannot fail), then sizes
+    checked = arrays if portable else arrays + scalars
+    printer.checked = checked
+    if checked:
+        declared = "(" + ", ".join(f"({v.name!r}, {_declared_dims(v)})" for v in checked) + \
+            ("," if len(checked) == 1 else "") + ")"
+        given_arrays = "(" + ", ".join(v.name for v in checked) + \
+            ("," if len(checked) == 1 else "") + ")"
+        error = f"raise {printer.helper('shape_error', SHAPE_ERROR)}({declared}, {given_arrays})"
+        ranks = [f"{v.name}.ndim != {2 if v.kind == 'matrix' else 1}" if v.kind != "scalar"
+                 else f"{v.name}.size != 1" for v in checked]
+        body += [f"if {' or '.join(ranks)}:", f"    {error}"]
+    bound: dict = {}
+    for v in arrays:
+        for axis, size in enumerate(v.shape[:1] if v.kind == "vector" else v.shape):
+            if isinstance(size, sympy.Symbol) and size not in bound:
+                bound[size] = (v, axis)
+                body.append(f"{size.name} = {v.name}.shape[{axis}]")
+    sizes = []
+    for v in arrays:
+        dims = v.shape[:1] if v.kind == "vector" else v.shape
+        if all(bound.get(d) == (v, axis) for axis, d in enumerate(dims)):
+            continue                      # every dimension read off this argument itself
+        expected = "(" + ", ".join(printer.dim(d) for d in dims) + \
+            ("," if len(dims) == 1 else "") + ")"
+        sizes.append(f"{v.name}.shape != {expected}")
+    if sizes:
+        body += [f"if {' or '.join(sizes)}:", f"    {error}"]
+    for v in arrays:
+        if v.kind == "vector":
+            body.append(f"{v.name} = {printer.reshape(v.name, '(-1, 1)')}")
+    if portable:
+        if need_dtype:
+            body.append(dtype_statement(printer, [v.name for v in arrays]))
+        for v in scalars:
+            text = f"{np}.asarray({v.name}, dtype={printer.dtype})" if arrays else \
+                printer.call("as_float", PORTABLE_AS_FLOAT, v.name)
+            body.append(f"{v.name} = {printer.reshape(text, '(1, 1)')}")
+        if need_dtype and not arrays:
+            body.append(dtype_statement(printer, [v.name for v in scalars]))
+    else:
+        for v in scalars:
+            body.append(f"{v.name} = {printer.reshape(v.name, '(1, 1)')}")
+        if dtype_used and not arrays:
+            body.append(f"{printer.dtype} = {scalars[0].name}.dtype" if scalars else
+                        f"{printer.dtype} = {np}.float64")
+    return body, set(bound)
+
+
+def _declared_dims(v: E.Var) -> str:
+    """A variable's declared dimensions as Python literals: ('n', 'd'), ('n',), (3,), ()."""
+    dims = v.shape[:1] if v.kind == "vector" else () if v.kind == "scalar" else v.shape
+    items = [repr(d.name) if isinstance(d, sympy.Symbol) else str(int(d)) for d in dims]
+    return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+
+
+def take_optional(v: E.Var, printer: NumpyPrinter, bound: set) -> list[str]:
+    """``if G is None: G = ones(...) else: <G taken in and checked>`` for an optional argument
+    (the upstream gradient), its dimensions bound from the other arguments."""
+    np = printer.np
+    shape = ", ".join(printer.dim(d) for d in v.shape)
+    lines = [f"if {v.name} is None:", f"    {v.name} = {np}.ones(({shape}), {printer.typed()})",
+             "else:"]
+    lines += ["    " + line for line in convert_input(v, printer)]
+    dims = v.shape[:1] if v.kind == "vector" else () if v.kind == "scalar" else v.shape
+    if all(not isinstance(d, sympy.Symbol) or d in bound for d in dims):
+        expected = "(" + ", ".join(printer.dim(d) for d in dims) + \
+            ("," if len(dims) == 1 else "") + ")"
+        every = printer.checked + [v]       # so the message has the sizes
+        declared = "(" + ", ".join(f"({u.name!r}, {_declared_dims(u)})" for u in every) + ",)"
+        error = f"raise {printer.helper('shape_error', SHAPE_ERROR)}({declared}, " \
+                f"({', '.join(u.name for u in every)},))"
+        # the check comes before the reshape to a column, so it is written first
+        convert = lines[3:]
+        lines[3:] = convert[:-1] if v.kind != "matrix" else convert
+        lines += [f"    if {v.name}.shape != {expected}:", f"        {error}"]
+        if v.kind != "matrix":
+            lines.append(convert[-1])
+    return lines
 
 
 def dtype_statement(printer: NumpyPrinter, arrays: list[str]) -> str:
@@ -786,7 +965,11 @@ def convert_output(p: Printed, kind: str, printer: NumpyPrinter) -> str:
             text = f"{np}.reshape({text}, (-1,))"
         return f"{np}.asarray({text}, copy=True)" if fresh else text
     if kind == "scalar":
-        return f"({np}.reshape({text}, ()) + 0.0).item()"   # a Python float; no builtin name used
+        # a NumPy scalar of the inputs' floating type (a float32 stays float32)
+        if printer.constant.get(id(p.node), False):
+            printer.uses_dtype = True
+            return f"{np}.reshape({np}.asarray({text}, dtype={printer.dtype}), ())[()]"
+        return f"{np}.reshape({text}, ())[()]"
     if kind == "vector":
         text = f"{np}.reshape({text}, -1)"
     return f"{np}.array({text})" if fresh else text
