@@ -258,6 +258,24 @@ class Derivation:
         return _tuple_result(f, len(nodes))
 
 
+def _declared_order(derive_function: Callable) -> Callable:
+    """``derive_function`` (derive, jacobian, hessian, hvp) with the variables of its result, the
+    generated functions' arguments, in the order its ``shapes=`` declares them (a variable not
+    declared there, such as a Hessian-vector product's direction, after them, in its order)."""
+    signature = inspect.signature(derive_function)
+
+    @functools.wraps(derive_function)
+    def in_declared_order(*args, **kwargs):
+        res = derive_function(*args, **kwargs)
+        shapes = signature.bind(*args, **kwargs).arguments.get("shapes")
+        if isinstance(shapes, dict) and shapes:
+            place = {name: k for k, name in enumerate(shapes)}
+            res.variables = tuple(sorted(res.variables,
+                                         key=lambda v: place.get(v.name, len(place))))
+        return res
+    return in_declared_order
+
+
 def _bind_sizes(f: Callable, sizes: dict) -> Callable:
     """``f`` with the dimension sizes it takes as arguments filled in (a dimension that only a
     constant uses cannot be read off the inputs, so generated code takes it as an argument)."""
@@ -345,6 +363,7 @@ def _as_list(wrt) -> tuple[list, bool]:
     return [wrt], True
 
 
+@_declared_order
 def derive(expression, wrt, shapes: dict | None = None, domains: dict | None = None) -> Derivation:
     """Derive the gradient of ``expression`` (text or expression) with respect to ``wrt``.
 
@@ -539,6 +558,7 @@ def _vector_jacobian(node: E.Node, x: E.Node) -> E.Node:
         return jacobian_tensor(node, x).as_matrix()
 
 
+@_declared_order
 def jacobian(f, x, shapes: dict | None = None, domains: dict | None = None) -> MatrixDerivative:
     """The Jacobian of f with respect to x, in matrix form or as an index tensor.
 
@@ -559,6 +579,7 @@ def jacobian(f, x, shapes: dict | None = None, domains: dict | None = None) -> M
     return TensorDerivative("jacobian", node, x, jacobian_tensor(node, x))
 
 
+@_declared_order
 def hessian(f, x, shapes: dict | None = None, domains: dict | None = None) -> MatrixDerivative:
     """The Hessian of a scalar f, in matrix form or as an index tensor.
 
@@ -586,6 +607,7 @@ def hessian(f, x, shapes: dict | None = None, domains: dict | None = None) -> Ma
                             jacobian_tensor(gradient_of(node, x), x, x_label=label, hessian=True))
 
 
+@_declared_order
 def hvp(f, x, shapes: dict | None = None, domains: dict | None = None,
         direction: str = "v") -> MatrixDerivative:
     """The Hessian of a scalar f applied to a direction v of x's shape (any shape of x).

@@ -195,6 +195,7 @@ class NumpyPrinter(Printer):
         self.views: set[int] = set()           # nodes printed as read-only broadcast views
         self.flat: dict[int, str] = {}         # vectors printed as a 1-D text made a column
         self.checked: list = []                # the arguments whose shapes the code checks
+        self.bare: dict[int, Printed] = {}     # node id -> the smaller value it repeats
 
     def print_all(self, roots):
         done: dict[int, Printed] = {}
@@ -206,9 +207,11 @@ class NumpyPrinter(Printer):
             constant[id(n)] = not isinstance(n, E.Var) and all(constant[id(a)] for a in n.args)
             self.current = n
             text, prec = self._method(n)(n, args)
+            self._note_bare(n, args)
             depth[id(n)] = 1 + max((depth[id(a)] for a in n.args), default=0)
             if depth[id(n)] > self.MAX_INLINE_DEPTH and n.args:
                 self.named.add(id(n))
+                self.bare.pop(id(n), None)
             if id(n) in self.named:
                 depth[id(n)] = 0
                 var = self.names.get(self.hints.get(id(n), "t"))
@@ -536,12 +539,48 @@ class NumpyPrinter(Printer):
         self.untransposed[id(node)] = (args[0].text, args[0].prec)
         return f"{self.wrap(args[0], POSTFIX)}.T", POSTFIX
 
+    def bare_of(self, arg: Printed) -> Printed | None:
+        """The smaller value that ``arg`` repeats, printed (a column, a row or a number), when
+        ``arg`` is a broadcast or an inline elementwise function of broadcasts; else None.
+        Beside an operand of the full shape, NumPy's broadcasting repeats it without ever
+        building the full array (layer norm's ``X - mean`` needs no m x d mean)."""
+        if isinstance(arg.node, E.Broadcast):
+            return self.done[id(arg.node.args[0])]
+        return self.bare.get(id(arg.node))
+
+    def _note_bare(self, node, args) -> None:
+        """For an unnamed elementwise function of a broadcast value, record it applied to the
+        smaller value instead (f(repeat(x)) = repeat(f(x)))."""
+        if id(node) in self.named or not isinstance(node, (E.Pow, E.Neg, E.Apply)):
+            return
+        inner = self.bare_of(args[0])
+        if inner is not None:
+            text, prec = self._method(node)(node, [inner])
+            self.bare[id(node)] = Printed(node, text, prec)
+
     def _binary(self, args, symbol, prec):
-        bare = bare_broadcasts(self.current)
-        a, b = (self.done[id(x.node.args[0])] if drop else x for x, drop in zip(args, bare))
+        bares = [self.bare_of(x) for x in args]
+        if all(b is not None for b in bares):
+            # every operand repeats a smaller value: the result as that is recorded for the
+            # consumers, and written out in full where a full array is needed
+            if id(self.current) not in self.named:
+                self.bare[id(self.current)] = Printed(
+                    self.current, *self._binary_text(bares[0], bares[1], symbol, prec))
+            bare = bare_broadcasts(self.current)
+            a, b = (self.done[id(x.node.args[0])] if drop else x for x, drop in zip(args, bare))
+        else:                      # beside a full operand, each repeated one is written bare
+            a, b = (small or x for x, small in zip(args, bares))
+        return self._binary_text(a, b, symbol, prec)
+
+    def _binary_text(self, a: Printed, b: Printed, symbol: str, prec: int) -> tuple[str, int]:
         # (A @ B) * C: Python reads A @ B * C the same way, a reader may not
         product = prec == MUL and a.prec == MUL and isinstance(a.node, E.MatMul)
         left = f"({a.text})" if product else self.wrap(a, prec)
+        if symbol == "*" and a.node.is_scalar and b.prec == MUL and \
+                isinstance(b.node, (E.Mul, E.Div)):
+            # c * (x * y) as c * x * y: the number meets x, often a row or column, first; never
+            # more passes over memory (c * (x / s * X) takes one over X, not two)
+            return f"{left} * {b.text}", prec
         return f"{left} {symbol} {self.wrap(b, prec + 1)}", prec
 
     def _print_Add(self, node, args):
