@@ -349,3 +349,51 @@ def test_arguments_are_converted_only_when_they_need_it():
     source = res.numpy_source()
     assert 'if type(W) is not np.ndarray or W.dtype.kind != "f":' in source
     assert "np.result_type" not in source          # no dtype needed: none computed
+
+
+# ---------------------------------------------------------------------------------------------
+# The same code with xp=: jax.numpy under jax.jit, array-api-strict (torch: tests/test_backward)
+# ---------------------------------------------------------------------------------------------
+
+def model_values(name: str, dtype, seed: int = 4) -> dict:
+    text, shapes, wrt = MODELS[name]
+    sizes = {"m": 5, "d": 4, "n": 6, "e": 3, "h": 4, "k": 2, "i": 3}
+    rng = np.random.default_rng(seed)
+    return {k: rng.standard_normal([sizes[d] for d in s]).astype(dtype) for k, s in shapes.items()}
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", ["attention", "layer norm", "mlp", "triplet"])
+def test_backward_module_runs_under_jax_jit(name, dtype):
+    jax = pytest.importorskip("jax")
+    jnp = pytest.importorskip("jax.numpy")
+    text, shapes, wrt = MODELS[name]
+    code = mc.backward(text, wrt=wrt, shapes=shapes)
+    values = model_values(name, dtype)
+    want_value, kept = code.forward(**values)
+    want = code.backward(kept)
+
+    def both(*args):
+        value, kept = code.forward(*args, xp=jnp)
+        return value, code.backward(kept, xp=jnp)
+    with jax.enable_x64(dtype == "float64"):
+        value, grads = jax.jit(both)(*(jnp.asarray(values[k]) for k in shapes))
+        assert value.dtype == np.dtype(dtype)
+        tol = 1e-10 if dtype == "float64" else 2e-4
+        np.testing.assert_allclose(np.asarray(value), want_value, rtol=tol, atol=tol)
+        for got, w in zip(grads, want):
+            assert got.dtype == np.dtype(dtype)
+            np.testing.assert_allclose(np.asarray(got), w, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("name", ["attention", "layer norm"])
+def test_backward_module_runs_on_array_api_strict(name):
+    xps = pytest.importorskip("array_api_strict")
+    text, shapes, wrt = MODELS[name]
+    code = mc.backward(text, wrt=wrt, shapes=shapes)
+    values = model_values(name, "float32")
+    want = code.backward(code.forward(**values)[1])
+    value, kept = code.forward(**{k: xps.asarray(v) for k, v in values.items()}, xp=xps)
+    for got, w in zip(code.backward(kept, xp=xps), want):
+        assert got.dtype == xps.float32
+        np.testing.assert_allclose(np.asarray(got), w, rtol=2e-4, atol=2e-4)

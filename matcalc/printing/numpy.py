@@ -1003,15 +1003,20 @@ def convert_output(p: Printed, kind: str, printer: NumpyPrinter) -> str:
         if kind == "vector":
             text = f"{np}.reshape({text}, (-1,))"
         return f"{np}.asarray({text}, copy=True)" if fresh else text
+    constant = printer.constant.get(id(p.node), False)
     if kind == "scalar":
         # a NumPy scalar of the inputs' floating type (a float32 stays float32)
-        if printer.constant.get(id(p.node), False):
+        if constant:
             printer.uses_dtype = True
             return f"{np}.reshape({np}.asarray({text}, dtype={printer.dtype}), ())[()]"
-        return f"{np}.reshape({text}, ())[()]"
+        return f"{printer.wrap(p, POSTFIX)}.reshape(())[()]"    # (methods: no dispatch cost)
     if kind == "vector":
-        text = f"{np}.reshape({text}, -1)"
-    return f"{np}.array({text})" if fresh else text
+        if constant:
+            text = f"{np}.reshape({text}, -1)"
+        else:
+            text = f"{printer.wrap(p, POSTFIX)}.reshape(-1)"
+    return f"{text}.copy()" if fresh and not constant else \
+        f"{np}.array({text})" if fresh else text
 
 
 _convert_output = convert_output
