@@ -47,6 +47,7 @@ from .. import expr as E
 from ..dims import is_one
 from ..errors import UnsupportedError
 from ..ops import FUNCTIONS as FUNCTION_OPS
+from ..ops import operation_of
 from ..ops.base import ADD, ATOM, MUL, POSTFIX, POW, UNARY
 from ..ops.linalg import Diag, Inv
 from .base import Printed, Printer, bare_broadcasts
@@ -196,6 +197,7 @@ class NumpyPrinter(Printer):
         self.flat: dict[int, str] = {}         # vectors printed as a 1-D text made a column
         self.checked: list = []                # the arguments whose shapes the code checks
         self.bare: dict[int, Printed] = {}     # node id -> the smaller value it repeats
+        self.bare_shape: dict[int, tuple[bool, bool]] = {}   # (one row, one column) of it
 
     def print_all(self, roots):
         done: dict[int, Printed] = {}
@@ -548,6 +550,13 @@ class NumpyPrinter(Printer):
             return self.done[id(arg.node.args[0])]
         return self.bare.get(id(arg.node))
 
+    def bare_axes(self, node) -> tuple[bool, bool]:
+        """For a node with a bare form: whether that form has one row, and one column."""
+        if isinstance(node, E.Broadcast):
+            inner = node.args[0]
+            return is_one(inner.rows), is_one(inner.cols)
+        return self.bare_shape[id(node)]
+
     def _note_bare(self, node, args) -> None:
         """For an unnamed elementwise function of a broadcast value, record it applied to the
         smaller value instead (f(repeat(x)) = repeat(f(x)))."""
@@ -557,6 +566,7 @@ class NumpyPrinter(Printer):
         if inner is not None:
             text, prec = self._method(node)(node, [inner])
             self.bare[id(node)] = Printed(node, text, prec)
+            self.bare_shape[id(node)] = self.bare_axes(node.args[0])
 
     def _binary(self, args, symbol, prec):
         bares = [self.bare_of(x) for x in args]
@@ -566,6 +576,9 @@ class NumpyPrinter(Printer):
             if id(self.current) not in self.named:
                 self.bare[id(self.current)] = Printed(
                     self.current, *self._binary_text(bares[0], bares[1], symbol, prec))
+                axes = [self.bare_axes(a) for a in self.current.args]
+                self.bare_shape[id(self.current)] = (all(r for r, _ in axes),
+                                                     all(c for _, c in axes))
             bare = bare_broadcasts(self.current)
             a, b = (self.done[id(x.node.args[0])] if drop else x for x, drop in zip(args, bare))
         else:                      # beside a full operand, each repeated one is written bare
@@ -649,6 +662,75 @@ class NumpyPrinter(Printer):
     def all_axes(self) -> str:
         """``axis=(0, 1), `` for a sum of all entries in portable code (the standard's spelling)."""
         return "axis=(0, 1), " if self.portable else ""
+
+    def _print_Sum(self, node, args):
+        """A sum of a product written without the product's array: sum(x * y, axis=1) as
+        einsum("ij,ij->i", x, y) (sum(x ** 2) likewise; with more factors, x against the
+        product of the others), and a factor that repeats along the summed axis (a row, for a
+        sum down the rows) taken outside: sum(x / s, axis=0) is sum(x, axis=0) / s. Otherwise
+        the stanza's spelling."""
+        parts = self._sum_factors(node)
+        if parts is None:
+            return self.spell(operation_of(node))(node, args)
+        first, rest, outside = parts
+        axis = node.axis
+        if rest and not self.portable:
+            out = {None: "", 0: "j", 1: "i"}[axis]
+            core = f"{self.np}.einsum(\"ij,ij->{out}\", {first.text}, {rest})"
+            core += {None: ".reshape(1, 1)", 0: "[None, :]", 1: "[:, None]"}[axis]
+        else:
+            product = self.wrap(first, MUL) + (f" * {rest}" if rest else "")
+            where = self.all_axes() if axis is None else f"axis={axis}, "
+            core = f"{self.np}.sum({product}, {where}keepdims=True)"
+        text = core
+        for factor, exponent in outside:
+            text += f" {'*' if exponent > 0 else '/'} {self.wrap(factor, MUL + 1)}"
+        prec = MUL if outside else POSTFIX
+        if axis == 0:                     # the row NumPy gives, a column in matcalc's terms
+            self.untransposed[id(node)] = (text, prec)
+            return f"{self.wrap(Printed(node, text, prec), POSTFIX)}.T", POSTFIX
+        return text, prec
+
+    def _sum_factors(self, node) -> tuple | None:
+        """For sum(x * y / c ...) worth rewriting: (x printed, the text of the product of the
+        other factors of the full shape or "", [(factor printed, +1 or -1)] for the factors
+        that repeat along the summed axes); None when nothing would be saved."""
+        if node.axis is None:
+            constant_along = (True, True)          # (needs one row, needs one column)
+        else:
+            constant_along = (node.axis == 0, node.axis == 1)
+        terms, outside = [], []
+        stack = [(node.args[0], 1)]
+        while stack:
+            n, exponent = stack.pop()
+            unnamed = id(n) not in self.named
+            if unnamed and isinstance(n, E.Mul):
+                stack += [(n.args[1], exponent), (n.args[0], exponent)]
+                continue
+            if unnamed and isinstance(n, E.Div):
+                stack += [(n.args[1], -exponent), (n.args[0], exponent)]
+                continue
+            printed = self.done[id(n)]
+            bare = self.bare_of(printed)
+            if n.is_scalar or bare is not None and all(
+                    one for one, needed in zip(self.bare_axes(n), constant_along) if needed):
+                outside.append((printed if bare is None else bare, exponent))
+            elif unnamed and isinstance(n, E.Pow) and n.exponent == 2 and exponent > 0:
+                terms += [(self.done[id(n.args[0])], 1, True)] * 2
+            else:
+                terms.append((bare or printed, exponent, bare is None))
+        full = [k for k, (_, exponent, whole) in enumerate(terms) if whole and exponent > 0]
+        if node.args[0].is_scalar or not full:
+            return None
+        first = terms.pop(full[0])[0]
+        if not terms:
+            return (first, "", outside) if outside else None
+        if not any(whole for _, _, whole in terms) or terms[0][1] < 0:
+            return None                   # the others alone are not of the full shape
+        rest = self.wrap(terms[0][0], MUL)
+        for printed, exponent, _ in terms[1:]:
+            rest += f" {'*' if exponent > 0 else '/'} {self.wrap(printed, MUL + 1)}"
+        return first, rest, outside
 
     def _print_Trace(self, node, args):
         inner = node.args[0]
@@ -946,9 +1028,10 @@ def take_optional(v: E.Var, printer: NumpyPrinter, bound: set) -> list[str]:
         expected = "(" + ", ".join(printer.dim(d) for d in dims) + \
             ("," if len(dims) == 1 else "") + ")"
         every = printer.checked + [v]       # so the message has the sizes
-        declared = "(" + ", ".join(f"({u.name!r}, {_declared_dims(u)})" for u in every) + ",)"
-        error = f"raise {printer.helper('shape_error', SHAPE_ERROR)}({declared}, " \
-                f"({', '.join(u.name for u in every)},))"
+        declared = "(" + ", ".join(f"({u.name!r}, {_declared_dims(u)})" for u in every) + \
+            ("," if len(every) == 1 else "") + ")"
+        given = "(" + ", ".join(u.name for u in every) + ("," if len(every) == 1 else "") + ")"
+        error = f"raise {printer.helper('shape_error', SHAPE_ERROR)}({declared}, {given})"
         # the check comes before the reshape to a column, so it is written first
         convert = lines[3:]
         lines[3:] = convert[:-1] if v.kind != "matrix" else convert
