@@ -316,8 +316,7 @@ def test_a_wrongly_shaped_argument_is_named_with_its_expected_shape():
     f = res.numpy_function()
     W, X, b = np.ones((3, 4)), np.ones((4, 5)), np.ones(3)
     assert f(W, X, b).shape == (3, 4)
-    with pytest.raises(ValueError, match=r"^X: expected shape \(d, m\) = \(4, \?\)|"
-                                          r"^X: expected shape \(d, m\), got \(3, 5\)"):
+    with pytest.raises(ValueError, match=r"^X: expected shape \(d, m\), got \(3, 5\)$"):
         f(W, np.ones((3, 5)), b)
     with pytest.raises(ValueError, match=r"^b: expected shape \(n,\) = \(3,\), got \(4,\)$"):
         f(W, X, np.ones(4))
@@ -399,3 +398,37 @@ def test_backward_module_runs_on_array_api_strict(name):
     for got, w in zip(code.backward(kept, xp=xps), want):
         assert got.dtype == xps.float32
         np.testing.assert_allclose(np.asarray(got), w, rtol=2e-4, atol=2e-4)
+
+
+# ---------------------------------------------------------------------------------------------
+# Fewer passes over memory
+# ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("shapes", [((2, 30), (30, 3)), ((30, 2), (2, 3)), ((3, 2), (2, 30)),
+                                    ((1, 5), (5, 1))])
+def test_a_scaled_product_scales_its_smallest_part_and_equals_the_plain_one(shapes):
+    from matcalc.printing.numpy import SCALED_PRODUCT, compile_module
+    f = compile_module(SCALED_PRODUCT.format(name="scaled_product", np="np"),
+                       "h").scaled_product
+    rng = np.random.default_rng(0)
+    a, b = (rng.standard_normal(s) for s in shapes)
+    np.testing.assert_allclose(f(0.3, a, b), 0.3 * (a @ b), rtol=1e-13)
+    assert f(np.float32(0.5), a.astype(F32), b.astype(F32)).dtype == F32
+
+
+def test_attention_scales_q_not_the_n_by_n_product():
+    text, shapes, wrt = MODELS["attention"]
+    source = mc.derive(text, wrt=wrt, shapes=shapes).numpy_source()
+    assert "scaled_product(1/math.sqrt(d), Q, K.T)" in source, source
+    rng = np.random.default_rng(3)
+    Q, K, V, G = (rng.standard_normal(s) for s in ((7, 3), (7, 3), (7, 2), (7, 2)))
+    dQ, dK, dV = mc.derive(text, wrt=wrt, shapes=shapes).numpy_function()(Q, K, V, G)
+    # by hand: P = softmax(Q K^T / sqrt(d)), dS = P * (G V^T - rowsum(G V^T * P))
+    S = Q @ K.T / np.sqrt(3)
+    P = np.exp(S - S.max(axis=1, keepdims=True))
+    P /= P.sum(axis=1, keepdims=True)
+    dP = G @ V.T
+    dS = P * (dP - (dP * P).sum(axis=1, keepdims=True))
+    np.testing.assert_allclose(dQ, dS @ K / np.sqrt(3), rtol=1e-12)
+    np.testing.assert_allclose(dK, dS.T @ Q / np.sqrt(3), rtol=1e-12)
+    np.testing.assert_allclose(dV, P.T @ G, rtol=1e-12)

@@ -69,41 +69,45 @@ SYMMETRIC_SUM = """def {name}(x):
     return out
 """
 
+# c * (A @ B) for a number c: the number meets the smallest of A, B and their product.
+SCALED_PRODUCT = """def {name}(c, a, b):
+    \"\"\"c * (a @ b) for a number c, scaling the smallest of a, b and their product.\"\"\"
+    rows, inner = a.shape
+    cols = b.shape[1]
+    if rows * cols <= inner * min(rows, cols):
+        return c * (a @ b)
+    return (c * a) @ b if rows <= cols else a @ (c * b)
+"""
+
 # -- taking the arguments in -------------------------------------------------------------------
 AS_FLOAT = """def {name}(label, x):
-    \"\"\"x as a NumPy array of a floating type: floating (and complex) arrays as they are,
-    integers and booleans as float64; anything else is refused, naming the argument.\"\"\"
+    \"\"\"x as an array of a floating type (integers and booleans become float64).\"\"\"
     a = {np}.asarray(x)
     if a.dtype.kind in "fc":
         return a
-    try:
-        return a.astype({np}.float64)
-    except (TypeError, ValueError):
-        raise TypeError(f"{{label}}: expected an array of numbers, got {{a.dtype}}") from None
+    if a.dtype.kind in "biuO":
+        try:
+            return a.astype({np}.float64)
+        except (TypeError, ValueError):
+            pass
+    raise TypeError(f"{{label}}: expected an array of numbers, got {{a.dtype}}")
 """
 SHAPE_ERROR = """def {name}(declared, arrays):
-    \"\"\"The error naming the first argument whose shape differs from its declaration
-    (declared: (name, dimensions) pairs, a dimension a name or a size).\"\"\"
+    \"\"\"The error naming the first argument whose shape is not the declared one.\"\"\"
     sizes = {{}}
     for (label, dims), a in zip(declared, arrays):
-        shape = tuple(int(s) for s in a.shape)
-        if not dims and all(s == 1 for s in shape):
-            continue
-        fits = bool(dims) and len(shape) == len(dims)
-        mine = dict(sizes)
+        shape, known = tuple(a.shape), dict(sizes)
+        fits = len(shape) == len(dims) or not dims and a.size == 1
         for d, s in zip(dims, shape):
-            if fits:
-                fits = mine.setdefault(d, s) == s if isinstance(d, str) else d == s
-        if fits:
-            sizes = mine
-            continue
-        expected = tuple(sizes.get(d, "?") if isinstance(d, str) else d for d in dims)
-        names = "(" + ", ".join(map(str, dims)) + ("," if len(dims) == 1 else "") + ")"
-        values = "(" + ", ".join(map(str, expected)) + ("," if len(dims) == 1 else "") + ")"
-        said = names if names == values or "?" in values else f"{{names}} = {{values}}"
-        return ValueError(f"{{label}}: expected shape {{said}}, got {{shape}}")
-    return ValueError("the arguments' shapes do not fit their declarations: " + ", ".join(
-        f"{{label}} {{tuple(a.shape)}}" for (label, _), a in zip(declared, arrays)))
+            fits = fits and (d if isinstance(d, int) else known.setdefault(d, s)) == s
+        if not fits:
+            said = "(" + ", ".join(map(str, dims)) + ("," if len(dims) == 1 else "") + ")"
+            values = tuple(sizes.get(d, d) for d in dims)
+            if values != dims and all(isinstance(v, int) for v in values):
+                said += f" = {{values}}"
+            return ValueError(f"{{label}}: expected shape {{said}}, got {{shape}}")
+        sizes = known
+    return ValueError(f"the shapes {{[tuple(a.shape) for a in arrays]}} do not fit {{declared}}")
 """
 
 # -- helpers of portable code: each takes the array namespace xp first -------------------------
@@ -607,6 +611,9 @@ class NumpyPrinter(Printer):
         return self._binary(args, "-", ADD)
 
     def _print_Mul(self, node, args):
+        scaled = self._scaled_product(node, args)
+        if scaled is not None:
+            return scaled, POSTFIX
         for position, operand in enumerate(node.args):
             if isinstance(operand, E.Apply) and operand.name == "step" and \
                     id(operand) not in self.named and \
@@ -620,6 +627,27 @@ class NumpyPrinter(Printer):
                 return f"{self.np}.where({self.wrap(h, ADD + 1)} > 0, {other.text}, 0.0)", \
                     POSTFIX
         return self._binary(args, "*", MUL)
+
+    def _scaled_product(self, node, args) -> str | None:
+        """c * (A @ B), c a number and A @ B a product of two plain factors, as a helper call
+        that scales the smallest of A, B and A @ B (the sizes are known only at run time:
+        attention's Q @ K.T is n x n, Q only n x d); else None."""
+        if self.portable:
+            return None
+        for k in (0, 1):
+            c, product = node.args[k], node.args[1 - k]
+            if not (isinstance(c, E.Broadcast) and c.args[0].is_scalar) or \
+                    not isinstance(product, E.MatMul) or id(product) in self.named:
+                continue
+            chain = self.chains.get(id(product))
+            if chain is None or len(chain) != 2 or any(
+                    f.node is None or isinstance(f.node, E.Const) or is_diagonal_matrix(f.node)
+                    or self._inverse(f) or self._broadcast_parts(f) for f in chain):
+                continue
+            number = self.done[id(c.args[0])].text
+            texts = ", ".join(self._factor_text(f) for f in chain)
+            return f"{self.helper('scaled_product', SCALED_PRODUCT)}({number}, {texts})"
+        return None
 
     def _print_Div(self, node, args):
         return self._binary(args, "/", MUL)
