@@ -264,6 +264,10 @@ def test_backward_keeps_attentions_softmax_and_layer_norms_statistics():
     assert calls_of(source, "sqrt") == 1, source
     assert calls_of(source, "sqrt", ("backward",)) == 0, source
     assert "broadcast_to" not in source, source                   # no m x d mean or std
+    # the normalised X, computed by forward, is kept for dgamma = sum(G * Xhat, axis=0)
+    code = mc.backward(text, wrt=wrt, shapes=shapes)
+    assert any(f"xp.sum(G * {k}, axis=0, keepdims=True)" in computations(source, ("backward",))
+               for k in code.kept), source
 
 
 @pytest.mark.parametrize("kind,text,wrt", [

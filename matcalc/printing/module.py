@@ -223,9 +223,11 @@ def backward_code(expression: E.Node, root: E.Node, wrt: Sequence[E.Node],
     # each forward value, and its simplified form (which is how the simplified gradients write
     # it: softmax((1/sqrt(d)) * z) for forward's softmax(z / sqrt(d))), to the forward node
     origin: dict[int, E.Node] = {id(n): n for n in forward_nodes}
-    for n, simple in zip(forward_nodes, simplify_all(forward_nodes)):
+    simplified = simplify_all(forward_nodes)     # (held: origin is keyed by their ids)
+    for n, simple in zip(forward_nodes, simplified):
         origin.setdefault(id(simple), n)
     gradients = transposed_forward_products(gradients, set(origin))
+    gradients = forward_quotients(gradients, set(origin))
     kept_ids: set[int] = set()
     needed: dict = {}                     # a node backward uses -> the forward node computing it
     seen: set[int] = set()
@@ -375,6 +377,26 @@ def transposed_forward_products(roots: list, in_forward: set) -> list:
                 replace[n] = E.Transpose.make(flipped[id(n)])
         else:
             flipped[id(n)] = E.Transpose.make(n)
+    return E.substitute(roots, replace) if replace else list(roots)
+
+
+def forward_quotients(roots: list, in_forward: set) -> list:
+    """``roots`` with each (x * y) / z written x * (y / z) where forward computes y / z (layer
+    norm's normalised X in ``sum(G * Xc / s, axis=0)``), so backward takes forward's value.
+
+    >>> from matcalc.expr import Var
+    >>> x, y, z = (Var.make(name, ("n", "m")) for name in "xyz")
+    >>> [to_text(r) for r in forward_quotients([x * y / z], {id(y / z)})]
+    ['x * (y / z)']
+    """
+    replace: dict = {}
+    for n in E.postorder(roots):
+        if isinstance(n, E.Div) and isinstance(n.args[0], E.Mul):
+            for kept, other in (n.args[0].args, n.args[0].args[::-1])[::-1]:
+                quotient = E.Div.make(kept, n.args[1])
+                if id(quotient) in in_forward:
+                    replace[n] = E.Mul.make(other, quotient)
+                    break
     return E.substitute(roots, replace) if replace else list(roots)
 
 
