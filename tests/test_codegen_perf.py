@@ -436,3 +436,28 @@ def test_attention_scales_q_not_the_n_by_n_product():
     np.testing.assert_allclose(dQ, dS @ K / np.sqrt(3), rtol=1e-12)
     np.testing.assert_allclose(dK, dS.T @ Q / np.sqrt(3), rtol=1e-12)
     np.testing.assert_allclose(dV, P.T @ G, rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_generated_code_never_writes_into_the_callers_arrays(name):
+    text, shapes, wrt = MODELS[name]
+    values = model_values(name, "float64")
+    before = {k: v.copy() for k, v in values.items()}
+    res = mc.derive(text, wrt=wrt, shapes=shapes)
+    res.numpy_function()(**values)
+    code = mc.backward(text, wrt=wrt, shapes=shapes)
+    code.backward(code.forward(**values)[1])
+    for k, v in values.items():
+        np.testing.assert_array_equal(v, before[k], err_msg=k)
+
+
+def test_one_minus_a_square_is_one_array_and_right():
+    res = mc.derive("sum(tanh(W @ x) * y)", wrt="W", shapes={"W": ("n", "d"), "x": ("d",),
+                                                              "y": ("n",)})
+    source = res.numpy_source()
+    assert "number_minus(1, " in source, source
+    rng = np.random.default_rng(9)
+    W, x, y = rng.standard_normal((3, 4)), rng.standard_normal(4), rng.standard_normal(3)
+    t = np.tanh(W @ x)
+    np.testing.assert_allclose(res.numpy_function()(W, x, y), np.outer(y * (1 - t ** 2), x),
+                               rtol=1e-12)

@@ -4,9 +4,13 @@ Contract: ``backward_code(...)`` takes an expression, the variables (or subexpre
 differentiate by, their gradients from one reverse sweep (simplified together) and the sweep's
 adjoints, and returns a ``BackwardCode`` whose ``source`` is a self-contained Python module:
 
-- ``forward(inputs..., xp=None)`` computes the expression and returns ``(loss, kept)``: ``kept``
-  is a tuple of exactly what backward needs — the inputs and the intermediate values the
-  gradients use (an activation, a residual), each computed once;
+- ``forward(inputs..., xp=None)`` (the inputs in declaration order, each checked against its
+  declared shape) computes the expression and returns ``(loss, kept)``: ``kept`` is a tuple of
+  exactly what backward needs — the inputs and the intermediate values the gradients use (an
+  activation, a residual, softmax probabilities, a normalised activation), each computed once.
+  A gradient may write a forward value in its simplified form (``softmax((1/sqrt(d)) * z)``
+  for forward's ``softmax(z / sqrt(d))``, ``G * x / s`` around forward's ``x / s``): it is
+  matched to forward's value all the same;
 - ``backward(kept, [G=None,] xp=None)`` returns every requested gradient, each shared
   intermediate (every δ of the recursion) computed once; for a non-scalar expression ``G`` is
   the upstream gradient (ones when None).

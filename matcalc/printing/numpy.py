@@ -5,15 +5,28 @@ input variables as arguments (vectors as 1-D arrays, scalars as numbers, matrice
 computes every output, and returns each in the form of its variable (or a tuple of them). Inside,
 every value is a 2-D array (vectors are columns, scalars 1 x 1), so NumPy broadcasting does what
 matcalc's explicit broadcasts mean. A value used once is written inline; a value used twice or
-more is computed once and named (the tinygrad rule). Generated names never collide with the
-user's variable or dimension names. The only import is numpy.
+more is computed once and named (the tinygrad rule), counting a value printed inside another
+that is printed twice (the operand of a broadcast used twice). Generated names never collide
+with the user's variable or dimension names. The imports are numpy, and math for constants.
+
+Arguments come in the order of ``inputs`` (the declaration's). They are taken in cheaply: an
+ndarray of a floating type passes as it is (two attribute reads), anything else goes through
+a helper (integers become float64, non-numbers are refused naming the argument); each shape is
+compared with its declaration, the error naming the argument, its declared shape and the sizes
+the other arguments fixed. The dtype is kept: constants are Python numbers (``math.sqrt(d)``,
+never ``np.sqrt(d)``, a float64 scalar that would promote float32), a scalar argument takes the
+arrays' floating type, and a scalar result is a NumPy scalar of that type.
 
 The code is what a careful engineer writes by hand: every operation in the numerically stable
 form its stanza spells (``matcalc.ops``: sigmoid, softplus, log1p, a shifted exponential for
 normalisers, ``slogdet`` for log |det|), and in a matrix product chain ``diag(v) @ B`` as ``v * B`` (``B @ diag(v)`` as ``B * v.T``), ``ones @ B`` as a column
 sum, ``inv(A) @ B`` as ``solve(A, B)`` (when the inverse is not needed elsewhere), three or more
 factors as ``linalg.multi_dot`` (which picks the cheapest order at run time), ``G * step(h)`` as
-``where(h > 0, G, 0.0)`` and ``trace(A @ B)`` as ``sum(A * B.T)``.
+``where(h > 0, G, 0.0)`` and ``trace(A @ B)`` as ``sum(A * B.T)``. Fewer passes over memory: a
+broadcast value meets a full-size operand as the row, column or number it repeats (no
+``broadcast_to`` copy), ``c * (A @ B)`` scales the smallest of A, B and the product (a helper
+decides at run time), ``sum(x * y, axis=1)`` and ``sum(x ** 2)`` are einsums with no product
+array, and a factor constant along a summed axis is taken outside the sum.
 
 With ``portable=True`` the printer writes for an array namespace given at run time (``xp``,
 NumPy by default): only functions that NumPy, PyTorch and JAX share, with the array-API
@@ -77,6 +90,12 @@ SCALED_PRODUCT = """def {name}(c, a, b):
     if rows * cols <= inner * min(rows, cols):
         return c * (a @ b)
     return (c * a) @ b if rows <= cols else a @ (c * b)
+"""
+
+# c - x for a number c and an array x that the expression has just made (x ** 2): in place.
+NUMBER_MINUS = """def {name}(c, x):
+    \"\"\"c - x, written over x (a fresh array of the caller's expression, never an input).\"\"\"
+    return {np}.subtract(c, x, out=x)
 """
 
 # -- taking the arguments in -------------------------------------------------------------------
@@ -608,6 +627,16 @@ class NumpyPrinter(Printer):
         return self._binary(args, "+", ADD)
 
     def _print_Sub(self, node, args):
+        c, x = node.args
+        if not self.portable and isinstance(c, E.Broadcast) and \
+                isinstance(c.args[0], E.Const) and isinstance(x, (E.Pow, E.Mul, E.Div)) and \
+                id(x) not in self.named and id(x) not in self.bare and \
+                not self.constant.get(id(x), False):
+            # 1 - a ** 2: the power is a fresh array of the expression's own; subtracting it
+            # from the number in place makes one array, not two
+            number = self.done[id(c.args[0])].text
+            return f"{self.helper('number_minus', NUMBER_MINUS)}({number}, {args[1].text})", \
+                POSTFIX
         return self._binary(args, "-", ADD)
 
     def _print_Mul(self, node, args):
