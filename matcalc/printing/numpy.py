@@ -138,6 +138,15 @@ PORTABLE_AS_FLOAT = """def {name}(xp, value):
         return value
     return xp.asarray(value, dtype=xp.float64)
 """
+PORTABLE_SUM_OF_PRODUCT = """def {name}(xp, a, b, axis):
+    \"\"\"The sum of a * b along axis (None: of every entry), kept 2-D: an einsum where the
+    namespace has one (no product array is made), else a sum of the product.\"\"\"
+    if hasattr(xp, "einsum"):
+        out = {{None: "", 0: "j", 1: "i"}}[axis]
+        shape = {{None: (1, 1), 0: (1, -1), 1: (-1, 1)}}[axis]
+        return xp.reshape(xp.einsum("ij,ij->" + out, a, b), shape)
+    return xp.sum(a * b, axis=(0, 1) if axis is None else axis, keepdims=True)
+"""
 PORTABLE_DTYPE = """def {name}(*arrays):
     \"\"\"The floating type the arrays promote to (as adding them would; torch's result_type
     takes two arguments only).\"\"\"
@@ -731,7 +740,10 @@ class NumpyPrinter(Printer):
             return self.spell(operation_of(node))(node, args)
         first, rest, outside = parts
         axis = node.axis
-        if rest and not self.portable:
+        if rest and self.portable:
+            core = self.call("sum_of_product", PORTABLE_SUM_OF_PRODUCT, first.text, rest,
+                             str(axis))
+        elif rest:
             out = {None: "", 0: "j", 1: "i"}[axis]
             core = f"{self.np}.einsum(\"ij,ij->{out}\", {first.text}, {rest})"
             core += {None: ".reshape(1, 1)", 0: "[None, :]", 1: "[:, None]"}[axis]
