@@ -390,7 +390,8 @@ def forward_quotients(roots: list, in_forward: set) -> list:
 
     >>> from matcalc.expr import Var
     >>> x, y, z = (Var.make(name, ("n", "m")) for name in "xyz")
-    >>> [to_text(r) for r in forward_quotients([x * y / z], {id(y / z)})]
+    >>> forward_value = y / z                  # held: the set holds only its id
+    >>> [to_text(r) for r in forward_quotients([x * y / z], {id(forward_value)})]
     ['x * (y / z)']
     """
     replace: dict = {}

@@ -669,9 +669,8 @@ class NumpyPrinter(Printer):
     def _scaled_product(self, node, args) -> str | None:
         """c * (A @ B), c a number and A @ B a product of two plain factors, as a helper call
         that scales the smallest of A, B and A @ B (the sizes are known only at run time:
-        attention's Q @ K.T is n x n, Q only n x d); else None."""
-        if self.portable:
-            return None
+        attention's Q @ K.T is n x n, Q only n x d); else None. The helper uses only shapes,
+        * and @, so portable code (torch, JAX under jit) calls it too."""
         for k in (0, 1):
             c, product = node.args[k], node.args[1 - k]
             if not (isinstance(c, E.Broadcast) and c.args[0].is_scalar) or \
