@@ -32,7 +32,7 @@ def as_args(variables, values: dict, dtype) -> dict:
     for v in variables:
         x = np.asarray(values[v.name], dtype=dtype)
         out[v.name] = x.reshape(-1) if v.kind == "vector" else \
-            x.reshape(()) [()] if v.kind == "scalar" else x
+            x.reshape(())[()] if v.kind == "scalar" else x
     return out
 
 
@@ -110,7 +110,8 @@ SECOND_ORDER = [
 SHAPES = {"S": ("n", "n"), "A": ("n", "p"), "x": ("n",), "X": ("n", "m")}
 
 
-@pytest.mark.parametrize("kind,text,wrt", SECOND_ORDER, ids=[f"{k}:{t}" for k, t, _ in SECOND_ORDER])
+@pytest.mark.parametrize("kind,text,wrt", SECOND_ORDER,
+                         ids=[f"{k}:{t}" for k, t, _ in SECOND_ORDER])
 def test_jacobians_hessians_and_hvps_keep_float32(kind, text, wrt):
     shapes = {k: v for k, v in SHAPES.items() if k in text}
     res = getattr(mc, kind)(text, wrt, shapes=shapes)
