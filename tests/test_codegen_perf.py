@@ -463,3 +463,20 @@ def test_one_minus_a_square_is_one_array_and_right():
     t = np.tanh(W @ x)
     np.testing.assert_allclose(res.numpy_function()(W, x, y), np.outer(y * (1 - t ** 2), x),
                                rtol=1e-12)
+
+
+def test_results_update_the_codes_own_temporaries_in_place_and_stay_distinct():
+    text, shapes, wrt = MODELS["triplet"]
+    res = mc.derive(text, wrt=wrt, shapes=shapes)
+    source = res.numpy_source()
+    assert " *= -2" in source and " *= 2" in source, source
+    rng = np.random.default_rng(11)
+    A, P, N = (rng.standard_normal((6, 3)) for _ in range(3))
+    dA, dP, dN = res.numpy_function()(A, P, N)
+    assert not np.shares_memory(dA, dP) and not np.shares_memory(dP, dN)
+    active = (((A - P) ** 2).sum(axis=1) - ((A - N) ** 2).sum(axis=1) + 0.2 > 0)[:, None]
+    np.testing.assert_allclose(dA, 2 * active * (N - P), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(dP, -2 * active * (A - P), rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(dN, 2 * active * (A - N), rtol=1e-12, atol=1e-15)
+    text, shapes, wrt = MODELS["layer norm"]
+    assert " += " in mc.derive(text, wrt=wrt, shapes=shapes).numpy_source()
