@@ -67,6 +67,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="timed rounds per model and dtype (default 31; --quick: 7)")
     p.add_argument("--quick", action="store_true", help="smaller sizes and fewer rounds")
     p.add_argument("--json", metavar="FILE", help="write the raw numbers to FILE")
+    p.add_argument("--overhead", action="store_true",
+                   help="instead: the fixed cost of a call, on each model's tiny inputs")
     args = p.parse_args(argv)
     args.threads = args.threads or [1]
     if any(t < 1 for t in args.threads):
@@ -528,8 +530,8 @@ def layernorm_hand(v):
 # Written as NumPy code writes it: 1-D gamma and beta broadcast along the rows.
 LAYERNORM = Model(
     name="layernorm", title="layer norm over {d} features, batch {m}, upstream G",
-    text="gamma * (X - mean(X, axis=1, keepdims=True)) / sqrt(mean((X - mean(X, axis=1, "
-         "keepdims=True)) ** 2, axis=1, keepdims=True) + 1e-5) + beta",
+    text="gamma * ((X - mean(X, axis=1, keepdims=True)) / sqrt(mean((X - mean(X, axis=1, "
+         "keepdims=True)) ** 2, axis=1, keepdims=True) + 1e-5)) + beta",
     shapes={"X": ("m", "d"), "gamma": ("d",), "beta": ("d",), "G": ("m", "d")},
     wrt=["X", "gamma", "beta"],
     inputs=norm_inputs, output=layernorm_output, hand=layernorm_hand,
@@ -565,8 +567,8 @@ def batchnorm_hand(v):
 # Written as NumPy code writes it: X - mean(X, axis=0) centres each feature.
 BATCHNORM = Model(
     name="batchnorm", title="batch norm of {d} features over batch {m}, upstream G",
-    text="gamma * (X - mean(X, axis=0)) / sqrt(mean((X - mean(X, axis=0)) ** 2, axis=0) + 1e-5)"
-         " + beta",
+    text="gamma * ((X - mean(X, axis=0)) / sqrt(mean((X - mean(X, axis=0)) ** 2, axis=0) + "
+         "1e-5)) + beta",
     shapes={"X": ("m", "d"), "gamma": ("d",), "beta": ("d",), "G": ("m", "d")},
     wrt=["X", "gamma", "beta"],
     inputs=norm_inputs, output=batchnorm_output, hand=batchnorm_hand,
@@ -1193,7 +1195,38 @@ def forward_args(args, threads: int, json_path: str) -> list:
     return argv
 
 
+def overhead_table(rounds: int = 41, calls: int = 200) -> str:
+    """The fixed cost of a generated call: each model on its tiny inputs (a few entries, where
+    the arithmetic costs almost nothing), the generated gradient against the hand-written one,
+    interleaved, and the same for a function that only takes its arguments in and returns
+    (``mc.derive("sum(x)", wrt="x", ...)``: its gradient is ones). Microseconds per call,
+    median over the rounds (quartiles)."""
+    rows = []
+    x = np.arange(3.0)
+    empty = mc.derive("sum(x)", wrt="x", shapes={"x": ("n",)}).numpy_function()
+    for name, model in MODELS.items():
+        v = model.inputs(model.sizes["tiny"], np.dtype("float64"), np.random.default_rng(0))
+        derived, _, _ = derive(model)
+        cs = [Contender(HAND, functools.partial(model.hand, v), None),
+              Contender(DERIVE, functools.partial(derived.numpy_function(), **v), None)]
+        times, _ = interleaved(cs, rounds, calls)
+        hand, gen = (quartiles([1e6 * t for t in times[c.name]]) for c in cs)
+        extra = quartiles([1e6 * (g - h) for g, h in zip(times[DERIVE], times[HAND])])
+        rows.append([name, f"{hand[1]:.1f} ({hand[0]:.1f}-{hand[2]:.1f})",
+                     f"{gen[1]:.1f} ({gen[0]:.1f}-{gen[2]:.1f})",
+                     f"{extra[1]:.1f} ({extra[0]:.1f}-{extra[2]:.1f})"])
+    times, _ = interleaved([Contender("empty", functools.partial(empty, x), None)], rounds, calls)
+    q = quartiles([1e6 * t for t in times["empty"]])
+    return table(["model (tiny inputs)", "hand-written µs", "matcalc derive µs",
+                  "difference µs (per round)"], rows) + \
+        f"\n\nA generated function that only takes its argument in (gradient of sum(x), x a " \
+        f"3-vector): {q[1]:.2f} µs ({q[0]:.2f}-{q[2]:.2f})."
+
+
 def main(args) -> None:
+    if args.overhead:
+        print(overhead_table(), flush=True)
+        return
     if len(args.threads) > 1:           # each setting in its own process, pinned before import
         runs = []
         with tempfile.TemporaryDirectory() as tmp:

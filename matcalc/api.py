@@ -369,6 +369,24 @@ def _shifted_sine(order: int, z):
     return np.sin(z + order * (np.pi / 2))
 
 
+def _declared_order(derive_function: Callable) -> Callable:
+    """``derive_function`` (derive, jacobian, hessian, hvp) with the variables of its result, the
+    generated functions' arguments, in the order its ``shapes=`` declares them (a variable not
+    declared there, such as a Hessian-vector product's direction, after them, in its order)."""
+    signature = inspect.signature(derive_function)
+
+    @functools.wraps(derive_function)
+    def in_declared_order(*args, **kwargs):
+        res = derive_function(*args, **kwargs)
+        shapes = signature.bind(*args, **kwargs).arguments.get("shapes")
+        if isinstance(shapes, dict) and shapes:
+            place = {name: k for k, name in enumerate(shapes)}
+            res.variables = tuple(sorted(res.variables,
+                                         key=lambda v: place.get(v.name, len(place))))
+        return res
+    return in_declared_order
+
+
 def _bind_sizes(f: Callable, sizes: dict) -> Callable:
     """``f`` with the dimension sizes it takes as arguments filled in (a dimension that only a
     constant uses cannot be read off the inputs, so generated code takes it as an argument)."""
@@ -562,6 +580,7 @@ def _resolve(w, variables: dict, names: Names | None, domains: dict | None):
     return w
 
 
+@_declared_order
 @_one_signature
 def derive(expression, wrt, shapes: dict | None = None, domains: dict | None = None, *,
            infer_kinds: bool = False, functions=None) -> Derivation:
@@ -750,6 +769,7 @@ def _vector_jacobian(node: E.Node, x: E.Node) -> E.Node:
         return jacobian_tensor(node, x).as_matrix()
 
 
+@_declared_order
 @_one_signature
 def jacobian(expression, wrt, shapes: dict | None = None, domains: dict | None = None, *,
              infer_kinds: bool = False, functions=None) -> MatrixDerivative:
@@ -774,6 +794,7 @@ def jacobian(expression, wrt, shapes: dict | None = None, domains: dict | None =
     return _with_names(TensorDerivative("jacobian", node, x, jacobian_tensor(node, x)), got)
 
 
+@_declared_order
 @_one_signature
 def hessian(expression, wrt, shapes: dict | None = None, domains: dict | None = None, *,
             infer_kinds: bool = False, functions=None) -> MatrixDerivative:
@@ -808,6 +829,7 @@ def _hessian(node: E.Node, x: E.Node) -> MatrixDerivative:
                             jacobian_tensor(gradient_of(node, x), x, x_label=label, hessian=True))
 
 
+@_declared_order
 @_one_signature
 def hvp(expression, wrt, shapes: dict | None = None, domains: dict | None = None,
         direction: str = "v", *, infer_kinds: bool = False, functions=None) -> MatrixDerivative:

@@ -4,9 +4,13 @@ Contract: ``backward_code(...)`` takes an expression, the variables (or subexpre
 differentiate by, their gradients from one reverse sweep (simplified together) and the sweep's
 adjoints, and returns a ``BackwardCode`` whose ``source`` is a self-contained Python module:
 
-- ``forward(inputs..., xp=None)`` computes the expression and returns ``(loss, kept)``: ``kept``
-  is a tuple of exactly what backward needs — the inputs and the intermediate values the
-  gradients use (an activation, a residual), each computed once;
+- ``forward(inputs..., xp=None)`` (the inputs in declaration order, each checked against its
+  declared shape) computes the expression and returns ``(loss, kept)``: ``kept`` is a tuple of
+  exactly what backward needs — the inputs and the intermediate values the gradients use (an
+  activation, a residual, softmax probabilities, a normalised activation), each computed once.
+  A gradient may write a forward value in its simplified form (``softmax((1/sqrt(d)) * z)``
+  for forward's ``softmax(z / sqrt(d))``, ``G * x / s`` around forward's ``x / s``): it is
+  matched to forward's value all the same;
 - ``backward(kept, [G=None,] xp=None)`` returns every requested gradient, each shared
   intermediate (every δ of the recursion) computed once; for a non-scalar expression ``G`` is
   the upstream gradient (ones when None).
@@ -36,9 +40,9 @@ from ..errors import MatcalcError, UnsupportedError
 from ..ops import operation_of
 from ..ops.linalg import Inv
 from ..simplify import const_value, scalar_factor, simplify_all
-from .numpy import (Names, NumpyPrinter, bind_dims, compile_module,
-                             convert_input, convert_output, dimensions, dtype_statement,
-                             identifiers, is_diagonal_matrix, shared_nodes, used_helpers)
+from .numpy import (Names, NumpyPrinter, bind_dims, compile_module, convert_output, dimensions,
+                    identifiers, is_diagonal_matrix, math_import, shared_nodes, take_inputs,
+                    take_optional, used_helpers)
 from .text import to_text
 
 #: Nodes recomputed in backward from what they are made of, rather than kept by forward.
@@ -205,9 +209,8 @@ def backward_code(expression: E.Node, root: E.Node, wrt: Sequence[E.Node],
     """
     wrt, gradients = list(wrt), list(gradients)
     parameters = {id(w) for w in wrt if isinstance(w, E.Var)}
-    # forward's arguments: the variables asked for first, then the data, in order of use
-    ordered = [w for w in wrt if isinstance(w, E.Var)]
-    ordered += [v for v in variables if v not in ordered]
+    # forward's arguments: the variables in their order (the declaration's, for text)
+    ordered = list(variables) + [w for w in wrt if isinstance(w, E.Var) and w not in variables]
     dims = dimensions([root] + list(gradients) + ordered)
     reserved = [v.name for v in ordered] + [d.name for d in dims] + ["forward", "backward"]
     if upstream is not None:
@@ -221,9 +224,16 @@ def backward_code(expression: E.Node, root: E.Node, wrt: Sequence[E.Node],
 
     # -- what backward needs from forward -------------------------------------------------
     forward_nodes = E.postorder([root])
-    in_forward = {id(n) for n in forward_nodes}
-    gradients = transposed_forward_products(gradients, in_forward)
+    # each forward value, and its simplified form (which is how the simplified gradients write
+    # it: softmax((1/sqrt(d)) * z) for forward's softmax(z / sqrt(d))), to the forward node
+    origin: dict[int, E.Node] = {id(n): n for n in forward_nodes}
+    simplified = simplify_all(forward_nodes)     # (held: origin is keyed by their ids)
+    for n, simple in zip(forward_nodes, simplified):
+        origin.setdefault(id(simple), n)
+    gradients = transposed_forward_products(gradients, set(origin))
+    gradients = forward_quotients(gradients, set(origin))
     kept_ids: set[int] = set()
+    needed: dict = {}                     # a node backward uses -> the forward node computing it
     seen: set[int] = set()
     stack = list(gradients)
     while stack:
@@ -231,8 +241,9 @@ def backward_code(expression: E.Node, root: E.Node, wrt: Sequence[E.Node],
         if id(n) in seen:
             continue
         seen.add(id(n))
-        if id(n) in in_forward and not recomputed(n):
-            kept_ids.add(id(n))           # an input, or a value forward computes anyway
+        if id(n) in origin and not recomputed(n):
+            kept_ids.add(id(origin[id(n)]))    # an input, or a value forward computes anyway
+            needed[n] = origin[id(n)]
             continue
         stack.extend(n.args)
     kept_nodes = [n for n in forward_nodes if id(n) in kept_ids]
@@ -249,8 +260,10 @@ def backward_code(expression: E.Node, root: E.Node, wrt: Sequence[E.Node],
     kept_names = [fwd.done[id(n)].text for n in kept_nodes]
 
     # -- backward: the gradients over placeholders for what forward kept ----------------------
-    placeholders = {n: E.Var.make(fwd.done[id(n)].text, n.shape, check_name=False)
-                    for n in kept_nodes if not isinstance(n, E.Var)}
+    kept_vars = {id(f): E.Var.make(fwd.done[id(f)].text, f.shape, check_name=False)
+                 for f in kept_nodes if not isinstance(f, E.Var)}
+    placeholders = {n: f if isinstance(f, E.Var) else kept_vars[id(f)]
+                    for n, f in needed.items() if n is not f or not isinstance(f, E.Var)}
     roots = E.substitute(gradients, placeholders)
     # a label for each forward value whose δ backward may name: its name, or one from its hint
     labels: dict[int, str] = {}
@@ -285,16 +298,13 @@ def backward_code(expression: E.Node, root: E.Node, wrt: Sequence[E.Node],
 
     # G: the upstream gradient of a non-scalar expression, ones by default
     defaults: list[str] = []
-    if upstream is not None:
-        shape = ", ".join(bwd.dim(d) for d in upstream.shape)
-        defaults = [f"if {upstream.name} is None:",
-                    f"    {upstream.name} = {xp}.ones(({shape}), {bwd.typed()})", "else:"]
-        defaults += ["    " + line for line in convert_input(upstream, bwd)]
+    if upstream is not None:               # its shape checked (dimensions bound below)
+        defaults = take_optional(upstream, bwd, set(dims))
 
     # dimensions backward binds from the kept arrays; the rest (and the dtype) forward keeps
     bwd_code = identifiers("\n".join(bwd.lines + results + defaults))
     bwd_dims = [d for d in dims if d.name in bwd_code]
-    kept_vars = [n if isinstance(n, E.Var) else placeholders[n] for n in kept_nodes]
+    kept_vars = [n if isinstance(n, E.Var) else kept_vars[id(n)] for n in kept_nodes]
     bwd_body: list[str] = []
     bound = bind_dims(bwd_dims, kept_vars, bwd_body)
     extra_kept = [d.name for d in bwd_dims if d not in bound]
@@ -305,10 +315,7 @@ def backward_code(expression: E.Node, root: E.Node, wrt: Sequence[E.Node],
     # forward's own dimensions and dtype
     fwd_code = identifiers("\n".join(fwd.lines + [printed_root.text] + extra_kept))
     fwd_dims = [d for d in dims if d.name in fwd_code]
-    fwd_body = [line for v in ordered for line in convert_input(v, fwd)]
-    if dtype in fwd_code:
-        fwd_body.append(dtype_statement(fwd, [v.name for v in ordered]))
-    fwd_bound = bind_dims(fwd_dims, ordered, fwd_body)
+    fwd_body, fwd_bound = take_inputs(fwd, ordered, dtype in fwd_code)
     unbound = [d.name for d in fwd_dims if d not in fwd_bound]
 
     # -- the text ------------------------------------------------------------------------------
@@ -341,8 +348,9 @@ def backward_code(expression: E.Node, root: E.Node, wrt: Sequence[E.Node],
     doc = _module_doc(expression, root, fwd, bwd, kept_names, all_kept, signature, returned,
                       deltas, printed, wrt, upstream, xp, single)
     imports = [f"import {numpy_name}" if numpy_name == "numpy" else f"import numpy as {numpy_name}"]
-    if fwd.uses_math or bwd.uses_math:
-        imports.append(f"import math as {fwd.math}" if fwd.math != "math" else "import math")
+    math_user = fwd if fwd.uses_math else bwd         # (backward takes forward's name for math)
+    if math_import(math_user):
+        imports.append(math_import(math_user).strip())
     helper_text = "".join(source + "\n\n" for source in used_helpers(helpers, fwd_lines +
                                                                       bwd_lines))
     source = f'"""{doc}"""\n\n' + "\n".join(imports) + "\n\n\n" + helper_text + \
@@ -373,6 +381,27 @@ def transposed_forward_products(roots: list, in_forward: set) -> list:
                 replace[n] = E.Transpose.make(flipped[id(n)])
         else:
             flipped[id(n)] = E.Transpose.make(n)
+    return E.substitute(roots, replace) if replace else list(roots)
+
+
+def forward_quotients(roots: list, in_forward: set) -> list:
+    """``roots`` with each (x * y) / z written x * (y / z) where forward computes y / z (layer
+    norm's normalised X in ``sum(G * Xc / s, axis=0)``), so backward takes forward's value.
+
+    >>> from matcalc.expr import Var
+    >>> x, y, z = (Var.make(name, ("n", "m")) for name in "xyz")
+    >>> forward_value = y / z                  # held: the set holds only its id
+    >>> [to_text(r) for r in forward_quotients([x * y / z], {id(forward_value)})]
+    ['x * (y / z)']
+    """
+    replace: dict = {}
+    for n in E.postorder(roots):
+        if isinstance(n, E.Div) and isinstance(n.args[0], E.Mul):
+            for kept, other in (n.args[0].args, n.args[0].args[::-1])[::-1]:
+                quotient = E.Div.make(kept, n.args[1])
+                if id(quotient) in in_forward:
+                    replace[n] = E.Mul.make(other, quotient)
+                    break
     return E.substitute(roots, replace) if replace else list(roots)
 
 

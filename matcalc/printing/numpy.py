@@ -5,15 +5,28 @@ input variables as arguments (vectors as 1-D arrays, scalars as numbers, matrice
 computes every output, and returns each in the form of its variable (or a tuple of them). Inside,
 every value is a 2-D array (vectors are columns, scalars 1 x 1), so NumPy broadcasting does what
 matcalc's explicit broadcasts mean. A value used once is written inline; a value used twice or
-more is computed once and named (the tinygrad rule). Generated names never collide with the
-user's variable or dimension names. The only import is numpy.
+more is computed once and named (the tinygrad rule), counting a value printed inside another
+that is printed twice (the operand of a broadcast used twice). Generated names never collide
+with the user's variable or dimension names. The imports are numpy, and math for constants.
+
+Arguments come in the order of ``inputs`` (the declaration's). They are taken in cheaply: an
+ndarray of a floating type passes as it is (two attribute reads), anything else goes through
+a helper (integers become float64, non-numbers are refused naming the argument); each shape is
+compared with its declaration, the error naming the argument, its declared shape and the sizes
+the other arguments fixed. The dtype is kept: constants are Python numbers (``math.sqrt(d)``,
+never ``np.sqrt(d)``, a float64 scalar that would promote float32), a scalar argument takes the
+arrays' floating type, and a scalar result is a NumPy scalar of that type.
 
 The code is what a careful engineer writes by hand: every operation in the numerically stable
 form its stanza spells (``matcalc.ops``: sigmoid, softplus, log1p, a shifted exponential for
 normalisers, ``slogdet`` for log |det|), and in a matrix product chain ``diag(v) @ B`` as ``v * B`` (``B @ diag(v)`` as ``B * v.T``), ``ones @ B`` as a column
 sum, ``inv(A) @ B`` as ``solve(A, B)`` (when the inverse is not needed elsewhere), three or more
 factors as ``linalg.multi_dot`` (which picks the cheapest order at run time), ``G * step(h)`` as
-``where(h > 0, G, 0.0)`` and ``trace(A @ B)`` as ``sum(A * B.T)``.
+``where(h > 0, G, 0.0)`` and ``trace(A @ B)`` as ``sum(A * B.T)``. Fewer passes over memory: a
+broadcast value meets a full-size operand as the row, column or number it repeats (no
+``broadcast_to`` copy), ``c * (A @ B)`` scales the smallest of A, B and the product (a helper
+decides at run time), ``sum(x * y, axis=1)`` and ``sum(x ** 2)`` are einsums with no product
+array, and a factor constant along a summed axis is taken outside the sum.
 
 With ``portable=True`` the printer writes for an array namespace given at run time (``xp``,
 NumPy by default): only functions that NumPy, PyTorch and JAX share, with the array-API
@@ -34,6 +47,7 @@ from __future__ import annotations
 
 import builtins
 import keyword
+import math
 import re
 import types
 from dataclasses import dataclass
@@ -68,6 +82,53 @@ SYMMETRIC_SUM = """def {name}(x):
     return out
 """
 
+# c * (A @ B) for a number c: the number meets the smallest of A, B and their product.
+SCALED_PRODUCT = """def {name}(c, a, b):
+    \"\"\"c * (a @ b) for a number c, scaling the smallest of a, b and their product.\"\"\"
+    rows, inner = a.shape
+    cols = b.shape[1]
+    if rows * cols <= inner * min(rows, cols):
+        return c * (a @ b)
+    return (c * a) @ b if rows <= cols else a @ (c * b)
+"""
+
+# c - x for a number c and an array x that the expression has just made (x ** 2): in place.
+NUMBER_MINUS = """def {name}(c, x):
+    \"\"\"c - x, written over x (a fresh array of the caller's expression, never an input).\"\"\"
+    return {np}.subtract(c, x, out=x)
+"""
+
+# -- taking the arguments in -------------------------------------------------------------------
+AS_FLOAT = """def {name}(label, x):
+    \"\"\"x as an array of a floating type (integers and booleans become float64).\"\"\"
+    a = {np}.asarray(x)
+    if a.dtype.kind in "fc":
+        return a
+    if a.dtype.kind in "biuO":
+        try:
+            return a.astype({np}.float64)
+        except (TypeError, ValueError):
+            pass
+    raise TypeError(f"{{label}}: expected an array of numbers, got {{a.dtype}}")
+"""
+SHAPE_ERROR = """def {name}(declared, arrays):
+    \"\"\"The error naming the first argument whose shape is not the declared one.\"\"\"
+    sizes = {{}}
+    for (label, dims), a in zip(declared, arrays):
+        shape, known = tuple(a.shape), dict(sizes)
+        fits = len(shape) == len(dims) or not dims and a.size == 1
+        for d, s in zip(dims, shape):
+            fits = fits and (d if isinstance(d, int) else known.setdefault(d, s)) == s
+        if not fits:
+            said = "(" + ", ".join(map(str, dims)) + ("," if len(dims) == 1 else "") + ")"
+            values = tuple(sizes.get(d, d) for d in dims)
+            if values != dims and all(isinstance(v, int) for v in values):
+                said += f" = {{values}}"
+            return ValueError(f"{{label}}: expected shape {{said}}, got {{shape}}")
+        sizes = known
+    return ValueError(f"the shapes {{[tuple(a.shape) for a in arrays]}} do not fit {{declared}}")
+"""
+
 # -- helpers of portable code: each takes the array namespace xp first -------------------------
 # (torch's result_type takes two arguments; the operations' own helpers are in their stanzas)
 PORTABLE_AS_FLOAT = """def {name}(xp, value):
@@ -76,6 +137,15 @@ PORTABLE_AS_FLOAT = """def {name}(xp, value):
     if value.dtype in (xp.float32, xp.float64):
         return value
     return xp.asarray(value, dtype=xp.float64)
+"""
+PORTABLE_SUM_OF_PRODUCT = """def {name}(xp, a, b, axis):
+    \"\"\"The sum of a * b along axis (None: of every entry), kept 2-D: an einsum where the
+    namespace has one (no product array is made), else a sum of the product.\"\"\"
+    if hasattr(xp, "einsum"):
+        out = {{None: "", 0: "j", 1: "i"}}[axis]
+        shape = {{None: (1, 1), 0: (1, -1), 1: (-1, 1)}}[axis]
+        return xp.reshape(xp.einsum("ij,ij->" + out, a, b), shape)
+    return xp.sum(a * b, axis=(0, 1) if axis is None else axis, keepdims=True)
 """
 PORTABLE_DTYPE = """def {name}(*arrays):
     \"\"\"The floating type the arrays promote to (as adding them would; torch's result_type
@@ -157,6 +227,9 @@ class NumpyPrinter(Printer):
         self.untransposed: dict[int, tuple[str, int]] = {}
         self.views: set[int] = set()           # nodes printed as read-only broadcast views
         self.flat: dict[int, str] = {}         # vectors printed as a 1-D text made a column
+        self.checked: list = []                # the arguments whose shapes the code checks
+        self.bare: dict[int, Printed] = {}     # node id -> the smaller value it repeats
+        self.bare_shape: dict[int, tuple[bool, bool]] = {}   # (one row, one column) of it
 
     def print_all(self, roots):
         done: dict[int, Printed] = {}
@@ -168,9 +241,11 @@ class NumpyPrinter(Printer):
             constant[id(n)] = not isinstance(n, E.Var) and all(constant[id(a)] for a in n.args)
             self.current = n
             text, prec = self._method(n)(n, args)
+            self._note_bare(n, args)
             depth[id(n)] = 1 + max((depth[id(a)] for a in n.args), default=0)
             if depth[id(n)] > self.MAX_INLINE_DEPTH and n.args:
                 self.named.add(id(n))
+                self.bare.pop(id(n), None)
             if id(n) in self.named:
                 depth[id(n)] = 0
                 var = self.names.get(self.hints.get(id(n), "t"))
@@ -197,18 +272,29 @@ class NumpyPrinter(Printer):
             return str(value), (UNARY if value < 0 else ATOM)
         if value.is_Rational:
             return f"{value.p} / {value.q}", MUL      # -1 / 2 is (-1) / 2: outermost operator /
-        # sqrt(d), exp(2): SymPy writes them with the math module; NumPy has the same names.
-        # Portable code keeps them Python numbers (torch.sqrt takes no int).
+        # sqrt(d), exp(2): SymPy writes them with the math module, and they stay Python numbers:
+        # np.sqrt(d) would be a float64 NumPy scalar, which promotes float32 arrays (NEP 50), and
+        # torch.sqrt takes no int.
+        if not value.free_symbols:
+            # a number such as tanh(1) or exp(2): its float64 value, rounded once by SymPy (a
+            # Python float, which never promotes; beyond float64's range, inf as NumPy has it)
+            nearest = float(value)
+            text = repr(nearest) if math.isfinite(nearest) else f"{self.module}.{abs(nearest)}"
+            if nearest < 0 and not text.startswith("-"):
+                text = "-" + text
+            return text, (UNARY if nearest < 0 else ATOM)
         text = sympy.pycode(value, fully_qualified_modules=True)
-        if self.portable:
-            if "math." in text:
-                if self.math is None:
-                    self.math = self.names.get("math")
-                self.uses_math = True
-                text = text.replace("math.", f"{self.math}.")
-        else:
-            text = text.replace("math.", f"{self.np}.")
+        if "math." in text:
+            if self.math is None:
+                self.math = self.names.get("math")
+            self.uses_math = True
+            text = text.replace("math.", f"{self.math}.")
         return text, (ATOM if value.is_Symbol else ADD)
+
+    @property
+    def module(self) -> str:
+        """The generated code's name for NumPy itself (also in portable code)."""
+        return self.numpy_name if self.portable else self.np
 
     def typed(self) -> str:
         """The dtype= argument for arrays the code creates (float32 inputs stay float32)."""
@@ -487,12 +573,59 @@ class NumpyPrinter(Printer):
         self.untransposed[id(node)] = (args[0].text, args[0].prec)
         return f"{self.wrap(args[0], POSTFIX)}.T", POSTFIX
 
+    def bare_of(self, arg: Printed) -> Printed | None:
+        """The smaller value that ``arg`` repeats, printed (a column, a row or a number), when
+        ``arg`` is a broadcast or an inline elementwise function of broadcasts; else None.
+        Beside an operand of the full shape, NumPy's broadcasting repeats it without ever
+        building the full array (layer norm's ``X - mean`` needs no m x d mean)."""
+        if isinstance(arg.node, E.Broadcast):
+            return self.done[id(arg.node.args[0])]
+        return self.bare.get(id(arg.node))
+
+    def bare_axes(self, node) -> tuple[bool, bool]:
+        """For a node with a bare form: whether that form has one row, and one column."""
+        if isinstance(node, E.Broadcast):
+            inner = node.args[0]
+            return is_one(inner.rows), is_one(inner.cols)
+        return self.bare_shape[id(node)]
+
+    def _note_bare(self, node, args) -> None:
+        """For an unnamed elementwise function of a broadcast value, record it applied to the
+        smaller value instead (f(repeat(x)) = repeat(f(x)))."""
+        if id(node) in self.named or not isinstance(node, (E.Pow, E.Neg, E.Apply)):
+            return
+        inner = self.bare_of(args[0])
+        if inner is not None:
+            text, prec = self._method(node)(node, [inner])
+            self.bare[id(node)] = Printed(node, text, prec)
+            self.bare_shape[id(node)] = self.bare_axes(node.args[0])
+
     def _binary(self, args, symbol, prec):
-        bare = bare_broadcasts(self.current)
-        a, b = (self.done[id(x.node.args[0])] if drop else x for x, drop in zip(args, bare))
+        bares = [self.bare_of(x) for x in args]
+        if all(b is not None for b in bares):
+            # every operand repeats a smaller value: the result as that is recorded for the
+            # consumers, and written out in full where a full array is needed
+            if id(self.current) not in self.named:
+                self.bare[id(self.current)] = Printed(
+                    self.current, *self._binary_text(bares[0], bares[1], symbol, prec))
+                axes = [self.bare_axes(a) for a in self.current.args]
+                self.bare_shape[id(self.current)] = (all(r for r, _ in axes),
+                                                     all(c for _, c in axes))
+            bare = bare_broadcasts(self.current)
+            a, b = (self.done[id(x.node.args[0])] if drop else x for x, drop in zip(args, bare))
+        else:                      # beside a full operand, each repeated one is written bare
+            a, b = (small or x for x, small in zip(args, bares))
+        return self._binary_text(a, b, symbol, prec)
+
+    def _binary_text(self, a: Printed, b: Printed, symbol: str, prec: int) -> tuple[str, int]:
         # (A @ B) * C: Python reads A @ B * C the same way, a reader may not
         product = prec == MUL and a.prec == MUL and isinstance(a.node, E.MatMul)
         left = f"({a.text})" if product else self.wrap(a, prec)
+        if symbol == "*" and a.node.is_scalar and b.prec == MUL and \
+                isinstance(b.node, (E.Mul, E.Div)):
+            # c * (x * y) as c * x * y: the number meets x, often a row or column, first; never
+            # more passes over memory (c * (x / s * X) takes one over X, not two)
+            return f"{left} * {b.text}", prec
         return f"{left} {symbol} {self.wrap(b, prec + 1)}", prec
 
     def _print_Add(self, node, args):
@@ -503,9 +636,22 @@ class NumpyPrinter(Printer):
         return self._binary(args, "+", ADD)
 
     def _print_Sub(self, node, args):
+        c, x = node.args
+        if not self.portable and isinstance(c, E.Broadcast) and \
+                isinstance(c.args[0], E.Const) and isinstance(x, (E.Pow, E.Mul, E.Div)) and \
+                id(x) not in self.named and id(x) not in self.bare and \
+                not self.constant.get(id(x), False):
+            # 1 - a ** 2: the power is a fresh array of the expression's own; subtracting it
+            # from the number in place makes one array, not two
+            number = self.done[id(c.args[0])].text
+            return f"{self.helper('number_minus', NUMBER_MINUS)}({number}, {args[1].text})", \
+                POSTFIX
         return self._binary(args, "-", ADD)
 
     def _print_Mul(self, node, args):
+        scaled = self._scaled_product(node, args)
+        if scaled is not None:
+            return scaled, POSTFIX
         for position, operand in enumerate(node.args):
             if isinstance(operand, E.Apply) and operand.name == "step" and \
                     id(operand) not in self.named and \
@@ -520,6 +666,26 @@ class NumpyPrinter(Printer):
                     POSTFIX
         return self._binary(args, "*", MUL)
 
+    def _scaled_product(self, node, args) -> str | None:
+        """c * (A @ B), c a number and A @ B a product of two plain factors, as a helper call
+        that scales the smallest of A, B and A @ B (the sizes are known only at run time:
+        attention's Q @ K.T is n x n, Q only n x d); else None. The helper uses only shapes,
+        * and @, so portable code (torch, JAX under jit) calls it too."""
+        for k in (0, 1):
+            c, product = node.args[k], node.args[1 - k]
+            if not (isinstance(c, E.Broadcast) and c.args[0].is_scalar) or \
+                    not isinstance(product, E.MatMul) or id(product) in self.named:
+                continue
+            chain = self.chains.get(id(product))
+            if chain is None or len(chain) != 2 or any(
+                    f.node is None or isinstance(f.node, E.Const) or is_diagonal_matrix(f.node)
+                    or self._inverse(f) or self._broadcast_parts(f) for f in chain):
+                continue
+            number = self.done[id(c.args[0])].text
+            texts = ", ".join(self._factor_text(f) for f in chain)
+            return f"{self.helper('scaled_product', SCALED_PRODUCT)}({number}, {texts})"
+        return None
+
     def _print_Div(self, node, args):
         return self._binary(args, "/", MUL)
 
@@ -531,6 +697,10 @@ class NumpyPrinter(Printer):
         exponent = str(p) if p.is_Integer else repr(float(p))
         if exponent.startswith("-"):
             exponent = f"({exponent})"
+        if self.constant.get(id(node.args[0]), False) and node.args[0].is_scalar:
+            # a power of a number: in float64, where overflow gives inf (a Python float's **
+            # raises), handed on as a Python float (a NumPy float64 would promote float32)
+            return f"({self.module}.float64({args[0].text}) ** {exponent}).item()", POSTFIX
         return f"{self.wrap(args[0], POW + 1)} ** {exponent}", POW
 
     def _print_Apply(self, node, args):
@@ -559,6 +729,78 @@ class NumpyPrinter(Printer):
     def all_axes(self) -> str:
         """``axis=(0, 1), `` for a sum of all entries in portable code (the standard's spelling)."""
         return "axis=(0, 1), " if self.portable else ""
+
+    def _print_Sum(self, node, args):
+        """A sum of a product written without the product's array: sum(x * y, axis=1) as
+        einsum("ij,ij->i", x, y) (sum(x ** 2) likewise; with more factors, x against the
+        product of the others), and a factor that repeats along the summed axis (a row, for a
+        sum down the rows) taken outside: sum(x / s, axis=0) is sum(x, axis=0) / s. Otherwise
+        the stanza's spelling."""
+        parts = self._sum_factors(node)
+        if parts is None:
+            return self.spell(operation_of(node))(node, args)
+        first, rest, outside = parts
+        axis = node.axis
+        if rest and self.portable:
+            core = self.call("sum_of_product", PORTABLE_SUM_OF_PRODUCT, first.text, rest,
+                             str(axis))
+        elif rest:
+            out = {None: "", 0: "j", 1: "i"}[axis]
+            core = f"{self.np}.einsum(\"ij,ij->{out}\", {first.text}, {rest})"
+            core += {None: ".reshape(1, 1)", 0: "[None, :]", 1: "[:, None]"}[axis]
+        else:
+            product = self.wrap(first, MUL) + (f" * {rest}" if rest else "")
+            where = self.all_axes() if axis is None else f"axis={axis}, "
+            core = f"{self.np}.sum({product}, {where}keepdims=True)"
+        text = core
+        for factor, exponent in outside:
+            text += f" {'*' if exponent > 0 else '/'} {self.wrap(factor, MUL + 1)}"
+        prec = MUL if outside else POSTFIX
+        if axis == 0:                     # the row NumPy gives, a column in matcalc's terms
+            self.untransposed[id(node)] = (text, prec)
+            return f"{self.wrap(Printed(node, text, prec), POSTFIX)}.T", POSTFIX
+        return text, prec
+
+    def _sum_factors(self, node) -> tuple | None:
+        """For sum(x * y / c ...) worth rewriting: (x printed, the text of the product of the
+        other factors of the full shape or "", [(factor printed, +1 or -1)] for the factors
+        that repeat along the summed axes); None when nothing would be saved."""
+        if node.axis is None:
+            constant_along = (True, True)          # (needs one row, needs one column)
+        else:
+            constant_along = (node.axis == 0, node.axis == 1)
+        terms, outside = [], []
+        stack = [(node.args[0], 1)]
+        while stack:
+            n, exponent = stack.pop()
+            unnamed = id(n) not in self.named
+            if unnamed and isinstance(n, E.Mul):
+                stack += [(n.args[1], exponent), (n.args[0], exponent)]
+                continue
+            if unnamed and isinstance(n, E.Div):
+                stack += [(n.args[1], -exponent), (n.args[0], exponent)]
+                continue
+            printed = self.done[id(n)]
+            bare = self.bare_of(printed)
+            if n.is_scalar or bare is not None and all(
+                    one for one, needed in zip(self.bare_axes(n), constant_along) if needed):
+                outside.append((printed if bare is None else bare, exponent))
+            elif unnamed and isinstance(n, E.Pow) and n.exponent == 2 and exponent > 0:
+                terms += [(self.done[id(n.args[0])], 1, True)] * 2
+            else:
+                terms.append((bare or printed, exponent, bare is None))
+        full = [k for k, (_, exponent, whole) in enumerate(terms) if whole and exponent > 0]
+        if node.args[0].is_scalar or not full:
+            return None
+        first = terms.pop(full[0])[0]
+        if not terms:
+            return (first, "", outside) if outside else None
+        if not any(whole for _, _, whole in terms) or terms[0][1] < 0:
+            return None                   # the others alone are not of the full shape
+        rest = self.wrap(terms[0][0], MUL)
+        for printed, exponent, _ in terms[1:]:
+            rest += f" {'*' if exponent > 0 else '/'} {self.wrap(printed, MUL + 1)}"
+        return first, rest, outside
 
     def _print_Trace(self, node, args):
         inner = node.args[0]
@@ -593,18 +835,28 @@ class NumpyPrinter(Printer):
 
 
 def shared_nodes(outputs: list[E.Node]) -> set:
-    """Ids of the nodes worth naming: used more than once, and not free to recompute."""
-    uses: dict[int, int] = {}
-    for node in E.postorder(outputs):
-        for a in node.args:
-            uses[id(a)] = uses.get(id(a), 0) + 1
+    """Ids of the nodes worth naming: printed more than once, and not free to recompute.
+
+    A node written inline is printed once for each time its consumer is printed: the operand of
+    a broadcast used twice (``step(h)`` in ``step(h) * A - step(h) * B``), or of an inverse
+    written as two solves, is printed twice and so named, although it has one consumer.
+    """
+    order = E.postorder(outputs)
+    times: dict[int, int] = {}            # how often each node's text would be printed
     for o in outputs:
-        uses[id(o)] = uses.get(id(o), 0) + 1
+        times[id(o)] = times.get(id(o), 0) + 1
     cheap = (E.Var, E.Const, E.Eye, E.Broadcast, E.Transpose)
-    # an inverse used twice is two solves: cheaper (2 x 2/3 n^3 against 2 n^3) and more exact
-    return {id(n) for n in E.postorder(outputs) if uses.get(id(n), 0) > 1 and
-            not isinstance(n, cheap) and not is_diagonal_matrix(n) and
-            not (isinstance(n, Inv) and uses[id(n)] <= 2)}
+    named: set[int] = set()
+    for node in reversed(order):          # every consumer before its operands
+        t = times.get(id(node), 0)
+        # an inverse used twice is two solves: cheaper (2 x 2/3 n^3 against 2 n^3) and more exact
+        if t > 1 and not isinstance(node, cheap) and not is_diagonal_matrix(node) and \
+                not (isinstance(node, Inv) and t <= 2):
+            named.add(id(node))
+            t = 1
+        for a in node.args:
+            times[id(a)] = times.get(id(a), 0) + t
+    return named
 
 
 def is_diagonal_matrix(node: E.Node) -> bool:
@@ -652,26 +904,39 @@ def numpy_source(outputs: list[Output], inputs: list[E.Var], name: str = "f", do
     printer = NumpyPrinter(np, local, _shared(nodes), names, portable=portable,
                            numpy_name=numpy_name or "numpy")
     printed = printer.print_all(nodes)
+    updates = in_place_updates(printed, printer) if finish is None else {}
+    if updates:                # the results one by one, some updating a temporary in place
+        printed = [Printed(p.node, updates[k][1], ATOM) if k in updates else p
+                   for k, p in enumerate(printed)]
     results = [convert_output(p, o.kind, printer) for p, o in zip(printed, outputs)]
     if finish is not None:
         compute = printer.lines + finish(results, printer)
+    elif updates:
+        names_out = []
+        for k, text in enumerate(results):
+            if k in updates:
+                printer.lines.append(updates[k][0])
+            if text.isidentifier():
+                names_out.append(text)
+            else:
+                names_out.append(names.get("result"))
+                printer.lines.append(f"{names_out[-1]} = {text}")
+        compute = printer.lines + ["return " + (names_out[0] if len(names_out) == 1
+                                                else "(" + ", ".join(names_out) + ")")]
     else:
         compute = printer.lines + ["return " + (results[0] if len(results) == 1
                                                 else "(" + ", ".join(results) + ")")]
-    defaults = []
-    for v in optional:
-        shape = ", ".join(str(d) for d in v.shape)
-        defaults += [f"if {v.name} is None:",
-                     f"    {v.name} = {np}.ones(({shape}), {printer.typed()})", "else:"]
-        defaults += ["    " + line for line in convert_input(v, printer)]
-    # bind only the dimensions the code refers to, from the first input that has each
-    used = "\n".join(compute + defaults)
+    # the arguments taken in and checked; the dimensions bound from the first input with each
+    used = "\n".join(compute)
     names_used = identifiers(used)
     needed = [d for d in all_dims if d.name in names_used]
-    body = [line for v in given for line in convert_input(v, printer)]
-    if uses_name(printer.dtype, used):     # (a ones() that broadcasting made bare is not used)
+    body, bound = take_inputs(printer, given, uses_name(printer.dtype, used))
+    defaults = [line for v in optional for line in take_optional(v, printer, bound)]
+    if any(uses_name(printer.dtype, line) for line in defaults) and \
+            not any(line.startswith(f"{printer.dtype} = ") for line in body):
         body.append(dtype_statement(printer, [v.name for v in given]))
-    bound = bind_dims(needed, given, body)
+    needed += [d for d in all_dims if d not in needed and d.name in identifiers(
+        "\n".join(defaults))]
     unbound = [d for d in needed if d not in bound]
     # a dimension no required input has (it sizes only a constant) is an argument of its own
     signature = [v.name for v in given] + functions + [d.name for d in unbound] + \
@@ -684,12 +949,48 @@ def numpy_source(outputs: list[Output], inputs: list[E.Var], name: str = "f", do
     lines += ["    " + line for line in body + defaults + compute]
     helpers = "".join(source + "\n\n" for source in used_helpers(printer.helpers, lines))
     if not portable:
-        return f"import numpy as {np}\n\n\n" + helpers + "\n".join(lines) + "\n"
+        return f"import numpy as {np}" + math_import(printer) + "\n\n\n" + helpers + \
+            "\n".join(lines) + "\n"
     imports = f"import numpy as {numpy_name}" if numpy_name != "numpy" else "import numpy"
-    if printer.uses_math:
-        imports += f"\nimport math as {printer.math}" if printer.math != "math" else \
-            "\nimport math"
-    return imports + "\n\n\n" + helpers + "\n".join(lines) + "\n"
+    return imports + math_import(printer) + "\n\n\n" + helpers + "\n".join(lines) + "\n"
+
+
+def math_import(printer: NumpyPrinter) -> str:
+    """``\\nimport math`` (under the printer's name for it) when the code uses it, else ""."""
+    if not printer.uses_math:
+        return ""
+    return f"\nimport math as {printer.math}" if printer.math != "math" else "\nimport math"
+
+
+def in_place_updates(printed: list, printer: NumpyPrinter) -> dict:
+    """For results that are ``t op x`` with t a temporary of the code's own that no later
+    result mentions and no earlier one is (or is a view of): (``t op= x``, t), the results then
+    computed one by one in order. One array fewer (for an m x d float32 array its page faults
+    cost more than the pass over it). By result position; NumPy code only (JAX arrays are
+    immutable), never on an input, a view or a value handed out elsewhere."""
+    if printer.portable:
+        return {}
+    symbols = {E.Add: "+", E.Sub: "-", E.Mul: "*", E.Div: "/"}
+    mentioned = [identifiers(p.text) for p in printed]
+    out: dict[int, tuple[str, str]] = {}
+    for k, p in enumerate(printed):
+        symbol = symbols.get(type(p.node))
+        if symbol is None:
+            continue
+        for position in ((0, 1) if symbol in "+*" else (0,)):    # t * x or x * t; t - x
+            target, other = p.node.args[position], p.node.args[1 - position]
+            name = printer.done[id(target)].text
+            view = re.compile(rf"\(?{re.escape(name)}\)?(\.T|\.reshape\([^()]*\))*")
+            if id(target) not in printer.named or id(target) in printer.views or \
+                    not name.isidentifier() or name in printer.local or \
+                    any(name in ids for ids in mentioned[k + 1:]) or \
+                    any(view.fullmatch(q.text) for q in printed[:k]):
+                continue          # (an earlier result made from t is computed before)
+            value = printer.bare_of(printer.done[id(other)]) or printer.done[id(other)]
+            out[k] = (f"{name} {symbol}= {value.text}", name)
+            mentioned[k] = mentioned[k] | {name}
+            break
+    return out
 
 
 def used_helpers(helpers: dict, lines: list[str]) -> list[str]:
@@ -727,23 +1028,137 @@ def dimensions(roots) -> list[sympy.Symbol]:
 
 
 def convert_input(v: E.Var, printer: NumpyPrinter) -> list[str]:
-    """The statement turning argument ``v`` into a 2-D floating array."""
+    """Statements turning argument ``v`` into a 2-D floating array (no shape check)."""
     name, np = v.name, printer.np
     if printer.portable:
         text = printer.call("as_float", PORTABLE_AS_FLOAT, name)
-        if v.kind == "vector":
-            text = printer.reshape(text, "(-1, 1)")
-        elif v.kind == "scalar":
-            text = printer.reshape(text, "(1, 1)")
-        return [f"{name} = {text}"]
-    # float32 stays float32; integers and Python numbers become float64
-    text = f"{np}.asarray({name})"
-    text = f"{np}.asarray({name}, dtype={np}.result_type({text}, 0.0))"
-    if v.kind == "vector":
-        text += ".reshape(-1, 1)"
-    elif v.kind == "scalar":
-        text += ".reshape(1, 1)"
+    else:
+        return [f"if type({name}) is not {np}.ndarray or {name}.dtype.kind != \"f\":",
+                f"    {name} = {printer.helper('as_float', AS_FLOAT)}({name!r}, {name})"] + \
+            ([f"{name} = {printer.reshape(name, _COLUMN[v.kind])}"] if v.kind != "matrix"
+             else [])
+    if v.kind != "matrix":
+        text = printer.reshape(text, _COLUMN[v.kind])
     return [f"{name} = {text}"]
+
+
+_COLUMN = {"vector": "(-1, 1)", "scalar": "(1, 1)"}
+
+
+def take_inputs(printer: NumpyPrinter, given: list[E.Var], dtype_used: bool) -> tuple[list, set]:
+    """The statements that take the arguments in, and the dimensions they bind.
+
+    Each argument becomes an array of a floating type (an ndarray of one passes as it is: the
+    test is two attribute reads), its shape is checked against its declaration (one comparison
+    per argument; the error names it: ``W: expected shape (n, d) = (3, 4), got (4, 3)``),
+    every dimension of the arguments is bound (``n = W.shape[0]``), and vectors and scalars
+    become columns and 1 x 1 arrays. A scalar takes the arrays' floating type, so a Python
+    number never turns float32 arrays into float64. ``dtype`` is bound when the code uses it.
+    """
+    np, portable = printer.np, printer.portable
+    arrays = [v for v in given if v.kind != "scalar"]
+    scalars = [v for v in given if v.kind == "scalar"]
+    body: list[str] = []
+    for v in arrays:
+        if portable:
+            body.append(f"{v.name} = {printer.call('as_float', PORTABLE_AS_FLOAT, v.name)}")
+        else:
+            body += [f"if type({v.name}) is not {np}.ndarray or {v.name}.dtype.kind != \"f\":",
+                     f"    {v.name} = {printer.helper('as_float', AS_FLOAT)}({v.name!r}, "
+                     f"{v.name})"]
+    need_dtype = dtype_used or (bool(scalars) and bool(arrays))
+    if not portable and need_dtype:
+        body.append(f"{printer.dtype} = {np}.result_type("
+                    f"{', '.join([v.name for v in arrays or scalars] + ['0.0'])})")
+        for v in scalars:
+            body.append(f"{v.name} = {np}.asarray({v.name}, dtype={printer.dtype})"
+                        if arrays else f"{v.name} = {np}.asarray({v.name})")
+    elif not portable:
+        for v in scalars:
+            body += [f"if type({v.name}) is not {np}.ndarray or {v.name}.dtype.kind != "
+                     f"\"f\":",
+                     f"    {v.name} = {printer.helper('as_float', AS_FLOAT)}({v.name!r}, "
+                     f"{v.name})"]
+    # the shapes: ranks first (so that binding a dimension cannot fail), then sizes
+    checked = arrays if portable else arrays + scalars
+    printer.checked = checked
+    if checked:
+        declared = "(" + ", ".join(f"({v.name!r}, {_declared_dims(v)})" for v in checked) + \
+            ("," if len(checked) == 1 else "") + ")"
+        given_arrays = "(" + ", ".join(v.name for v in checked) + \
+            ("," if len(checked) == 1 else "") + ")"
+        error = f"raise {printer.helper('shape_error', SHAPE_ERROR)}({declared}, {given_arrays})"
+        ranks = [f"{v.name}.ndim != {2 if v.kind == 'matrix' else 1}" if v.kind != "scalar"
+                 else f"{v.name}.size != 1" for v in checked]
+        body += [f"if {' or '.join(ranks)}:", f"    {error}"]
+    bound: dict = {}
+    for v in arrays:
+        for axis, size in enumerate(v.shape[:1] if v.kind == "vector" else v.shape):
+            if isinstance(size, sympy.Symbol) and size not in bound:
+                bound[size] = (v, axis)
+                body.append(f"{size.name} = {v.name}.shape[{axis}]")
+    sizes = []
+    for v in arrays:
+        dims = v.shape[:1] if v.kind == "vector" else v.shape
+        if all(bound.get(d) == (v, axis) for axis, d in enumerate(dims)):
+            continue                      # every dimension read off this argument itself
+        expected = "(" + ", ".join(printer.dim(d) for d in dims) + \
+            ("," if len(dims) == 1 else "") + ")"
+        sizes.append(f"{v.name}.shape != {expected}")
+    if sizes:
+        body += [f"if {' or '.join(sizes)}:", f"    {error}"]
+    for v in arrays:
+        if v.kind == "vector":
+            body.append(f"{v.name} = {printer.reshape(v.name, '(-1, 1)')}")
+    if portable:
+        if need_dtype:
+            body.append(dtype_statement(printer, [v.name for v in arrays]))
+        for v in scalars:
+            text = f"{np}.asarray({v.name}, dtype={printer.dtype})" if arrays else \
+                printer.call("as_float", PORTABLE_AS_FLOAT, v.name)
+            body.append(f"{v.name} = {printer.reshape(text, '(1, 1)')}")
+        if need_dtype and not arrays:
+            body.append(dtype_statement(printer, [v.name for v in scalars]))
+    else:
+        for v in scalars:
+            body.append(f"{v.name} = {printer.reshape(v.name, '(1, 1)')}")
+        if dtype_used and not arrays:
+            body.append(f"{printer.dtype} = {scalars[0].name}.dtype" if scalars else
+                        f"{printer.dtype} = {np}.float64")
+    return body, set(bound)
+
+
+def _declared_dims(v: E.Var) -> str:
+    """A variable's declared dimensions as Python literals: ('n', 'd'), ('n',), (3,), ()."""
+    dims = v.shape[:1] if v.kind == "vector" else () if v.kind == "scalar" else v.shape
+    items = [repr(d.name) if isinstance(d, sympy.Symbol) else str(int(d)) for d in dims]
+    return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+
+
+def take_optional(v: E.Var, printer: NumpyPrinter, bound: set) -> list[str]:
+    """``if G is None: G = ones(...) else: <G taken in and checked>`` for an optional argument
+    (the upstream gradient), its dimensions bound from the other arguments."""
+    np = printer.np
+    shape = ", ".join(printer.dim(d) for d in v.shape)
+    lines = [f"if {v.name} is None:", f"    {v.name} = {np}.ones(({shape}), {printer.typed()})",
+             "else:"]
+    lines += ["    " + line for line in convert_input(v, printer)]
+    dims = v.shape[:1] if v.kind == "vector" else () if v.kind == "scalar" else v.shape
+    if all(not isinstance(d, sympy.Symbol) or d in bound for d in dims):
+        expected = "(" + ", ".join(printer.dim(d) for d in dims) + \
+            ("," if len(dims) == 1 else "") + ")"
+        every = printer.checked + [v]       # so the message has the sizes
+        declared = "(" + ", ".join(f"({u.name!r}, {_declared_dims(u)})" for u in every) + \
+            ("," if len(every) == 1 else "") + ")"
+        given = "(" + ", ".join(u.name for u in every) + ("," if len(every) == 1 else "") + ")"
+        error = f"raise {printer.helper('shape_error', SHAPE_ERROR)}({declared}, {given})"
+        # the check comes before the reshape to a column, so it is written first
+        convert = lines[3:]
+        lines[3:] = convert[:-1] if v.kind != "matrix" else convert
+        lines += [f"    if {v.name}.shape != {expected}:", f"        {error}"]
+        if v.kind != "matrix":
+            lines.append(convert[-1])
+    return lines
 
 
 def dtype_statement(printer: NumpyPrinter, arrays: list[str]) -> str:
@@ -791,11 +1206,20 @@ def convert_output(p: Printed, kind: str, printer: NumpyPrinter) -> str:
         if kind == "vector":
             text = f"{np}.reshape({text}, (-1,))"
         return f"{np}.asarray({text}, copy=True)" if fresh else text
+    constant = printer.constant.get(id(p.node), False)
     if kind == "scalar":
-        return f"({np}.reshape({text}, ()) + 0.0).item()"   # a Python float; no builtin name used
+        # a NumPy scalar of the inputs' floating type (a float32 stays float32)
+        if constant:
+            printer.uses_dtype = True
+            return f"{np}.reshape({np}.asarray({text}, dtype={printer.dtype}), ())[()]"
+        return f"{printer.wrap(p, POSTFIX)}.reshape(())[()]"    # (methods: no dispatch cost)
     if kind == "vector":
-        text = f"{np}.reshape({text}, -1)"
-    return f"{np}.array({text})" if fresh else text
+        if constant:
+            text = f"{np}.reshape({text}, -1)"
+        else:
+            text = f"{printer.wrap(p, POSTFIX)}.reshape(-1)"
+    return f"{text}.copy()" if fresh and not constant else \
+        f"{np}.array({text})" if fresh else text
 
 
 _convert_output = convert_output
