@@ -32,11 +32,40 @@ class _ConstantPrinter(sympy.printing.str.StrPrinter):
 _CONSTANTS = _ConstantPrinter()
 
 
+def decimal_text(value: sympy.Rational) -> str | None:
+    """A fraction whose denominator is 100 or more and a product of 2s and 5s, as the decimal it
+    was most likely typed as (0.044715, 0.00001; text reads it back to the same fraction);
+    None for any other (1/2 and 2/3 stay fractions).
+
+    >>> decimal_text(sympy.Rational(8943, 200000)), decimal_text(sympy.Rational(-1, 100000))
+    ('0.044715', '-0.00001')
+    >>> decimal_text(sympy.Rational(1, 2)), decimal_text(sympy.Rational(1, 300))
+    (None, None)
+    """
+    q = int(value.q)
+    if q < 100:
+        return None
+    rest, counts = q, []
+    for prime in (2, 5):
+        count = 0
+        while rest % prime == 0:
+            rest, count = rest // prime, count + 1
+        counts.append(count)
+    places = max(counts)
+    if rest != 1 or places > 20:
+        return None
+    digits = str(abs(int(value.p)) * (10 ** places // q)).rjust(places + 1, "0")
+    return f"{'-' if value.is_negative else ''}{digits[:-places]}.{digits[-places:]}"
+
+
 def number_text(value: sympy.Expr) -> tuple[str, int]:
     """A constant (number or expression in dimensions) as text, with its precedence."""
     if value.is_Integer or value.is_Symbol or value is sympy.pi:
         return str(value), (UNARY if value.is_negative else ATOM)
     if value.is_Rational:
+        decimal = decimal_text(value)
+        if decimal is not None:
+            return decimal, (UNARY if value.is_negative else ATOM)
         return f"{value.p}/{value.q}", MUL        # -1/2 is (-1)/2: its outermost operator is /
     text = _CONSTANTS.doprint(value)
     if value.is_Function or value is sympy.E:        # a call: tanh(1), exp(1), sqrt(2) is a Pow
