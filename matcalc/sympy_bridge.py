@@ -89,6 +89,9 @@ def elementary(function) -> Callable:
         return getattr(function(u), rules[0])(u)
     return spelled
 
+#: Operations SymPy has no matrix expression for, written out with ones it has (``_spelled_out``).
+SPELLED_OUT = (Softmax, LogSumExp)
+
 #: The operations SymPy has no matrix expression for, with what to derive instead.
 NO_COUNTERPART = {
     Softmax: "softmax has no SymPy counterpart; derive the spelled-out form "
@@ -347,9 +350,20 @@ def write(node: E.Node, names: Names | None = None):
     """
     writer = _Writer(names or Names())
     values = writer.values
+    node = E.substitute([node], {n: _spelled_out(n) for n in E.postorder([node])
+                                 if type(n) in SPELLED_OUT})[0]
     for n in E.postorder([node]):
         values[id(n)] = writer.write(n, [values[id(a)] for a in n.args])
     return values[id(node)]
+
+
+def _spelled_out(node: E.Node) -> E.Node:
+    """softmax and logsumexp written with exp, sum and log, which SymPy has."""
+    x, axis = node.args[0], node.axis
+    total = Sum.make(E.Apply.make("exp", x), axis)
+    if isinstance(node, LogSumExp):
+        return E.Apply.make("log", total)
+    return E.div(E.Apply.make("exp", x), total.T if axis == 0 else total)
 
 
 def write_kronecker(terms, names: Names | None = None):

@@ -125,7 +125,7 @@ def test_the_command_line_convention_flag(capsys):
                     "--check"]) == 0
     out = capsys.readouterr().out
     assert out.splitlines()[0] == "inferred: --shape W=n1,n2 --shape x=n2 --shape y=n1"
-    assert "d/dW = 2 * ((W @ x - y) @ x.T)" in out and "numeric check PASSED" in out
+    assert "d/dW = 2 * (W @ x - y) @ x.T" in out and "numeric check PASSED" in out
 
 
 def test_the_command_line_names_its_own_flags_when_shapes_stay_open(capsys):
