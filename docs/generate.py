@@ -23,6 +23,7 @@ from matcalc import expr as E  # noqa: E402
 from matcalc.ops import OPERATIONS  # noqa: E402
 from matcalc.rules import apply_rule, vjp_rule  # noqa: E402
 from matcalc.simplify import simplify  # noqa: E402
+import matcalc.printing.text  # noqa: E402,F401  (installs how nodes print as text)
 
 
 class Variables:

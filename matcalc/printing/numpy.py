@@ -46,6 +46,7 @@ a value whose transpose it printed).
 from __future__ import annotations
 
 import builtins
+import functools
 import keyword
 import math
 import re
@@ -195,6 +196,13 @@ class _Factor:
     view: bool = False        # a read-only broadcast view
 
 
+@functools.lru_cache(maxsize=4096)
+def _python_code(value: sympy.Expr) -> str:
+    """SymPy's Python spelling of a constant in dimensions (math module functions), kept: the
+    same constants recur in every derivation and SymPy's printer is slow."""
+    return sympy.pycode(value, fully_qualified_modules=True)
+
+
 class NumpyPrinter(Printer):
     """Print nodes as NumPy expressions, naming shared intermediates as assignment statements.
 
@@ -258,6 +266,8 @@ class NumpyPrinter(Printer):
         return arg.text if arg.prec >= min_prec else f"({arg.text})"
 
     def number(self, value: sympy.Expr) -> tuple[str, int]:
+        if value.is_Symbol:                    # a dimension: its name in the code
+            return self.local[value.name], ATOM
         value = value.xreplace({s: sympy.Symbol(self.local[s.name]) for s in value.free_symbols})
         if value.is_Rational and max(abs(value.p), value.q) > 2 ** 53:
             # an integer this long would meet a float and overflow (10**400 * x): write the
@@ -283,7 +293,7 @@ class NumpyPrinter(Printer):
             if nearest < 0 and not text.startswith("-"):
                 text = "-" + text
             return text, (UNARY if nearest < 0 else ATOM)
-        text = sympy.pycode(value, fully_qualified_modules=True)
+        text = _python_code(value)
         if "math." in text:
             if self.math is None:
                 self.math = self.names.get("math")
