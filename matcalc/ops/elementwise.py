@@ -233,7 +233,7 @@ TABLE: tuple[Function, ...] = (
     # 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), the constants as decimals
     Function("gelu_tanh", gelu_tanh, "GELU's tanh approximation",
              r"\operatorname{GELU}_{\tanh}",
-             "0.5 * {xw} * (1.0 + {np}.tanh(0.7978845608028654 * ({xw} + 0.044715 * {xw} ** 3)))",
+             "0.5 * {xw} * (1.0 + {np}.tanh(0.7978845608028654 * ({xw} + 0.044715 * {xw} * {xw} * {xw})))",
              precedence=MUL),
     # x sigmoid(x) with the stable sigmoid
     Function("silu", silu, "x sigmoid(x), also called swish", r"\operatorname{SiLU}",

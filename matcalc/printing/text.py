@@ -34,13 +34,13 @@ _CONSTANTS = _ConstantPrinter()
 
 def decimal_text(value: sympy.Rational) -> str | None:
     """A fraction whose denominator is 100 or more and a product of 2s and 5s, as the decimal it
-    was most likely typed as (0.044715, 0.00001; text reads it back to the same fraction);
-    None for any other (1/2 and 2/3 stay fractions).
+    was most likely typed as (0.044715, 0.00001, 1.5625e-20; text reads it back to the same
+    fraction); None for any other (1/2 and 2/3 stay fractions).
 
     >>> decimal_text(sympy.Rational(8943, 200000)), decimal_text(sympy.Rational(-1, 100000))
     ('0.044715', '-0.00001')
-    >>> decimal_text(sympy.Rational(1, 2)), decimal_text(sympy.Rational(1, 300))
-    (None, None)
+    >>> decimal_text(sympy.Rational(1, 2)), decimal_text(sympy.Rational(1, 64 * 10 ** 18))
+    (None, '1.5625e-20')
     """
     q = int(value.q)
     if q < 100:
@@ -52,10 +52,15 @@ def decimal_text(value: sympy.Rational) -> str | None:
             rest, count = rest // prime, count + 1
         counts.append(count)
     places = max(counts)
-    if rest != 1 or places > 20:
+    if rest != 1 or places > 400:
         return None
-    digits = str(abs(int(value.p)) * (10 ** places // q)).rjust(places + 1, "0")
-    return f"{'-' if value.is_negative else ''}{digits[:-places]}.{digits[-places:]}"
+    sign = "-" if value.is_negative else ""
+    significant = str(abs(int(value.p)) * (10 ** places // q))
+    if places - len(significant) >= 6:     # many leading zeros: 1.5625e-20, read back exactly
+        mantissa = significant[0] + ("." + significant[1:] if len(significant) > 1 else "")
+        return f"{sign}{mantissa}e-{places - len(significant) + 1}"
+    digits = significant.rjust(places + 1, "0")
+    return f"{sign}{digits[:-places]}.{digits[-places:]}"
 
 
 def number_text(value: sympy.Expr) -> tuple[str, int]:

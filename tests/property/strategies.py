@@ -40,7 +40,6 @@ from hypothesis import settings
 from hypothesis import strategies as st
 
 import matcalc as mc
-from matcalc.ops import is_vector
 from matcalc.ops import FUNCTIONS
 from matcalc.collapse import ZERO
 from matcalc.expr import Broadcast, Var, postorder
@@ -139,8 +138,8 @@ def shapes_with_upstream(node: mc.Node, upstream: str = "G") -> dict:
     if node.is_scalar:
         return dict(SHAPES)
     rows, cols = (str(d) for d in node.shape)
-    one_d = cols == "1" and is_vector(node)         # as derive declares it: NumPy's 1-D or 2-D
-    shape = (rows,) if one_d else (rows if rows != "1" else 1, cols if cols != "1" else 1)
+    # as the Python API declares it: an n x 1 upstream is a vector
+    shape = (rows,) if cols == "1" else (rows if rows != "1" else 1, cols)
     return {**SHAPES, upstream: shape}
 
 
