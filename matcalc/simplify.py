@@ -299,16 +299,26 @@ def _count_factors(node: Node) -> int:
     return 1
 
 
-def _cancel_powers(node: Div):
-    """Powers of one base in a quotient cancel: det(X) / det(X) ** 2 = 1 / det(X),
-    x / (x ** 2) ** 2 = 1 / x ** 3, V ** 2 / (V / M) / M ** 2 = V / M (wherever the quotient is
-    defined). Decreases: the number of factors (it fires only when that number falls)."""
+def _collected_powers(node: Node):
+    """base -> total exponent over a product or quotient's factors, and the bases in order of
+    first appearance; None past the depth this looks."""
     out: dict = {}
     order: dict = {}
     try:
         _powers(node, 1, out, order, [64])
     except _TooDeep:
         return None
+    return out, order
+
+
+def _cancel_powers(node: Div):
+    """Powers of one base in a quotient cancel: det(X) / det(X) ** 2 = 1 / det(X),
+    x / (x ** 2) ** 2 = 1 / x ** 3, V ** 2 / (V / M) / M ** 2 = V / M (wherever the quotient is
+    defined). Decreases: the number of factors (it fires only when that number falls)."""
+    collected = _collected_powers(node)
+    if collected is None:
+        return None
+    out, order = collected
     merged = [(b, out[b]) for b in order if out[b] != 0]
     if sum(1 + (abs(e) != 1) for _, e in merged) >= _count_factors(node):
         return None
@@ -325,12 +335,10 @@ def _cancel_powers(node: Div):
 def _merge_powers(node: Mul):
     """Equal factors of an elementwise product become one power: s * u * s = s ** 2 * u,
     x ** 2 * x = x ** 3. Decreases: the number of factors written (a power is one)."""
-    out: dict = {}
-    order: dict = {}
-    try:
-        _powers(node, 1, out, order, [64])
-    except _TooDeep:
+    collected = _collected_powers(node)
+    if collected is None:
         return None
+    out, order = collected
     if any(e <= 0 for e in out.values()) or len(order) >= _occurrences(node):
         return None
     factors = [b if out[b] == 1 else Pow.make(b, out[b]) for b in order]
