@@ -91,13 +91,15 @@ def _kept_vector(node: E.Node) -> bool:
     return inner is not node and _vector(inner)
 
 
-def broadcast(symbol: str, a: E.Node, b: E.Node) -> tuple[E.Node, E.Node]:
+def broadcast(symbol: str, a: E.Node, b: E.Node, canonical: bool = True
+              ) -> tuple[E.Node, E.Node]:
     """``a`` and ``b`` as an elementwise operator ``symbol`` combines them in NumPy: a 1-D value
     read as a row is transposed to one; the core builders then broadcast 2-D operands and
     scalars as NumPy does."""
     va, vb = _vector(a), _vector(b)
     if a.is_scalar or b.is_scalar or not (va or vb):
-        if not (va or vb) and is_one(a.cols) and a.shape == b.shape and not a.is_scalar:
+        if canonical and not (va or vb) and is_one(a.cols) and a.shape == b.shape \
+                and not a.is_scalar:
             # a 1-D value kept a column (v.T.T, keepdims=True) beside another 2-D column is v
             ka, kb = _kept_vector(a), _kept_vector(b)
             if ka != kb:
@@ -115,11 +117,13 @@ def broadcast(symbol: str, a: E.Node, b: E.Node) -> tuple[E.Node, E.Node]:
 
 
 def broadcast_all(symbol: str, operands: list[E.Node]) -> list[E.Node]:
-    """Several operands (``where``, ``maximum``) broadcast together, pair by pair."""
+    """Several operands (``where``, ``maximum``) broadcast together, pair by pair. A column
+    kept 2-D (``keepdims=True``) stays so here: unkept, it would be read again as 1-D against
+    the next operand."""
     out = list(operands)
     for i in range(1, len(out)):
         for j in range(i):
-            out[j], out[i] = broadcast(symbol, out[j], out[i])
+            out[j], out[i] = broadcast(symbol, out[j], out[i], canonical=False)
     return out
 
 
