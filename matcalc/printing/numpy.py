@@ -362,6 +362,9 @@ class NumpyPrinter(Printer):
         return self.wrap(arg, MUL + 1) if not isinstance(arg.node, E.MatMul) else arg.text
 
     def _print_MatMul(self, node, args):
+        if node.args[0].is_scalar or node.args[1].is_scalar:
+            # a 1 x 1 factor is a number here (a constant prints as a Python float): scale by it
+            return f"{self.wrap(args[0], MUL)} * {self.wrap(args[1], MUL + 1)}", MUL
         factors = self._flatten(args[0]) + self._flatten(args[1])
         self.chains[id(node)] = factors
         factors = self._merge_diagonals(factors)
@@ -575,7 +578,7 @@ class NumpyPrinter(Printer):
     # -- elementwise -------------------------------------------------------------------------
     def _print_Transpose(self, node, args):
         inner = node.args[0]
-        if isinstance(inner, E.Const):      # a number is its own transpose
+        if inner.is_scalar:                 # a number (a 1 x 1) is its own transpose
             return args[0].text, args[0].prec
         if id(inner) in self.untransposed and id(inner) not in self.named:
             # (X.T).T is X: sum(X, axis=0).T is the row of column sums NumPy gives directly

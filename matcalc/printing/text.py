@@ -8,6 +8,8 @@ parentheses, for the reader's sake.
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import sympy
 
 from .. import expr as E
@@ -63,8 +65,25 @@ def decimal_text(value: sympy.Rational) -> str | None:
     return f"{sign}{digits[:-places]}.{digits[-places:]}"
 
 
+def _large_integer_text(value: int) -> str:
+    """An integer past the 15 digits text accepts, in scientific form (16000000000000000 is
+    1.6e16): ``number_text`` uses it where text reads it back as the same integer.
+
+    >>> _large_integer_text(16 * 10 ** 15), _large_integer_text(-25 * 10 ** 19)
+    ('1.6e16', '-2.5e20')
+    """
+    digits = str(abs(value)).rstrip("0")
+    exponent = len(str(abs(value))) - 1
+    mantissa = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
+    return f"{'-' if value < 0 else ''}{mantissa}e{exponent}"
+
+
 def number_text(value: sympy.Expr) -> tuple[str, int]:
     """A constant (number or expression in dimensions) as text, with its precedence."""
+    if value.is_Integer and len(str(abs(value))) > 15:
+        text = _large_integer_text(int(value))
+        if Fraction(repr(float(text))) == int(value):     # what text reads it back as
+            return text, (UNARY if value.is_negative else ATOM)
     if value.is_Integer or value.is_Symbol or value is sympy.pi:
         return str(value), (UNARY if value.is_negative else ATOM)
     if value.is_Rational:
