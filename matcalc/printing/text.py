@@ -330,7 +330,6 @@ def named_text(roots, labels=None, forward=None, taken=(), named: Named | None =
     '2 * X.T @ X'
     """
     named = named or name_values(roots, forward, taken)
-    printer = BookTextPrinter()
     lines = [f"{var.name} = {book_line(d)}" for var, d in named.definitions]
     texts = [book_line(r) for r in named.roots]
     if labels is None:
