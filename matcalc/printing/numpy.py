@@ -362,11 +362,11 @@ class NumpyPrinter(Printer):
         return self.wrap(arg, MUL + 1) if not isinstance(arg.node, E.MatMul) else arg.text
 
     def _print_MatMul(self, node, args):
+        factors = self._flatten(args[0]) + self._flatten(args[1])
+        self.chains[id(node)] = factors
         if node.args[0].is_scalar or node.args[1].is_scalar:
             # a 1 x 1 factor is a number here (a constant prints as a Python float): scale by it
             return f"{self.wrap(args[0], MUL)} * {self.wrap(args[1], MUL + 1)}", MUL
-        factors = self._flatten(args[0]) + self._flatten(args[1])
-        self.chains[id(node)] = factors
         factors = self._merge_diagonals(factors)
         factors = self._solve_inverses(factors)
         factors = self._sum_against_ones(factors)

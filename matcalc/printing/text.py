@@ -8,6 +8,7 @@ parentheses, for the reader's sake.
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 
 import sympy
@@ -82,7 +83,8 @@ def number_text(value: sympy.Expr) -> tuple[str, int]:
     """A constant (number or expression in dimensions) as text, with its precedence."""
     if value.is_Integer and len(str(abs(value))) > 15:
         text = _large_integer_text(int(value))
-        if Fraction(repr(float(text))) == int(value):     # what text reads it back as
+        read = float(text)
+        if math.isfinite(read) and Fraction(repr(read)) == int(value):   # what text reads
             return text, (UNARY if value.is_negative else ATOM)
     if value.is_Integer or value.is_Symbol or value is sympy.pi:
         return str(value), (UNARY if value.is_negative else ATOM)
