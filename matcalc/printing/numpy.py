@@ -825,6 +825,8 @@ class NumpyPrinter(Printer):
             a, b = chain
             text = f"{self._wrapped_text(a, MUL)} * {self._transpose_of(b, MUL + 1)}"
             return f"{self.np}.sum({text}, {self.all_axes()}keepdims=True)", POSTFIX
+        if inner.is_scalar:                       # the trace of a 1 x 1 is its entry
+            return args[0].text, args[0].prec
         return self.reshape(f"{self.np}.trace({args[0].text})", "(1, 1)"), POSTFIX
 
     def _print_Diag(self, node, args):
