@@ -325,8 +325,9 @@ class Derivation:
                              report)
         return report
 
-    def _user_functions(self, given: dict | None) -> dict:
-        """The callables generated code takes for the functions the text named (g, g_prime)."""
+    def _user_function_codes(self) -> list[str]:
+        """The code names (g, g_prime, ...) of the functions the text named, every order up to
+        the highest the expression and its results use (a Hessian's check derives g' too)."""
         nodes = E.postorder([self.expression, *(g for g in self.gradients
                                                  if isinstance(g, E.Node))])
         seen = [derivative_of_user_function(n.name) for n in nodes if isinstance(n, E.Apply)]
@@ -334,9 +335,12 @@ class Derivation:
         for name, order in filter(None, seen):
             if order >= highest.get(name, 0):
                 highest[name] = order
-        # every order up to the highest: a Hessian's check derives the gradient (g') too
-        codes = [derivative_name(name, k) for name, top in sorted(highest.items())
-                 for k in range(top + 1)]
+        return [derivative_name(name, k) for name, top in sorted(highest.items())
+                for k in range(top + 1)]
+
+    def _user_functions(self, given: dict | None) -> dict:
+        """The callables generated code takes for the functions the text named (g, g_prime)."""
+        codes = self._user_function_codes()
         if given is None:          # g = sin: every derivative is a shifted sine
             return {code: functools.partial(_shifted_sine, derivative_of_user_function(code)[1])
                     for code in codes}
@@ -883,7 +887,7 @@ def backward(expression, wrt, shapes: dict | None = None, domains: dict | None =
     [(2, 3), (2,)]
     """
     res = derive(expression, wrt, shapes, domains, infer_kinds=infer_kinds, functions=functions)
-    if res._user_functions(None):
+    if res._user_function_codes():
         raise UnsupportedError("backward() does not take functions the text leaves undefined "
                                "yet: derive(...).numpy_source() does, taking g and g_prime as "
                                "arguments")

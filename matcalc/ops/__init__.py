@@ -152,15 +152,10 @@ def _reading(node: Node, memo, rule) -> bool:
     return memo[node]
 
 
-def _column(node: Node) -> bool:
-    return node.cols == 1 and not node.is_scalar
-
-
 def _vector_rule(node: Node, memo) -> bool:
-    if not _column(node):
-        return False
-    if isinstance(node, Var):
-        return node.kind == "vector"
+    kind = _column_kind(node)
+    if kind is not None:
+        return kind
     op = operation_of(node)
     how = op.vector if op is not None else None
     if how == "always":
@@ -174,15 +169,24 @@ def _vector_rule(node: Node, memo) -> bool:
 
 
 def _fits_rule(node: Node, memo) -> bool:
-    if not _column(node):
-        return False
-    if isinstance(node, Var):
-        return node.kind == "vector"
+    kind = _column_kind(node)
+    if kind is not None:
+        return kind
     op = operation_of(node)
     if op is None or op.vector != "operands" or op.node is None:
         return False
     operands = [a for a in node.args if not a.is_scalar]
     return bool(operands) and all(memo[a] for a in operands)
+
+
+def _column_kind(node: Node) -> bool | None:
+    """What both readings say before looking at the operation: False for anything not n x 1,
+    a variable's declared kind; None where the operation decides."""
+    if not (node.cols == 1 and not node.is_scalar):
+        return False
+    if isinstance(node, Var):
+        return node.kind == "vector"
+    return None
 
 
 def check_name(name: str) -> None:

@@ -115,6 +115,11 @@ def _read_as_row(node: E.Node, shape, partner: E.Node | None = None) -> bool:
     return is_vector(node) and reading_of(node, shape) != "column"
 
 
+def _with_keepdims(call: str) -> str:
+    """``sum(X, axis=1)`` -> ``sum(X, axis=1, keepdims=True)``."""
+    return call[:-1] + ", keepdims=True)"
+
+
 def _keepdims_spelling(node: E.Node, axis: int) -> bool:
     """A reduction along ``axis`` that prints as a call: ``keepdims=True`` can follow it."""
     op = operation_of(node)
@@ -156,7 +161,7 @@ class TextPrinter(Printer):
         if _keepdims_spelling(a.node, 0) or (inner is not None and is_one(node.cols)
                                              and _keepdims_spelling(inner, 1)):
             text = self.done[id(inner if inner is not None else a.node)].text
-            return text[:-1] + ", keepdims=True)", POSTFIX
+            return _with_keepdims(text), POSTFIX
         inner = a.text if a.prec >= POSTFIX and not isinstance(a.node, E.Const) else f"({a.text})"
         return f"{inner}.T", POSTFIX         # (2).T: 2.T would read as the number 2. then T
 
@@ -183,7 +188,7 @@ class TextPrinter(Printer):
         """The n x 1 ``p``, which text reads as 1-D, written as a 2-D column."""
         node = p.node
         if _keepdims_spelling(node, 1) and p.text.endswith(")"):
-            return Printed(node, p.text[:-1] + ", keepdims=True)", POSTFIX)
+            return Printed(node, _with_keepdims(p.text), POSTFIX)
         return Printed(node, f"{self.wrap(p, POSTFIX)}.T.T", POSTFIX)
 
     def _print_Add(self, node, args):
