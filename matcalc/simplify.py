@@ -21,13 +21,14 @@ import sympy
 
 from .errors import ConstantTooLargeError, UnsupportedError
 from .expr import (Add, Apply, Broadcast, Const, Div, Eye, MatMul, Mul, Neg, Node, Pow, Sub,
-                   Transpose, Var, constant_value, is_ones, is_zero, mul, ones, postorder,
+                   Transpose, Var, constant_value, div, is_ones, is_zero, mul, ones, postorder,
                    scalar_factor, sub, zeros)  # noqa: F401
 from .ops import operation_of
 from .ops.contractions import Sum, Trace
 from .ops.elementwise import apply
 from .ops.linalg import Diag, Inv
 from .ops.reductions import LogSumExp, Softmax
+from .printing.text import decimal_text
 
 MAX_REWRITES = 200_000
 
@@ -63,8 +64,8 @@ def _is_gram(node: Node) -> bool:
 
 def _symmetric(node: Node, depth: int = 8) -> bool:
     """Known symmetric: an spd or symmetric variable, the identity, a diagonal matrix, a Gram
-    matrix (P.T @ P, P.T @ S @ P for a symmetric S), inv of a symmetric, a scalar multiple or a
-    sum of symmetric ones. ``depth`` bounds the look (a constant: no cost in the size)."""
+    matrix (P.T @ P, P.T @ S @ P for a symmetric S), inv of a symmetric, a scalar multiple (or
+    quotient by a scalar) or a sum of symmetric ones. ``depth`` bounds the look (a constant: no cost in the size)."""
     if depth == 0 or node.rows != node.cols:
         return False
     if isinstance(node, Var):
@@ -77,8 +78,16 @@ def _symmetric(node: Node, depth: int = 8) -> bool:
         return _symmetric(node.args[0], depth - 1)
     if isinstance(node, (Add, Sub)):
         return all(_symmetric(a, depth - 1) for a in node.args)
+    if _by_scalar(node):
+        return _symmetric(node.args[0], depth - 1)
     sf = scalar_factor(node)
     return sf is not None and _symmetric(sf[1], depth - 1)
+
+
+def _by_scalar(node: Node) -> bool:
+    """A / s for a repeated scalar s (a scalar multiple written as a quotient)."""
+    return isinstance(node, Div) and isinstance(node.args[1], Broadcast) and \
+        node.args[1].args[0].is_scalar
 
 
 def _is_sandwich(node: Node, depth: int) -> bool:
@@ -121,6 +130,8 @@ def transpose_rules(node: Transpose):
     sf = scalar_factor(a)
     if sf is not None:
         return scaled(sf[0], Transpose.make(sf[1]))
+    if _by_scalar(a):                 # (A / s).T = A.T / s
+        return Div.make(Transpose.make(a.args[0]), Broadcast.make(a.args[1].args[0], *node.shape))
     return None
 
 
@@ -160,6 +171,10 @@ def matmul_rules(node: MatMul):
         if sf is not None:
             rest = (sf[1], b) if i == 0 else (a, sf[1])
             return scaled(sf[0], MatMul.make(*rest))
+    for i, x in enumerate((a, b)):      # (A / s) @ B = (A @ B) / s for a repeated scalar s
+        if _by_scalar(x) and not x.is_scalar:
+            rest = (x.args[0], b) if i == 0 else (a, x.args[0])
+            return Div.make(MatMul.make(*rest), Broadcast.make(x.args[1].args[0], *node.shape))
     if a.is_scalar:         # (1x1) @ (1xm): a scalar multiple
         return mul(a, b)
     if b.is_scalar:
@@ -228,6 +243,8 @@ def mul_rules(node: Mul):
     inner = scalar_factor(rest)
     if inner is not None:
         return scaled(mul(s, inner[0]), inner[1])
+    if _by_scalar(rest) and not isinstance(s, Const):     # s * (A / t) = (s / t) * A
+        return scaled(div(s, rest.args[1].args[0]), rest.args[0])
     if value is not None and const_value(rest) is not None:       # c * (d * ones) = (c d) ones
         return Broadcast.make(Const.make(value * const_value(rest)), *node.shape)
     if isinstance(rest, Neg) and value is not None:
@@ -254,6 +271,13 @@ def div_rules(node: Div):
     sf = scalar_factor(a)
     if sf is not None:
         return scaled(sf[0], Div.make(sf[1], b))
+    if _by_scalar(a) and not a.is_scalar:
+        if isinstance(b, Broadcast) and b.args[0].is_scalar:
+            # (A / s) / t = A / (s t): one quotient, powers merged (x / r ** 2 / r = x / r ** 3)
+            return Div.make(a.args[0],
+                            Broadcast.make(mul(a.args[1].args[0], b.args[0]), *node.shape))
+        # (A / s) / B = (A / B) / s: a scalar's quotient outermost, where it meets its powers
+        return Div.make(Div.make(a.args[0], b), a.args[1])
     if isinstance(b, Apply) and b.name == "abs" and isinstance(a, Mul) and \
             any(isinstance(f, Apply) and f.name == "sign" and f.args[0] is b.args[0]
                 for f in a.args) and b.args[0] in a.args:
@@ -373,8 +397,8 @@ def neg_rules(node: Neg):
 
 
 def pow_rules(node: Pow):
-    """Trivial powers; powers of binary and sign labels; powers of integer powers.
-    Decreases: Pow nodes."""
+    """Trivial powers; powers of binary and sign labels; powers of integer powers; powers of a
+    repeated scalar. Decreases: Pow nodes (and Pows above Broadcasts)."""
     a = node.args[0]
     if node.exponent == 1:
         return a
@@ -384,6 +408,8 @@ def pow_rules(node: Pow):
         return folded if node.is_scalar else Broadcast.make(folded, *node.shape)
     if node.exponent == 0:
         return ones(*node.shape)
+    if isinstance(a, Broadcast):          # (s 1) ** p = s ** p 1, (1 r) ** p = 1 (r ** p)
+        return Broadcast.make(Pow.make(a.args[0], node.exponent), *node.shape)
     if isinstance(a, Var) and node.exponent.is_Integer and node.exponent > 0:
         if a.domain == "binary":             # labels in {0, 1}: y ** k = y
             return a
@@ -551,6 +577,7 @@ def sum_chain_rules(node: Node):
     """Collect like terms in a chain of + and -. Decreases: the number of terms."""
     terms = _terms(node)
     before = len(terms)
+    terms = _mirrored_terms(terms)
     combined: dict = {}
     for c, t in terms:
         key = _product_key(t)         # A @ (B @ C) and (A @ B) @ C are like terms
@@ -571,6 +598,29 @@ def sum_chain_rules(node: Node):
     return _rebuild(merged, node.shape)
 
 
+def _mirrored_terms(terms: list) -> list:
+    """Where a term is the transpose of a sum, (P - Q).T, whose terms transposed are like terms
+    of the others (x.T @ A / z against A @ x / z for a symmetric A), the sum's terms transposed
+    in its place, so they merge: u + (u.T).T = 2 u. Otherwise ``terms`` unchanged."""
+    if len(terms) < 2 or not any(isinstance(t, Transpose) and isinstance(t.args[0], (Add, Sub))
+                                 for _, t in terms):
+        return terms
+    keys = {_product_key(t) for _, t in terms}
+    for k, (c, t) in enumerate(terms):
+        if not (isinstance(t, Transpose) and isinstance(t.args[0], (Add, Sub))):
+            continue
+        inner = _terms(t.args[0])
+        if len(inner) > 8:
+            continue
+        pushed = [(c * ci, simplify(Transpose.make(ti))) for ci, ti in inner]
+        flat = []
+        for ci, ti in pushed:            # a pushed term may itself be a scalar multiple
+            flat.extend((ci * cj, tj) for cj, tj in _terms(ti))
+        if any(_product_key(ti) in keys for _, ti in flat):
+            return terms[:k] + flat + terms[k + 1:]
+    return terms
+
+
 def _common_coefficient(terms: list):
     """The positive rational factor every coefficient shares (2 in 2a - 2b, 1/2 in
     -(1/2) a + (m/2) b), when it is not 1 and there are two or more terms; else None."""
@@ -589,7 +639,9 @@ def _common_coefficient(terms: list):
     content = sympy.Rational(sympy.gcd([x.p for x in numbers]),
                              sympy.lcm([x.q for x in numbers]))
     content = abs(content)
-    return None if content == 1 else content
+    if content == 1 or content.q >= 10 and decimal_text(content) is not None:
+        return None         # 0.9 y + 0.1/c stays as typed, not (1/10) (9 y + 1/c)
+    return content
 
 
 def _sign_rules(node: Node):
@@ -674,10 +726,13 @@ def _is_diag(node: Node) -> bool:
 
 
 def softmax_sum(node: Sum):
-    """A softmax sums to one along its own axis; the sum of eye(n) * A is trace(A).
+    """A softmax sums to one along its own axis, and so do the rows and columns of eye(n); the
+    sum of eye(n) * A is trace(A).
     Decreases: Sum nodes."""
     a = node.args[0]
     if isinstance(a, Softmax) and node.axis == a.axis:
+        return ones(*node.shape)
+    if isinstance(a, Eye) and node.axis is not None:       # each row (column) of I sums to 1
         return ones(*node.shape)
     if node.axis is None and isinstance(a, Mul):
         for x, y in (a.args, reversed(a.args)):

@@ -12,8 +12,8 @@ from typing import Sequence
 
 from ..dims import ONE, Dim, format_shape
 from ..errors import ShapeError, UnsupportedError
-from ..expr import (Broadcast, Const, Div, Eye, MatMul, Mul, Neg, Node, Transpose, Var, as_node,
-                    describe, div, is_zero, ones, scalar_factor, zeros)
+from ..expr import (Add, Broadcast, Const, Div, Eye, MatMul, Mul, Neg, Node, Sub, Transpose, Var,
+                    as_node, describe, div, is_zero, ones, scalar_factor, zeros)
 from ..expr import mul as scaled
 from ..expr import unkept
 from ..notation import entry, summation
@@ -98,7 +98,29 @@ def sum_rules(node: Sum):
             return Const.make(1)
         if node.axis == 0:
             return ones(*node.shape)
+    if node.axis is None and isinstance(a, (Add, Sub)) and \
+            all(_sums_to_constant(t) for t in a.args):
+        # sum(0.9 y + 0.1/n) = 0.9 + 0.1 = 1: split only where every part becomes a number
+        return type(a).make(Sum.make(a.args[0]), Sum.make(a.args[1]))
     return None
+
+
+def _sums_to_constant(node: Node) -> bool:
+    """Whether the sum of all of ``node``'s entries is known to be a constant: a repeated scalar
+    constant, a probability vector, scalar multiples, negations and sums of those."""
+    while True:
+        sf = scalar_factor(node)
+        if sf is not None and isinstance(sf[0], Const):
+            node = sf[1]
+        elif isinstance(node, Neg):
+            node = node.args[0]
+        else:
+            break
+    if isinstance(node, (Add, Sub)):
+        return all(_sums_to_constant(t) for t in node.args)
+    if isinstance(node, Broadcast):
+        return isinstance(node.args[0], Const)
+    return isinstance(node, Var) and node.domain == "probability" and node.cols == 1
 
 
 def _latex_sum(p, node, args):

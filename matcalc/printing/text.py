@@ -36,9 +36,9 @@ _CONSTANTS = _ConstantPrinter()
 
 
 def decimal_text(value: sympy.Rational) -> str | None:
-    """A fraction whose denominator is 100 or more and a product of 2s and 5s, as the decimal it
-    was most likely typed as (0.044715, 0.00001, 1.5625e-20; text reads it back to the same
-    fraction); None for any other (1/2 and 2/3 stay fractions).
+    """A fraction whose denominator is 10 or more and a product of 2s and 5s, as the decimal it
+    was most likely typed as (0.9, 0.044715, 0.00001, 1.5625e-20; text reads it back to the same
+    fraction); None for any other (1/2, 1/4 and 2/3 stay fractions).
 
     >>> decimal_text(sympy.Rational(8943, 200000)), decimal_text(sympy.Rational(-1, 100000))
     ('0.044715', '-0.00001')
@@ -46,7 +46,7 @@ def decimal_text(value: sympy.Rational) -> str | None:
     (None, '1.5625e-20')
     """
     q = int(value.q)
-    if q < 100:
+    if q < 10:
         return None
     rest, counts = q, []
     for prime in (2, 5):
@@ -93,6 +93,10 @@ def number_text(value: sympy.Expr) -> tuple[str, int]:
         if decimal is not None:
             return decimal, (UNARY if value.is_negative else ATOM)
         return f"{value.p}/{value.q}", MUL        # -1/2 is (-1)/2: its outermost operator is /
+    coefficient, rest = value.as_coeff_Mul()
+    decimal = decimal_text(coefficient) if coefficient.is_Rational and coefficient != 1 else None
+    if decimal is not None and rest.is_Pow and rest.exp == -1 and rest.base.is_Symbol:
+        return f"{decimal}/{rest.base}", MUL       # 0.1/c, as typed (not 1/(10*c))
     text = _CONSTANTS.doprint(value)
     if value.is_Function or value is sympy.E:        # a call: tanh(1), exp(1), sqrt(2) is a Pow
         return text, POSTFIX

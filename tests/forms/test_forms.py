@@ -2,9 +2,8 @@
 by finite differences, and its printed size measured against the book's.
 
 The issue's goal — matcalc's printed form at most 1.25x the book's tokens on at least 97% of the
-cases — is not met yet (94%); ``test_size_goal`` says so as a strict xfail and becomes a pass
-when the remaining forms land. ``test_size_summary`` prints where things stand
-(``pytest -s``), and ``python tests/forms/report.py`` prints the whole table.
+cases — is ``test_size_goal``. ``test_size_summary`` prints where things stand (``pytest -s``),
+and ``python tests/forms/report.py`` prints the whole table.
 """
 
 from __future__ import annotations
@@ -129,17 +128,13 @@ def test_size_is_measured(case, record_property):
 
 
 def test_size_summary():
-    """Where the table stands against the goal; compares nothing yet (see test_size_goal)."""
+    """Where the table stands against the goal (the goal itself is test_size_goal)."""
     measured = H.sizes()
     print()
     print(H.summary(measured, worst=15))
     assert len(measured) == len(CASES)
 
 
-@pytest.mark.xfail(strict=True, reason="forms issue: with named intermediates and the book's "
-                   "simplifications 175 of 187 cases (94%) print within 1.25x the book's "
-                   "tokens; the norms' gradients (layer, batch, RMS), the Rayleigh quotient and "
-                   "Fisher LDA, focal loss and decimals printed as typed are still larger")
 def test_size_goal():
     measured = H.sizes()
     within = sum(s.within_goal for s in measured)

@@ -3,7 +3,9 @@ simplifying again changes nothing, and the printed text parses back to the same 
 
 An expression is a random template of the rewrites' patterns (spelled-out softmax, logsumexp,
 softplus, sigmoid, log-sigmoid, binary cross-entropy, quotients of powers, sign and abs, the
-trace as a sum, relu times step, transposes of symmetric matrices) applied to a random inner
+trace as a sum, relu times step, transposes of symmetric matrices, powers and quotients of a
+repeated scalar, the sums of the identity's rows and of a probability vector, decimal
+coefficients, mirrored terms) applied to a random inner
 expression of the variables; its value before and after is computed by the form table's own
 NumPy interpreter, never by matcalc.
 """
@@ -21,8 +23,8 @@ from forms import harness as H
 from strategies import examples
 
 SHAPES = {"u": ("n",), "v": ("n",), "y": ("n",), "A": ("n", "n"), "S": ("n", "n"),
-          "P": ("n", "n")}
-DOMAINS = {"S": "symmetric", "P": "positive", "y": "binary"}
+          "P": ("n", "n"), "q": ("n",)}
+DOMAINS = {"S": "symmetric", "P": "positive", "y": "binary", "q": "probability"}
 SIZES = {"n": 4}
 
 INNER = ["u", "u + v", "2 * u - v", "A @ u", "u * v", "-u", "A.T @ v + u"]
@@ -42,6 +44,16 @@ TEMPLATES = [
     "(S + inv(S)).T @ ({x})",
     "((P ** 2) ** 2) / P ** 3 @ ({x})",
     "y ** 2 * ({x})",
+    "({x}) / (norm(v) * ones(n)) ** 2",
+    "A @ (({x}) / norm(v)) / norm(v) ** 2",
+    "(A / norm(v)).T @ ({x})",
+    "norm(v) ** 2 * (A @ (({x}) / norm(v)))",
+    "(({x}) / norm(v)) / sqrt(1 + u ** 2) / norm(v)",
+    "sum(eye(n), axis=0) * ({x})",
+    "(({x}).T @ A) * sum(eye(n), axis=1, keepdims=True)",
+    "sum(0.9 * q + 0.1 / n) * ({x})",
+    "(0.3 * u - 0.5 * v) * ({x})",
+    "({x}).T @ S + (S @ ({x}) - 2 * ({x})).T",
 ]
 
 
@@ -50,7 +62,8 @@ def _values(seed: int) -> dict:
     m = rng.standard_normal((4, 4))
     return {"u": rng.standard_normal((4, 1)), "v": rng.standard_normal((4, 1)),
             "y": rng.integers(0, 2, (4, 1)).astype(float), "A": rng.standard_normal((4, 4)),
-            "S": (m + m.T) / 2 + 3 * np.eye(4), "P": rng.uniform(0.5, 2, (4, 4))}
+            "S": (m + m.T) / 2 + 3 * np.eye(4), "P": rng.uniform(0.5, 2, (4, 4)),
+            "q": rng.dirichlet(np.ones(4))[:, None]}
 
 
 texts = st.builds(lambda t, x: t.format(x=x), st.sampled_from(TEMPLATES),
