@@ -258,3 +258,24 @@ MAX_FOLDED_ARGUMENT = 32
 def small_argument(value) -> bool:
     """Is ``value`` (a constant) small enough that SymPy may build a function of it freely?"""
     return not isinstance(value, sympy.Expr) or within(value, nodes=MAX_FOLDED_ARGUMENT)
+
+
+def decimal_places(value: sympy.Rational) -> int | None:
+    """The number of decimal places of a fraction typed as a decimal: its denominator is 10 or
+    more and a product of 2s and 5s (9/10 -> 1, 8943/200000 -> 6); None for any other fraction
+    (1/2, 1/4 and 2/3 are not read as decimals) or past 400 places.
+
+    >>> decimal_places(sympy.Rational(9, 10)), decimal_places(sympy.Rational(1, 4))
+    (1, None)
+    """
+    q = int(value.q)
+    if q < 10:
+        return None
+    rest, counts = q, []
+    for prime in (2, 5):
+        count = 0
+        while rest % prime == 0:
+            rest, count = rest // prime, count + 1
+        counts.append(count)
+    places = max(counts)
+    return places if rest == 1 and places <= 400 else None

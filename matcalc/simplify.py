@@ -19,6 +19,7 @@ from typing import Callable
 
 import sympy
 
+from .constants import decimal_places
 from .errors import ConstantTooLargeError, UnsupportedError
 from .expr import (Add, Apply, Broadcast, Const, Div, Eye, MatMul, Mul, Neg, Node, Pow, Sub,
                    Transpose, Var, constant_value, div, is_ones, is_zero, mul, ones, postorder,
@@ -28,7 +29,6 @@ from .ops.contractions import Sum, Trace
 from .ops.elementwise import apply
 from .ops.linalg import Diag, Inv
 from .ops.reductions import LogSumExp, Softmax
-from .printing.text import decimal_text
 
 MAX_REWRITES = 200_000
 
@@ -639,7 +639,7 @@ def _common_coefficient(terms: list):
     content = sympy.Rational(sympy.gcd([x.p for x in numbers]),
                              sympy.lcm([x.q for x in numbers]))
     content = abs(content)
-    if content == 1 or content.q >= 10 and decimal_text(content) is not None:
+    if content == 1 or decimal_places(content) is not None:
         return None         # 0.9 y + 0.1/c stays as typed, not (1/10) (9 y + 1/c)
     return content
 

@@ -14,6 +14,7 @@ from fractions import Fraction
 import sympy
 
 from .. import expr as E
+from ..constants import decimal_places
 from ..dims import is_one
 from ..ops import is_vector, operation_of, reading_of
 from ..ops.base import ADD, ATOM, MUL, POSTFIX, POW, UNARY
@@ -45,18 +46,10 @@ def decimal_text(value: sympy.Rational) -> str | None:
     >>> decimal_text(sympy.Rational(1, 2)), decimal_text(sympy.Rational(1, 64 * 10 ** 18))
     (None, '1.5625e-20')
     """
+    places = decimal_places(value)
+    if places is None:
+        return None
     q = int(value.q)
-    if q < 10:
-        return None
-    rest, counts = q, []
-    for prime in (2, 5):
-        count = 0
-        while rest % prime == 0:
-            rest, count = rest // prime, count + 1
-        counts.append(count)
-    places = max(counts)
-    if rest != 1 or places > 400:
-        return None
     sign = "-" if value.is_negative else ""
     significant = str(abs(int(value.p)) * (10 ** places // q))
     if places - len(significant) >= 6:     # many leading zeros: 1.5625e-20, read back exactly
@@ -280,6 +273,11 @@ class BookTextPrinter(TextPrinter):
     def _print_Mul(self, node, args):
         sf = E.scalar_factor(node)
         a, b = self._operands(args)
+        divisor = _divisor(sf[0]) if sf is not None else None
+        if divisor is not None:                  # D @ X.T / m, (A - B) / 2, not (1/m) * ...
+            left = b.text if b.prec >= MUL and isinstance(b.node, (E.MatMul, E.Mul, E.Div)) \
+                else self.wrap(b, MUL + 1)
+            return f"{left} / {divisor}", MUL
         if sf is not None and isinstance(node.args[1], E.MatMul):
             left = a.text if a.prec > MUL else f"({a.text})"
             return f"{left} * {b.text}", _SCALED          # 2 * X.T @ X, (1/m) * D @ X.T
@@ -290,6 +288,22 @@ class BookTextPrinter(TextPrinter):
         if isinstance(a.node, E.MatMul) and a.text[:1] != "(":
             return f"-{a.text}", _SCALED                    # -inv(X).T @ G
         return super()._print_Neg(node, args)
+
+
+def _divisor(scalar: E.Node) -> str | None:
+    """For a constant scalar factor 1/d (d a whole number or a product of numbers and
+    dimensions, 1/2, 1/m, 1/(2*m)), the text of d; else None. A decimal (0.1) stays as typed."""
+    value = E.constant_value(scalar)
+    if value is None or not value.is_positive or value == 1:
+        return None
+    d = 1 / value
+    if value.is_Rational and decimal_text(value) is not None:
+        return None
+    if not (d.is_Integer or d.is_Symbol or (d.is_Mul and all(
+            f.is_Integer or f.is_Symbol for f in d.args))):
+        return None
+    text, prec = number_text(d)
+    return text if prec >= POSTFIX or d.is_Integer or d.is_Symbol else f"({text})"
 
 
 #: The precedence of ``2 * A @ B`` and ``-A @ B``: below a product's, so no other product
