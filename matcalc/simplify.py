@@ -461,6 +461,10 @@ def _terms(node: Node) -> list[tuple[sympy.Expr, Node]]:
                 continue
             elif isinstance(n, Broadcast) and const_value(n) is not None:
                 out.append((sign * const_value(n), ones(*n.shape)))     # c as c * ones
+            elif isinstance(n, Broadcast) and scalar_factor(n.args[0]) is not None and \
+                    const_value(scalar_factor(n.args[0])[0]) is not None:
+                c, rest = scalar_factor(n.args[0])     # (-1/n) sum(d) repeated: its sign shows
+                out.append((sign * const_value(c), Broadcast.make(rest, *n.shape)))
             elif isinstance(n, Const):
                 out.append((sign * n.value, Const.make(1)))             # constants add up
             else:

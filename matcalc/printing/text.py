@@ -275,13 +275,33 @@ class BookTextPrinter(TextPrinter):
         a, b = self._operands(args)
         divisor = _divisor(sf[0]) if sf is not None else None
         if divisor is not None:                  # D @ X.T / m, (A - B) / 2, not (1/m) * ...
+            sign, divisor = ("-", divisor[1:]) if divisor.startswith("-") else ("", divisor)
             left = b.text if b.prec >= MUL and isinstance(b.node, (E.MatMul, E.Mul, E.Div)) \
                 else self.wrap(b, MUL + 1)
-            return f"{left} / {divisor}", MUL
+            if sign and not (b.prec > UNARY or left[:1] == "(" or isinstance(b.node, E.MatMul)):
+                left = f"({left})"
+            return f"{sign}{left} / {divisor}", MUL
         if sf is not None and isinstance(node.args[1], E.MatMul):
             left = a.text if a.prec > MUL else f"({a.text})"
             return f"{left} * {b.text}", _SCALED          # 2 * X.T @ X, (1/m) * D @ X.T
         return super()._print_Mul(node, args)
+
+    def _print_Add(self, node, args):
+        return self._signed(super()._print_Add(node, args), args, "+", "-")
+
+    def _print_Sub(self, node, args):
+        return self._signed(super()._print_Sub(node, args), args, "-", "+")
+
+    def _signed(self, printed, args, op, flipped):
+        """``a + -b / m`` is ``a - b / m``: a right operand that starts with a minus (at the
+        precedence of a product or tighter, so the minus belongs to the whole operand) gives
+        its sign to the operator."""
+        text, prec = printed
+        right = self.wrap(self._operands(args)[1], ADD + 1)
+        tail = f" {op} {right}"
+        if right[:1] == "-" and text.endswith(tail):
+            return f"{text[:-len(tail)]} {flipped} {right[1:]}", prec
+        return printed
 
     def _print_Neg(self, node, args):
         a = args[0]
@@ -291,19 +311,21 @@ class BookTextPrinter(TextPrinter):
 
 
 def _divisor(scalar: E.Node) -> str | None:
-    """For a constant scalar factor 1/d (d a whole number or a product of numbers and
-    dimensions, 1/2, 1/m, 1/(2*m)), the text of d; else None. A decimal (0.1) stays as typed."""
+    """For a constant scalar factor ±1/d (d a whole number or a product of numbers and
+    dimensions: 1/2, -1/m, 1/(2*m)), the text of d, with a leading - for -1/d; else None. A
+    decimal (0.1) stays as typed."""
     value = E.constant_value(scalar)
-    if value is None or not value.is_positive or value == 1:
+    if value is None or value in (1, -1) or not (value.is_positive or value.is_negative):
         return None
-    d = 1 / value
+    sign = "-" if value.is_negative else ""
+    d = abs(1 / value)
     if value.is_Rational and decimal_text(value) is not None:
         return None
     if not (d.is_Integer or d.is_Symbol or (d.is_Mul and all(
             f.is_Integer or f.is_Symbol for f in d.args))):
         return None
     text, prec = number_text(d)
-    return text if prec >= POSTFIX or d.is_Integer or d.is_Symbol else f"({text})"
+    return sign + (text if prec >= POSTFIX or d.is_Integer or d.is_Symbol else f"({text})")
 
 
 #: The precedence of ``2 * A @ B`` and ``-A @ B``: below a product's, so no other product
