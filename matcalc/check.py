@@ -116,7 +116,7 @@ def draw(var, sizes: dict, rng: np.random.Generator, domain: str | None = None) 
     positive: entries uniform on [0.5, 2]. spd: M M^T / n + I (well conditioned). invertible:
     a normal matrix plus 2 sqrt(n) I — non-symmetric, so a missing transpose shows, and far
     from singular. probability: entries from a Dirichlet distribution (each column of a
-    matrix sums to one). symmetric: (M + M^T) / 2. binary: entries 0 or 1. sign: entries -1 or
+    matrix sums to one); probability_rows: each row from one. symmetric: (M + M^T) / 2. binary: entries 0 or 1. sign: entries -1 or
     +1. real: standard normal.
     """
     shape = concrete_shape(var, sizes)
@@ -142,6 +142,10 @@ def draw(var, sizes: dict, rng: np.random.Generator, domain: str | None = None) 
         rows = shape[0] if shape else 1
         p = rng.dirichlet(np.ones(rows), size=columns).T
         return p.reshape(shape)
+    if domain == "probability_rows":
+        columns = shape[-1] if shape else 1
+        rows = shape[0] if len(shape) == 2 else 1
+        return rng.dirichlet(np.ones(columns), size=rows).reshape(shape)
     return rng.standard_normal(size=shape)
 
 

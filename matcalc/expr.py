@@ -32,11 +32,13 @@ _TABLE: "weakref.WeakValueDictionary" = weakref.WeakValueDictionary()
 
 #: What a variable's values are: any real numbers; positive entries; a symmetric positive
 #: definite matrix; an invertible matrix; a probability vector (or a matrix whose columns are);
-#: a symmetric matrix; labels in {0, 1} (binary: y ** 2 = y); labels in {-1, +1} (sign:
+#: a matrix whose rows are probability vectors (a batch of distributions, one per row); a
+#: symmetric matrix; labels in {0, 1} (binary: y ** 2 = y); labels in {-1, +1} (sign:
 #: y ** 2 = 1).
 #: A domain never changes what a gradient means (it is over unconstrained entries); it tells the
 #: simplifier what it may assume (X.T = X for spd, sum(p) = 1) and the check what to draw.
-DOMAINS = ("real", "positive", "spd", "invertible", "probability", "symmetric", "binary", "sign")
+DOMAINS = ("real", "positive", "spd", "invertible", "probability", "probability_rows",
+           "symmetric", "binary", "sign")
 _IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
 
 

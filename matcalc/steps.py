@@ -54,7 +54,7 @@ from .printing.base import MAX_EXPANDED, expanded_size
 from .printing.latex import latex_name, to_latex
 from .printing.notes import (Block, Chain, Equation, Ix, Mx, Name, Note, Partial, Terms, Via,
                               formula_latex, formula_text, latex_text)
-from .printing.text import to_text
+from .printing.text import name_values, to_text
 from .rules import vjp_rule
 from .pipeline import differentiate
 from .simplify import simplify_all
@@ -482,7 +482,7 @@ class _Builder:
 
     def result(self) -> Block:
         f = IndexedBase(self.fkey)
-        equations, remarks, too_long = [], [], []
+        equations, remarks, too_long, long_gradients = [], [], [], []
         for w, gradient in zip(self.wrt, self.gradients):
             rhs = []
             uses = self.uses.get(id(w), [])
@@ -500,6 +500,7 @@ class _Builder:
             full = self._written_out(gradient)
             if full is None:
                 too_long.append(f"∂{self.objective}/∂{self.names[self.key[id(w)]].text}")
+                long_gradients.append((w, gradient))
             elif not rhs or formula_text(rhs[-1], self.names) != full:
                 rhs.append(Mx(gradient))
             if not rhs:
@@ -508,10 +509,19 @@ class _Builder:
                                       ("simplified, in your variables",) if len(rhs) > 1
                                       and full is not None else ()))
         if too_long:
+            # written out in full they would be too long for a line: in your variables, with
+            # the values they share named first, as res.text() prints them
+            taken = {name.text for name in self.names.values()}
+            named = name_values([g for _, g in long_gradients], taken=taken)
+            for var, value in named.definitions:
+                equations.append(Equation(Mx(var), (Mx(value),), "named value"))
+            for (w, _), root in zip(long_gradients, named.roots):
+                equations.append(Equation(Ix(Partial(f, self.base(w))), (Mx(root),), "gradient",
+                                          ("in your variables, with the values named above",)))
             remarks.append((f"{', '.join(too_long)} in your variables "
-                            f"{'is' if len(too_long) == 1 else 'are'} too long to write out here; "
-                            "res.gradients holds them, and numpy_source() computes them with "
-                            "every shared value named once.",))
+                            f"{'is' if len(too_long) == 1 else 'are'} written with named values, "
+                            "as res.text() prints "
+                            f"{'it' if len(too_long) == 1 else 'them'}.",))
         if self.upstream is not None and self.ones:
             ones = E.ones(*self.upstream.shape)
             for w, gradient in zip(self.wrt, self.gradients):

@@ -192,6 +192,29 @@ def test_labels_in_0_1_and_in_plus_minus_1():
     assert res.check().ok                        # drawn in {0, 1}, as declared
 
 
+def test_rows_that_are_probability_vectors():
+    """probability_rows: each row sums to one (a batch stored one example per row), so a
+    row-major softmax cross-entropy's gradient is softmax - Y; the check draws such rows."""
+    X, W = mc.Matrix("X", "m", "d"), mc.Matrix("W", "d", "c")
+    Y = mc.Matrix("Y", "m", "c", domain="probability_rows")
+    assert str(simplify(mc.sum(Y, axis=1))) == "ones(m)"
+    res = mc.grad(-mc.sum(Y * mc.log(mc.softmax(X @ W, axis=1))), W)
+    assert res.text() == "X.T @ (softmax(X @ W, axis=1) - Y)"
+    assert res.check().ok
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((5, 3)), rng.standard_normal((3, 4))
+    y = rng.dirichlet(np.ones(4), size=5)
+    p = np.exp(x @ w) / np.exp(x @ w).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(res.numpy_function()(Y=y, X=x, W=w), x.T @ (p - y), rtol=1e-12)
+    # undeclared, the rows' sums stay: matcalc never assumes labels sum to one
+    Yr = mc.Matrix("Yr", "m", "c")
+    plain = mc.grad(-mc.sum(Yr * mc.log(mc.softmax(X @ W, axis=1))), W)
+    assert "sum(Yr, axis=1" in plain.text()
+    drawn = mc.check.draw(Y, {"m": 5, "c": 4}, rng)
+    np.testing.assert_allclose(drawn.sum(axis=1), np.ones(5))
+    assert (drawn > 0).all()
+
+
 def test_a_symmetric_matrix_is_drawn_symmetric_and_drops_its_transposes():
     S = mc.Matrix("S", "n", "n", domain="symmetric")
     x = mc.Vector("x", "n")

@@ -69,7 +69,9 @@ def test_constants_fold_exactly():
     m = mc.dim("m")
     assert str(1 / m) == "1/m"
     assert (2 * (1 / m)) is E.Const.make(C.to_number(2) / E.dim("m"))
-    assert str(E.as_node(0.1)) == "1/10"
+    assert E.as_node(0.1).value == sympy.Rational(1, 10)     # exactly, not the float's 0.1000...
+    assert str(E.as_node(0.1)) == "0.1"                         # printed as typed
+    assert str(E.as_node(0.25)) == "1/4"                        # a small fraction stays one
 
 
 @pytest.mark.parametrize("bad", [True, "x", None, float("nan"), float("inf"), 1j])

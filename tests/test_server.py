@@ -31,6 +31,7 @@ import pytest
 
 import matcalc as mc
 from matcalc import cli
+from matcalc import expr as E
 from matcalc.web import render
 from matcalc.web.examples import EXAMPLES, menu
 from matcalc.web.server import ASSETS, MAX_BODY, SECURITY_HEADERS, read_assets
@@ -370,6 +371,14 @@ def test_the_page_has_no_inline_script_or_style_and_loads_nothing_from_elsewhere
     assert parser.found == [("script", "/static/app.js")]
     script = call(server, "GET", "/static/app.js").body.decode()
     assert "innerHTML" not in script and "eval(" not in script and "http" not in script
+
+
+def test_the_pages_domain_menu_offers_every_domain(server):
+    """The page's menu lists the domains matcalc knows, in its order (a declared domain outside
+    it would still show, but as an unknown one)."""
+    script = call(server, "GET", "/static/app.js").body.decode()
+    listed = re.search(r"const DOMAINS = \[([^\]]*)\]", script).group(1)
+    assert re.findall(r'"([a-z_]+)"', listed) == list(E.DOMAINS)
 
 
 def test_a_slow_derivation_times_out_while_the_server_answers():

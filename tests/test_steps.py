@@ -349,3 +349,40 @@ def test_steps_of_a_rewritten_expression_show_what_was_differentiated():
     assert text.startswith("Gradient of -sum(p * (z - logsumexp(z))) with respect to z")
     assert "∂f/∂z = ∂f/∂z [step 4] + ∂f/∂z [step 7] = δ_3 + δ_1 * softmax(z) = softmax(z) - p" \
         in text
+
+
+def test_a_result_too_long_for_a_line_is_written_with_named_values():
+    """A deep network's gradient, written out, is far too long for a note's line: the result
+    block gives it in named values instead (as res.text() does), and those lines, evaluated in
+    order by the form table's NumPy interpreter, give NumPy's own backpropagation."""
+    import numpy as np
+
+    from forms import harness as H
+
+    n, depth = 3, 30
+    W = [mc.Matrix(f"W{k}", "n", "n") for k in range(1, depth + 1)]
+    x = mc.Vector("x", "n")
+    e = x
+    for w in W:
+        e = mc.tanh(w @ e)
+    res = mc.grad(mc.sum(e), W[0])
+    text = res.steps().text()
+    result = text[text.index("\nResult\n"):]
+    assert "too long" not in result
+    named = re.findall(r"^\s+named value\s+(\w+ = .*)$", result, re.MULTILINE)
+    # the first gradient line is in the derivation's names (δ_1 @ x.T), the last in these
+    final = re.findall(r"^\s+gradient\s+∂f/∂W1 = (.*)$", result, re.MULTILINE)[-1]
+    assert len(named) >= depth - 2 and final.endswith("@ x.T") and "δ" not in final
+    rng = np.random.default_rng(0)
+    values = {f"W{k}": rng.standard_normal((n, n)) / 2 for k in range(1, depth + 1)}
+    values["x"] = rng.standard_normal((n, 1))
+    acts = [values["x"]]
+    for k in range(1, depth + 1):
+        acts.append(np.tanh(values[f"W{k}"] @ acts[-1]))
+    delta = np.ones((n, 1))
+    for k in range(depth, 0, -1):
+        delta = delta * (1 - acts[k] ** 2)
+        want = delta @ acts[k - 1].T
+        delta = values[f"W{k}"].T @ delta
+    got = H.evaluate_lines("\n".join(named + [final]), values, {"n": n})[-1]
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)

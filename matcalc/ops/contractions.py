@@ -77,7 +77,8 @@ def _peel_sum(e: Sum, ctx):
 
 def sum_rules(node: Sum):
     """Scalars and signs out of sums; sums of zeros, ones and scalars; a probability vector
-    sums to one. Decreases: nodes under sums."""
+    (each column of a ``probability`` matrix, each row of a ``probability_rows`` one) sums to
+    one. Decreases: nodes under sums."""
     a = node.args[0]
     if is_zero(a):
         return zeros(*node.shape)
@@ -97,6 +98,12 @@ def sum_rules(node: Sum):
         if node.axis is None and a.cols == 1:
             return Const.make(1)
         if node.axis == 0:
+            return ones(*node.shape)
+    if isinstance(a, Var) and a.domain == "probability_rows":
+        # ... and so do the entries of each row of a matrix declared probability_rows
+        if node.axis is None and a.rows == 1:
+            return Const.make(1)
+        if node.axis == 1:
             return ones(*node.shape)
     if node.axis is None and isinstance(a, (Add, Sub)) and \
             all(_sums_to_constant(t) for t in a.args):
@@ -120,7 +127,8 @@ def _sums_to_constant(node: Node) -> bool:
         return all(_sums_to_constant(t) for t in node.args)
     if isinstance(node, Broadcast):
         return isinstance(node.args[0], Const)
-    return isinstance(node, Var) and node.domain == "probability" and node.cols == 1
+    return isinstance(node, Var) and (node.domain == "probability" and node.cols == 1 or
+                                      node.domain == "probability_rows" and node.rows == 1)
 
 
 def _latex_sum(p, node, args):

@@ -11,7 +11,7 @@ expr        the expression (matcalc's text syntax)                EXPRESSION
 derive      grad (the default), jacobian, hessian or hvp          the command
 wrt         a variable to differentiate by; repeat, or W,b        --wrt
 shape       W=n,d a matrix, b=n a vector, a= a scalar; repeat     --shape
-domain      X=positive (or spd, invertible, probability)          --domain
+domain      X=positive, or any other domain of the guide          --domain
 size        n=4 or n=4,m=5: sizes for the numeric check           --size
 seed        the numeric check's random seed (default 0)           --seed
 ==========  ====================================================  ==============================

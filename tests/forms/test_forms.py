@@ -18,7 +18,7 @@ from forms import harness as H
 from forms.cases import CASES, FUTURE_DOMAINS, KINDS
 
 IDS = [c.id for c in CASES]
-DOMAINS = ("real", "positive", "spd", "invertible", "probability")
+DOMAINS = ("real", "positive", "spd", "invertible", "probability", "probability_rows")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -7,7 +7,8 @@
 // text.
 "use strict";
 
-const DOMAINS = ["real", "positive", "spd", "invertible", "probability"];
+const DOMAINS = ["real", "positive", "spd", "invertible", "probability", "probability_rows",
+                 "symmetric", "binary", "sign"];
 const $ = (id) => document.getElementById(id);
 
 // ---------------------------------------------------------------------------------------------
