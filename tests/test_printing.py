@@ -25,7 +25,7 @@ from matcalc.ops import FUNCTIONS as ELEMENTWISE
 from matcalc.ops import OPERATIONS
 from matcalc.printing.latex import latex_name, to_latex, to_mathml
 from matcalc.printing.numpy import Output, numpy_source
-from matcalc.printing.text import to_text
+from matcalc.printing.text import book_line, to_text
 from matcalc.ops.contractions import Einsum, Sum, Trace
 from matcalc.ops.linalg import Det, Diag, Inv, LogDet
 from matcalc.ops.extremes import ArgmaxWeights, ArgminWeights, Max, Min
@@ -153,6 +153,33 @@ def test_text_golden(node, expected):
 @pytest.mark.parametrize("node,expected", TEXT)
 def test_text_parses_back_to_the_same_node(node, expected):
     assert mc.parse(expected, SHAPES, DOMAINS) is node
+
+
+#: The book's text (``book_line``, what ``res.text()`` prints): a scalar factor 1/d as a
+#: quotient, a right operand's leading minus joined to the sign before it. It may group a
+#: product differently from the node, so it is checked by value, not by parsing back to it.
+BOOK = [
+    case(E.mul(HALF, A), "A / 2", "half"),
+    case(E.mul(E.div(1, m), W @ X), "W @ X / m", "over m"),
+    case(E.mul(E.div(-1, m), W @ X), "-W @ X / m", "minus over m"),
+    case(E.mul(E.div(1, 2 * m), A - B), "(A - B) / (2*m)", "over 2m"),
+    case(E.mul(E.div(-1, m), A * B), "-(A * B) / m", "minus a product over m"),
+    case(A + E.mul(E.div(-1, m), A * B), "A - (A * B) / m", "the minus joins +"),
+    case(E.Sub.make(A, E.mul(E.div(-1, m), B @ C)), "A + B @ C / m", "the minus joins -"),
+    case(E.mul(E.Const.make(sympy.Rational(1, 10)), A), "0.1 * A", "a decimal stays"),
+    case(E.mul(E.Const.make(sympy.Rational(2, 3)), A), "(2/3) * A", "not 1/d"),
+]
+
+
+@pytest.mark.parametrize("node,expected", BOOK)
+def test_book_text_golden_and_its_value(node, expected):
+    text = book_line(node)
+    assert text == expected
+    values = random_inputs(3)
+    read = mc.parse(text, SHAPES, DOMAINS)
+    np.testing.assert_allclose(evaluate(read, values, SIZES), evaluate(node, values, SIZES),
+                               rtol=1e-12)
+
 
 
 # ---------------------------------------------------------------------------------------------
