@@ -229,3 +229,27 @@ def evaluate_sympy(node: E.Node, values: dict, sizes: dict) -> sympy.Matrix:
 def symbol_matrix(name: str, shape: tuple) -> sympy.Matrix:
     return sympy.Matrix(shape[0], shape[1],
                         lambda i, j: sympy.Symbol(f"{name}_{i}{j}", real=True))
+
+
+def deep_tanh_network(n: int, depth: int, seed: int = 0):
+    """sum(tanh(W_depth @ ... tanh(W1 @ x))) with its gradient with respect to W1 by NumPy's own
+    backpropagation: (res, values, dW1) for random weights (scaled by 1/2) and x."""
+    import matcalc as mc
+
+    W = [mc.Matrix(f"W{k}", "n", "n") for k in range(1, depth + 1)]
+    e = mc.Vector("x", "n")
+    for w in W:
+        e = mc.tanh(w @ e)
+    res = mc.grad(mc.sum(e), W[0])
+    rng = np.random.default_rng(seed)
+    values = {f"W{k}": rng.standard_normal((n, n)) / 2 for k in range(1, depth + 1)}
+    values["x"] = rng.standard_normal((n, 1))
+    acts = [values["x"]]
+    for k in range(1, depth + 1):
+        acts.append(np.tanh(values[f"W{k}"] @ acts[-1]))
+    delta = np.ones((n, 1))
+    for k in range(depth, 0, -1):
+        delta = delta * (1 - acts[k] ** 2)
+        want = delta @ acts[k - 1].T
+        delta = values[f"W{k}"].T @ delta
+    return res, values, want

@@ -17,6 +17,7 @@ from matcalc.simplify import rewrite_forward, simplify
 
 from forms import harness as H
 from forms.cases import CASES
+from reference import deep_tanh_network
 
 BY_ID = {c.id: c for c in CASES}
 
@@ -59,27 +60,11 @@ def test_the_printed_definitions_evaluate_to_the_books_values():
 
 def test_a_fifty_layer_network_prints_in_linear_size():
     n, depth = 3, 50
-    W = [mc.Matrix(f"W{k}", "n", "n") for k in range(1, depth + 1)]
-    x = mc.Vector("x", "n")
-    e = x
-    for w in W:
-        e = mc.tanh(w @ e)
-    res = mc.grad(mc.sum(e), W[0])
+    res, values, want = deep_tanh_network(n, depth)
     text = res.text()
     assert len(text) < 60 * 2 * depth                  # linear: a line or two per layer
     assert isinstance(res.gradient, E.Node)            # the result itself stays the expression
     # the printed definitions compute the gradient NumPy's own backpropagation gives
-    rng = np.random.default_rng(0)
-    values = {f"W{k}": rng.standard_normal((n, n)) / 2 for k in range(1, depth + 1)}
-    values["x"] = rng.standard_normal((n, 1))
-    acts = [values["x"]]
-    for k in range(1, depth + 1):
-        acts.append(np.tanh(values[f"W{k}"] @ acts[-1]))
-    delta = np.ones((n, 1))
-    for k in range(depth, 0, -1):
-        delta = delta * (1 - acts[k] ** 2)
-        want = delta @ acts[k - 1].T
-        delta = values[f"W{k}"].T @ delta
     got = H.evaluate_lines(text, values, {"n": n})[-1]
     np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
 

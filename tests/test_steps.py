@@ -358,14 +358,10 @@ def test_a_result_too_long_for_a_line_is_written_with_named_values():
     import numpy as np
 
     from forms import harness as H
+    from reference import deep_tanh_network
 
     n, depth = 3, 30
-    W = [mc.Matrix(f"W{k}", "n", "n") for k in range(1, depth + 1)]
-    x = mc.Vector("x", "n")
-    e = x
-    for w in W:
-        e = mc.tanh(w @ e)
-    res = mc.grad(mc.sum(e), W[0])
+    res, values, want = deep_tanh_network(n, depth)
     text = res.steps().text()
     result = text[text.index("\nResult\n"):]
     assert "too long" not in result
@@ -373,16 +369,5 @@ def test_a_result_too_long_for_a_line_is_written_with_named_values():
     # the first gradient line is in the derivation's names (δ_1 @ x.T), the last in these
     final = re.findall(r"^\s+gradient\s+∂f/∂W1 = (.*)$", result, re.MULTILINE)[-1]
     assert len(named) >= depth - 2 and final.endswith("@ x.T") and "δ" not in final
-    rng = np.random.default_rng(0)
-    values = {f"W{k}": rng.standard_normal((n, n)) / 2 for k in range(1, depth + 1)}
-    values["x"] = rng.standard_normal((n, 1))
-    acts = [values["x"]]
-    for k in range(1, depth + 1):
-        acts.append(np.tanh(values[f"W{k}"] @ acts[-1]))
-    delta = np.ones((n, 1))
-    for k in range(depth, 0, -1):
-        delta = delta * (1 - acts[k] ** 2)
-        want = delta @ acts[k - 1].T
-        delta = values[f"W{k}"].T @ delta
     got = H.evaluate_lines("\n".join(named + [final]), values, {"n": n})[-1]
     np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
