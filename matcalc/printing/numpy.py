@@ -45,6 +45,7 @@ a value whose transpose it printed).
 
 from __future__ import annotations
 
+import ast
 import builtins
 import functools
 import keyword
@@ -97,6 +98,14 @@ SCALED_PRODUCT = """def {name}(c, a, b):
 NUMBER_MINUS = """def {name}(c, x):
     \"\"\"c - x, written over x (a fresh array of the caller's expression, never an input).\"\"\"
     return {np}.subtract(c, x, out=x)
+"""
+
+# a temporary updated in place in portable code: NumPy's array is the code's own, other
+# namespaces' arrays are copied first (JAX's are immutable; torch's autograd may hold them)
+OWN = """def {name}(xp, a):
+    \"\"\"a, for the code to update in place: under NumPy the array itself (the code made it
+    and reads it no more), in another namespace a copy.\"\"\"
+    return a if xp is {numpy} else xp.asarray(a, copy=True)
 """
 
 # -- taking the arguments in -------------------------------------------------------------------
@@ -224,6 +233,7 @@ class NumpyPrinter(Printer):
         self.hints = hints or {}
         self.numpy_name = numpy_name         # the module's name for numpy (portable code)
         self.lines: list[str] = []
+        self.statements: list[tuple[str, E.Node]] = []    # (name, node) of each line so far
         self.constant: dict[int, bool] = {}      # node id -> made of constants only
         self.helpers: dict[str, str] = {} if helpers is None else helpers
         self.dtype = dtype or names.get("dtype")     # the inputs' floating type, for new arrays
@@ -258,6 +268,7 @@ class NumpyPrinter(Printer):
                 depth[id(n)] = 0
                 var = self.names.get(self.hints.get(id(n), "t"))
                 self.lines.append(f"{var} = {text}")
+                self.statements.append((var, n))
                 text, prec = var, ATOM
             done[id(n)] = Printed(n, text, prec)
         return [done[id(r)] for r in roots]
@@ -919,28 +930,12 @@ def numpy_source(outputs: list[Output], inputs: list[E.Var], name: str = "f", do
     printer = NumpyPrinter(np, local, _shared(nodes), names, portable=portable,
                            numpy_name=numpy_name or "numpy")
     printed = printer.print_all(nodes)
-    updates = in_place_updates(printed, printer) if finish is None else {}
-    if updates:                # the results one by one, some updating a temporary in place
-        printed = [Printed(p.node, updates[k][1], ATOM) if k in updates else p
-                   for k, p in enumerate(printed)]
-    results = [convert_output(p, o.kind, printer) for p, o in zip(printed, outputs)]
     if finish is not None:
+        results = [convert_output(p, o.kind, printer) for p, o in zip(printed, outputs)]
+        update_dead_temporaries(printer, results)
         compute = printer.lines + finish(results, printer)
-    elif updates:
-        names_out = []
-        for k, text in enumerate(results):
-            if k in updates:
-                printer.lines.append(updates[k][0])
-            if text.isidentifier():
-                names_out.append(text)
-            else:
-                names_out.append(names.get("result"))
-                printer.lines.append(f"{names_out[-1]} = {text}")
-        compute = printer.lines + ["return " + (names_out[0] if len(names_out) == 1
-                                                else "(" + ", ".join(names_out) + ")")]
     else:
-        compute = printer.lines + ["return " + (results[0] if len(results) == 1
-                                                else "(" + ", ".join(results) + ")")]
+        compute = result_lines(printer, printed, [o.kind for o in outputs])
     # the arguments taken in and checked; the dimensions bound from the first input with each
     used = "\n".join(compute)
     names_used = identifiers(used)
@@ -970,6 +965,28 @@ def numpy_source(outputs: list[Output], inputs: list[E.Var], name: str = "f", do
     return imports + math_import(printer) + "\n\n\n" + helpers + "\n".join(lines) + "\n"
 
 
+def result_lines(printer: NumpyPrinter, printed: list, kinds: list) -> list[str]:
+    """The statements and the return of a function with these results. Each result is first
+    a statement of its own, so that one computed from a temporary nothing reads afterwards
+    updates it in place (``update_dead_temporaries``: dP = -2 * t as ``t *= -2``); when none
+    does, the results are written in the return itself."""
+    names = []
+    for p in printed:
+        name = None if p.text.isidentifier() else printer.names.get("result")
+        if name is not None:
+            printer.lines.append(f"{name} = {p.text}")
+            printer.statements.append((name, p.node))
+        names.append(name)
+    out = [convert_output(p if name is None else Printed(p.node, name, ATOM), kind, printer)
+           for p, name, kind in zip(printed, names, kinds)]
+    updated = update_dead_temporaries(printer, out)
+    if not updated & set(names):           # the results in the return itself
+        del printer.lines[len(printer.lines) - sum(n is not None for n in names):]
+        out = [convert_output(p, kind, printer) for p, kind in zip(printed, kinds)]
+    return printer.lines + ["return " + (out[0] if len(out) == 1 else
+                                         "(" + ", ".join(out) + ")")]
+
+
 def math_import(printer: NumpyPrinter) -> str:
     """``\\nimport math`` (under the printer's name for it) when the code uses it, else ""."""
     if not printer.uses_math:
@@ -977,35 +994,141 @@ def math_import(printer: NumpyPrinter) -> str:
     return f"\nimport math as {printer.math}" if printer.math != "math" else "\nimport math"
 
 
-def in_place_updates(printed: list, printer: NumpyPrinter) -> dict:
-    """For results that are ``t op x`` with t a temporary of the code's own that no later
-    result mentions and no earlier one is (or is a view of): (``t op= x``, t), the results then
-    computed one by one in order. One array fewer (for an m x d float32 array its page faults
-    cost more than the pass over it). By result position; NumPy code only (JAX arrays are
-    immutable), never on an input, a view or a value handed out elsewhere."""
-    if printer.portable:
-        return {}
-    symbols = {E.Add: "+", E.Sub: "-", E.Mul: "*", E.Div: "/"}
-    mentioned = [identifiers(p.text) for p in printed]
-    out: dict[int, tuple[str, str]] = {}
-    for k, p in enumerate(printed):
-        symbol = symbols.get(type(p.node))
-        if symbol is None:
+_UPDATE = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
+# NumPy functions that return a new array (never a view of an argument)
+_FRESH_FUNCTIONS = frozenset(
+    "exp log log1p expm1 sin cos tan arcsin arccos arctan sinh cosh tanh sqrt square abs "
+    "absolute sign heaviside maximum minimum logaddexp where sum matmul full ones zeros eye "
+    "clip multiply divide add subtract negative reciprocal power tril triu diagflat".split())
+# helpers of the generated code that return a new array (number_minus: the fresh one it was given)
+_FRESH_HELPERS = frozenset(
+    "number_minus scaled_product symmetric_sum softmax logsumexp relu softplus "
+    "sum_of_product".split())
+
+
+def _fresh(tree: ast.expr, fresh: set, np: str, helpers: dict) -> bool:
+    """Whether the expression's value is a new array of the code's own (or a view of one):
+    never an argument, nor a view of a value another name holds, except names in ``fresh``."""
+    if isinstance(tree, (ast.BinOp, ast.UnaryOp)):
+        return True
+    if isinstance(tree, ast.Name):
+        return tree.id in fresh
+    if isinstance(tree, (ast.Subscript, ast.Attribute)):
+        return _fresh(tree.value, fresh, np, helpers)
+    if not isinstance(tree, ast.Call):
+        return False
+    f = tree.func
+    if isinstance(f, ast.Name):
+        return f.id in helpers and re.sub(r"_\d+$", "", f.id) in _FRESH_HELPERS
+    if not isinstance(f, ast.Attribute):
+        return False
+    if isinstance(f.value, ast.Name) and f.value.id == np:
+        if f.attr == "reshape":
+            return bool(tree.args) and _fresh(tree.args[0], fresh, np, helpers)
+        return f.attr in _FRESH_FUNCTIONS or f.attr == "einsum" and len(tree.args) >= 3
+    if isinstance(f.value, ast.Attribute) and f.value.attr == "linalg":
+        return True                                  # solve, inv, multi_dot: new arrays
+    return f.attr == "reshape" and _fresh(f.value, fresh, np, helpers)
+
+
+def _update_path(tree: ast.expr, target) -> tuple[str, list] | None:
+    """(name, [(operator, operand), ...]) when ``tree`` is a chain of + - * / that starts from
+    a name ``target`` accepts (``(t / s + x) * y``: t, then / s, + x, * y; a sum or product may
+    start from either side); else None."""
+    if isinstance(tree, ast.Name):
+        return (tree.id, []) if target(tree.id) else None
+    if not isinstance(tree, ast.BinOp) or type(tree.op) not in _UPDATE:
+        return None
+    sides = [(tree.left, tree.right)]
+    if isinstance(tree.op, (ast.Add, ast.Mult)):
+        sides.append((tree.right, tree.left))
+    for inner, other in sides:
+        found = _update_path(inner, target)
+        if found is not None:
+            return found[0], found[1] + [(_UPDATE[type(tree.op)], other)]
+    return None
+
+
+def _read_first(text: str, found: tuple, printer: NumpyPrinter) -> list[str] | None:
+    """For an update path (t, steps): the texts of the calls that read t in the operands of the
+    second and later steps (computed first, they read t's values before it is updated; the
+    first step's operand is evaluated before its own update); None when t is read there
+    outside a call that makes a new array (a view of t would see the update)."""
+    name, steps = found
+    calls: list[str] = []
+    for _, operand in steps[1:]:
+        parents = {id(c): p for p in ast.walk(operand) for c in ast.iter_child_nodes(p)}
+        for n in ast.walk(operand):
+            if not (isinstance(n, ast.Name) and n.id == name):
+                continue
+            up = parents.get(id(n))
+            while up is not None and not (isinstance(up, (ast.Call, ast.BinOp, ast.UnaryOp))
+                                          and _fresh(up, set(), printer.np, printer.helpers)):
+                up = parents.get(id(up))
+            if up is None:
+                return None
+            call = ast.get_source_segment(text, up)
+            if call not in calls:
+                calls.append(call)
+    return calls
+
+
+def update_dead_temporaries(printer: NumpyPrinter, after: list[str]) -> set[str]:
+    """Rewrite the printer's statements so that a value computed from a temporary that nothing
+    reads afterwards is written into that temporary's array: ``u = t / s + x`` becomes
+    ``u = t``, ``u /= s``, ``u += x``. An array fewer each time (on a shared machine a fresh
+    m x d array's page faults cost more than a pass over it), and the same values: the
+    operands are read as before, and t is never read again.
+
+    The temporary must be a new array the code made (not an argument, not a view, not viewed
+    by another name), of the statement's shape, named once in the statement and in no later
+    statement nor in ``after`` (the code that follows: results, returns). Portable code makes
+    ``u`` with ``own``: the array itself under NumPy, a copy in another namespace (JAX's arrays
+    are immutable; torch's autograd may have kept the old value)."""
+    statements = printer.statements
+    if not statements:
+        return set()
+    texts = [line[len(var) + 3:] for line, (var, _) in zip(printer.lines, statements)]
+    trees = [ast.parse(text, mode="eval").body for text in texts]
+    last: dict[str, int] = {}
+    for k, text in enumerate(texts):
+        for name in identifiers(text):
+            last[name] = k
+    for name in identifiers("\n".join(after)):
+        last[name] = len(texts)
+    node_of = {var: node for var, node in statements}
+    fresh: set[str] = set()
+    viewed: set[str] = set()           # names whose arrays another name may share
+    lines: list[str] = []
+    updated: set[str] = set()
+    for k, ((var, node), text, tree) in enumerate(zip(statements, texts, trees)):
+        def target(name: str) -> bool:
+            return name in fresh and name not in viewed and last.get(name) == k and \
+                name not in printer.local and id(node_of[name]) not in printer.views and \
+                node_of[name].shape == node.shape
+        found = _update_path(tree, target) if id(node) not in printer.views else None
+        early = None if found is None else _read_first(text, found, printer)
+        if found is None or not found[1] or early is None:
+            lines.append(f"{var} = {text}")
+            if _fresh(tree, fresh, printer.np, printer.helpers):
+                fresh.add(var)
+            else:
+                viewed |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
             continue
-        for position in ((0, 1) if symbol in "+*" else (0,)):    # t * x or x * t; t - x
-            target, other = p.node.args[position], p.node.args[1 - position]
-            name = printer.done[id(target)].text
-            view = re.compile(rf"\(?{re.escape(name)}\)?(\.T|\.reshape\([^()]*\))*")
-            if id(target) not in printer.named or id(target) in printer.views or \
-                    not name.isidentifier() or name in printer.local or \
-                    any(name in ids for ids in mentioned[k + 1:]) or \
-                    any(view.fullmatch(q.text) for q in printed[:k]):
-                continue          # (an earlier result made from t is computed before)
-            value = printer.bare_of(printer.done[id(other)]) or printer.done[id(other)]
-            out[k] = (f"{name} {symbol}= {value.text}", name)
-            mentioned[k] = mentioned[k] | {name}
-            break
-    return out
+        name, steps = found
+        operands = [ast.get_source_segment(text, operand) for _, operand in steps]
+        for call in early:                 # what reads t after the first update: before it
+            hoisted = printer.names.get("t")
+            lines.append(f"{hoisted} = {call}")
+            operands = [o.replace(call, hoisted) for o in operands]
+        start = f"{printer.call('own', OWN, name)}" if printer.portable else name
+        lines.append(f"{var} = {start}")
+        lines += [f"{var} {op}= {o}" for (op, _), o in zip(steps, operands)]
+        fresh.add(var)
+        updated.add(var)
+    printer.lines[:] = lines
+    printer.statements = []            # (the lines no longer match them one to one)
+    return updated
 
 
 def used_helpers(helpers: dict, lines: list[str]) -> list[str]:
