@@ -543,7 +543,7 @@ def test_norm_gradients_update_their_own_temporaries_and_stay_right(name, axis, 
 
 def test_fewer_arrays_are_alive_at_once():
     # the triplet loss as the hand-written code holds it (A - P, A - N and dA), and layer
-    # norm's gradient with one m x d temporary besides its two (it held five and four before)
+    # norm's gradient with one m x d temporary besides its two (they held five and four)
     text, shapes, wrt = MODELS["triplet"]
     rng = np.random.default_rng(13)
     A, P, N = (rng.standard_normal((400, 300)) for _ in range(3))
@@ -556,6 +556,11 @@ def test_fewer_arrays_are_alive_at_once():
     code = mc.backward(text, wrt=wrt, shapes=shapes)
     assert peak_arrays(lambda: code.backward(code.forward(A, gamma, beta)[1], P),
                        A.nbytes) < 4.2
+    # batch norm's as the hand-written one's: the centred X takes the scaled centred X (its
+    # column sums against G taken first), the product with gamma takes dX
+    text, shapes, wrt = BATCH_NORM
+    f = mc.derive(text, wrt=wrt, shapes=shapes).numpy_function()
+    assert peak_arrays(lambda: f(A, gamma, beta, P), A.nbytes) < 2.2
 
 
 def test_own_is_the_array_under_numpy_and_a_copy_elsewhere():
@@ -590,3 +595,52 @@ def test_a_product_zeroed_where_a_relu_is_off_is_written_in_place_and_right():
               [[1.0, -2.0, 3.0, 4.0, 5.0, -1.0]]):
         x = np.array(x)
         np.testing.assert_array_equal(keep(h, x.copy()), np.where(h > 0, x, 0.0))
+
+
+@pytest.mark.parametrize("shapes", [((2, 30), (30, 3)), ((30, 2), (2, 3)), ((3, 2), (2, 30)),
+                                    ((1, 5), (5, 1))])
+def test_a_scaled_product_of_an_own_temporary_equals_the_plain_one(shapes):
+    from matcalc.printing.numpy import (PORTABLE_SCALED_OWN_PRODUCT, SCALED_OWN_PRODUCT,
+                                        compile_module)
+    module = compile_module("import numpy\n" + SCALED_OWN_PRODUCT.format(name="f") +
+                            PORTABLE_SCALED_OWN_PRODUCT.format(name="g", numpy="numpy"), "h")
+    rng = np.random.default_rng(1)
+    a, b = (rng.standard_normal(s) for s in shapes)
+    for got in (module.f(0.3, a.copy(), b), module.g(np, 0.3, a.copy(), b)):
+        np.testing.assert_allclose(got, 0.3 * (a @ b), rtol=1e-13)
+    assert module.f(0.5, a.astype(F32), b.astype(F32)).dtype == F32
+
+
+def test_the_relu_mlps_deltas_are_scaled_in_place_once_their_sums_are_taken():
+    text, shapes, wrt = ("-sum(Y * log(softmax(W2 @ relu(W1 @ X + b1) + b2, axis=0))) / m",
+                         {"W1": ("h", "n"), "b1": ("h",), "W2": ("c", "h"), "b2": ("c",),
+                          "X": ("n", "m"), "Y": ("c", "m")}, ["W1", "b1", "W2", "b2"])
+    res = mc.derive(text, wrt=wrt, shapes=shapes, domains={"Y": "probability"})
+    code = mc.backward(text, wrt=wrt, shapes=shapes, domains={"Y": "probability"})
+    assert res.numpy_source().count("scaled_own_product(1/m, ") == 2, res.numpy_source()
+    assert code.source.count("scaled_own_product(xp, 1/m, ") == 2, code.source
+    rng = np.random.default_rng(15)
+    n, h, c, m = 7, 6, 3, 5
+    W1, W2, X = (rng.standard_normal(s) for s in ((h, n), (c, h), (n, m)))
+    b1, b2 = rng.standard_normal(h), rng.standard_normal(c)
+    Y = np.eye(c)[:, rng.integers(0, c, m)]
+    Z1 = W1 @ X + b1[:, None]
+    A1 = np.maximum(Z1, 0)
+    Z2 = W2 @ A1 + b2[:, None]
+    P = np.exp(Z2 - Z2.max(axis=0))
+    P /= P.sum(axis=0)
+    D2 = (P - Y) / m
+    D1 = (W2.T @ D2) * (Z1 > 0)
+    want = (D1 @ X.T, D1.sum(axis=1), D2 @ A1.T, D2.sum(axis=1))
+    args = (W1, b1, W2, b2, X, Y)
+    for dtype in (np.float64, F32):
+        given = [a.astype(dtype) for a in args]
+        before = [a.copy() for a in given]
+        kept = code.forward(*given)[1]
+        for got in (res.numpy_function()(*given), code.backward(kept), code.backward(kept)):
+            for g, w in zip(got, want):
+                assert g.dtype == dtype
+                np.testing.assert_allclose(g, w, rtol=1e-10 if dtype == np.float64 else 1e-4,
+                                           atol=1e-12 if dtype == np.float64 else 1e-5)
+        for a, b in zip(given, before):
+            np.testing.assert_array_equal(a, b)

@@ -26,7 +26,10 @@ factors as ``linalg.multi_dot`` (which picks the cheapest order at run time), ``
 broadcast value meets a full-size operand as the row, column or number it repeats (no
 ``broadcast_to`` copy), ``c * (A @ B)`` scales the smallest of A, B and the product (a helper
 decides at run time), ``sum(x * y, axis=1)`` and ``sum(x ** 2)`` are einsums with no product
-array, and a factor constant along a summed axis is taken outside the sum.
+array, and a factor constant along a summed axis is taken outside the sum. Fewer arrays: a
+value computed from a temporary the code made and reads no more is written into that
+temporary's array (``update_dead_temporaries``; portable code under NumPy only), and
+``G * step(h)`` for a product G just made masks G in place.
 
 With ``portable=True`` the printer writes for an array namespace given at run time (``xp``,
 NumPy by default): only functions that NumPy, PyTorch and JAX share, with the array-API
@@ -92,6 +95,35 @@ SCALED_PRODUCT = """def {name}(c, a, b):
     if rows * cols <= inner * min(rows, cols):
         return c * (a @ b)
     return (c * a) @ b if rows <= cols else a @ (c * b)
+"""
+
+# the same where a is a temporary of the caller's that nothing reads afterwards: scaled in
+# place when it is the smallest (NumPy arrays only: the portable form asks its namespace)
+SCALED_OWN_PRODUCT = """def {name}(c, a, b):
+    \"\"\"c * (a @ b) for a number c, scaling the smallest of a, b and their product; a is the
+    caller's own array, read no more: scaled in place.\"\"\"
+    rows, inner = a.shape
+    cols = b.shape[1]
+    if rows * cols <= inner * min(rows, cols):
+        return c * (a @ b)
+    if rows <= cols:
+        a *= c
+        return a @ b
+    return a @ (c * b)
+"""
+PORTABLE_SCALED_OWN_PRODUCT = """def {name}(xp, c, a, b):
+    \"\"\"c * (a @ b) for a number c, scaling the smallest of a, b and their product; a is the
+    caller's own array, read no more: under NumPy scaled in place.\"\"\"
+    rows, inner = a.shape
+    cols = b.shape[1]
+    if rows * cols <= inner * min(rows, cols):
+        return c * (a @ b)
+    if rows <= cols:
+        if xp is {numpy}:
+            a *= c
+            return a @ b
+        return (c * a) @ b
+    return a @ (c * b)
 """
 
 # c - x for a number c and an array x that the expression has just made (x ** 2): in place.
@@ -1039,7 +1071,8 @@ _FRESH_FUNCTIONS = frozenset(
     "clip multiply divide add subtract negative reciprocal power tril triu diagflat".split())
 # helpers of the generated code that return a new array (number_minus: the fresh one it was given)
 _FRESH_HELPERS = frozenset(
-    "number_minus keep_positive scaled_product symmetric_sum softmax logsumexp relu softplus "
+    "number_minus keep_positive scaled_product scaled_own_product symmetric_sum softmax "
+    "logsumexp relu softplus "
     "sum_of_product".split())
 
 
@@ -1090,7 +1123,8 @@ def _read_first(text: str, found: tuple, printer: NumpyPrinter) -> list[str] | N
     """For an update path (t, steps): the texts of the calls that read t in the operands of the
     second and later steps (computed first, they read t's values before it is updated; the
     first step's operand is evaluated before its own update); None when t is read there
-    outside a call that makes a new array (a view of t would see the update)."""
+    outside a call that makes a new array (a view of t would see the update; a product
+    written out is not replaced by its value, whose text may not be a part of the whole)."""
     name, steps = found
     calls: list[str] = []
     for _, operand in steps[1:]:
@@ -1099,8 +1133,8 @@ def _read_first(text: str, found: tuple, printer: NumpyPrinter) -> list[str] | N
             if not (isinstance(n, ast.Name) and n.id == name):
                 continue
             up = parents.get(id(n))
-            while up is not None and not (isinstance(up, (ast.Call, ast.BinOp, ast.UnaryOp))
-                                          and _fresh(up, set(), printer.np, printer.helpers)):
+            while up is not None and not (isinstance(up, ast.Call) and
+                                          _fresh(up, set(), printer.np, printer.helpers)):
                 up = parents.get(id(up))
             if up is None:
                 return None
@@ -1168,6 +1202,65 @@ def _argument_updates(tree: ast.expr, target, shape_of) -> list:
     return found
 
 
+def _replace_call(text: str, call: str, name: str) -> str:
+    """``text`` with each occurrence of ``call`` (a call, or an argument naming a temporary
+    nothing else in the text names; never part of a longer name) written as ``name``."""
+    return re.sub(r"(?<![\w.])" + re.escape(call) + r"(?!\w)", name, text)
+
+
+def _own_product(tree: ast.expr, name: str, printer: NumpyPrinter) -> ast.Call | None:
+    """The call scaled_product(c, name, b) in ``tree``, if there is one."""
+    for call in ast.walk(tree):
+        if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and \
+                call.func.id in printer.helpers and \
+                re.sub(r"_\d+$", "", call.func.id) == "scaled_product":
+            if len(call.args) == 3 and isinstance(call.args[1], ast.Name) and \
+                    call.args[1].id == name:
+                return call
+    return None
+
+
+def _later_sums(name: str, k: int, trees: list, texts: list, defined_at: dict,
+                printer: NumpyPrinter) -> list[str] | None:
+    """The texts of the sums (np.sum, a reducing einsum, sum_of_product) that read ``name`` in
+    the statements after the k-th, when every later read of it is inside one and each could be
+    computed at the k-th (it reads nothing defined later); else None."""
+    calls: list[str] = []
+    for j in range(k + 1, len(trees)):
+        parents = {id(c): p for p in ast.walk(trees[j]) for c in ast.iter_child_nodes(p)}
+        for n in ast.walk(trees[j]):
+            if not (isinstance(n, ast.Name) and n.id == name):
+                continue
+            up = parents.get(id(n))
+            while up is not None and not isinstance(up, ast.Call):
+                up = parents.get(id(up))
+            if up is None or not _is_sum(up, printer) or any(
+                    isinstance(m, ast.Name) and defined_at.get(m.id, -1) >= k
+                    for m in ast.walk(up)):
+                return None
+            call = ast.get_source_segment(texts[j], up)
+            if call not in calls:
+                calls.append(call)
+    return calls
+
+
+def _is_sum(call: ast.Call, printer: NumpyPrinter) -> bool:
+    """Whether the call is a sum along an axis or of everything (a smaller array)."""
+    f = call.func
+    if isinstance(f, ast.Name):
+        return f.id in printer.helpers and re.sub(r"_\d+$", "", f.id) == "sum_of_product"
+    if not (isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and
+            f.value.id == printer.np):
+        return False
+    if f.attr == "sum":
+        return True
+    if f.attr != "einsum" or not call.args or not isinstance(call.args[0], ast.Constant):
+        return False
+    spec = str(call.args[0].value)
+    inputs, _, output = spec.partition("->")
+    return "->" in spec and len(output) < min(len(i) for i in inputs.split(","))
+
+
 def update_dead_temporaries(printer: NumpyPrinter, after: list[str]) -> set[str]:
     """Rewrite the printer's statements so that a value computed from a temporary that nothing
     reads afterwards is written into that temporary's array: ``u = t / s + x`` becomes
@@ -1176,10 +1269,14 @@ def update_dead_temporaries(printer: NumpyPrinter, after: list[str]) -> set[str]
     operands are read as before, and t is never read again.
 
     The temporary must be a new array the code made (not an argument, not a view, not viewed
-    by another name), of the statement's shape, named once in the statement and in no later
-    statement nor in ``after`` (the code that follows: results, returns). Portable code makes
-    ``u`` with ``own``: the array itself under NumPy, a copy in another namespace (JAX's arrays
-    are immutable; torch's autograd may have kept the old value)."""
+    by another name), of the statement's shape, and read by no later statement nor by ``after``
+    (the code that follows: results, returns). What else in the statement reads it is computed
+    before the first update (a sum of t * w); sums of it that later statements take are
+    computed before this one when that frees it. The same holds inside: an operand ``s * w``
+    of an update, or ``t / s`` in a call's arguments, is made in w's or t's array. Portable code
+    makes ``u`` with ``own``: the array itself under NumPy, a copy in another namespace (JAX's
+    arrays are immutable; torch's autograd may have kept the old value). Returns the names of
+    the statements no longer written as they were."""
     statements = printer.statements
     if not statements:
         return set()
@@ -1197,6 +1294,7 @@ def update_dead_temporaries(printer: NumpyPrinter, after: list[str]) -> set[str]
 
     def shape_of(tree: ast.expr):
         return _shape(tree, known, printer.math)
+    defined_at = {var: k for k, (var, _) in enumerate(statements)}
     fresh: set[str] = set()
     viewed: set[str] = set()           # names whose arrays another name may share
     lines: list[str] = []
@@ -1206,6 +1304,42 @@ def update_dead_temporaries(printer: NumpyPrinter, after: list[str]) -> set[str]
             return name in fresh and name not in viewed and last.get(name) == k and \
                 name not in printer.local and id(node_of[name]) not in printer.views and \
                 node_of[name].shape == shape
+        for name in sorted({n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}):
+            # a temporary read later only by row or column sums, and a candidate here: its
+            # sums taken now, so that it is free for an update in this statement
+            if not (name in fresh and name not in viewed and k < last.get(name, k) < len(texts)
+                    and name not in printer.local and id(node_of[name]) not in printer.views and
+                    (node_of[name].shape == node.shape and
+                     _update_path(tree, lambda n, name=name: n == name) is not None or
+                     _own_product(tree, name, printer) is not None)):
+                continue
+            calls = _later_sums(name, k, trees, texts, defined_at, printer)
+            if calls is None:
+                continue
+            for call in calls:
+                h = printer.names.get("t")
+                lines.append(f"{h} = {call}")
+                fresh.add(h)
+                for j in range(k + 1, len(texts)):
+                    if call in texts[j]:
+                        texts[j] = _replace_call(texts[j], call, h)
+                        trees[j] = ast.parse(texts[j], mode="eval").body
+                        updated.add(statements[j][0])       # (no longer its own text)
+            last[name] = k
+        for name in sorted({n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}):
+            call = _own_product(tree, name, printer)
+            if call is not None and name in node_of and \
+                    target(name, node_of[name].shape) and \
+                    sum(isinstance(n, ast.Name) and n.id == name for n in ast.walk(tree)) == 1:
+                # c * (t @ b), t read no more: t scaled in place when it is the smallest
+                template = PORTABLE_SCALED_OWN_PRODUCT if printer.portable else SCALED_OWN_PRODUCT
+                own_product = printer.helper("scaled_own_product", template)
+                segment = ast.get_source_segment(text, call)
+                arguments = segment[len(call.func.id) + 1:]         # "c, t, b)"
+                first = f"{printer.np}, " if printer.portable else ""
+                text = text.replace(segment, f"{own_product}({first}{arguments}", 1)
+                tree = ast.parse(text, mode="eval").body
+                updated.add(var)
         found = _update_path(tree, target) if id(node) not in printer.views else None
         early = None if found is None else _read_first(text, found, printer)
         if found is None or not found[1] or early is None:
@@ -1218,7 +1352,7 @@ def update_dead_temporaries(printer: NumpyPrinter, after: list[str]) -> set[str]
                 lines.append(f"{u} = {start}")
                 lines += [f"{u} {op}= {ast.get_source_segment(original, o)}"
                           for op, o in steps]
-                text = text.replace(ast.get_source_segment(original, argument), u)
+                text = _replace_call(text, ast.get_source_segment(original, argument), u)
                 fresh.add(u)
                 updated.add(var)
             lines.append(f"{var} = {text}")
@@ -1228,14 +1362,34 @@ def update_dead_temporaries(printer: NumpyPrinter, after: list[str]) -> set[str]
                 viewed |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
             continue
         name, steps = found
-        operands = [ast.get_source_segment(text, operand) for _, operand in steps]
+        read_first = {}
         for call in early:                 # what reads t after the first update: before it
-            hoisted = printer.names.get("t")
-            lines.append(f"{hoisted} = {call}")
-            operands = [o.replace(call, hoisted) for o in operands]
+            read_first[call] = printer.names.get("t")
+            lines.append(f"{read_first[call]} = {call}")
+
+        def segment(operand: ast.expr) -> str:
+            out = ast.get_source_segment(text, operand)
+            for call, hoisted in read_first.items():
+                out = _replace_call(out, call, hoisted)
+            return out
+        operands = [segment(operand) for _, operand in steps]
         start = f"{printer.call('own', OWN, name)}" if printer.portable else name
         lines.append(f"{var} = {start}")
-        lines += [f"{var} {op}= {o}" for (op, _), o in zip(steps, operands)]
+        rest = ast.parse(segment(tree), mode="eval")        # what is computed from here on
+        for (op, _), o in zip(steps, operands):
+            # (the operand as computed: what reads t was replaced by its value, read first)
+            inner = _update_path(ast.parse(o, mode="eval").body, lambda n: n != name and
+                                 target(n) and sum(isinstance(m, ast.Name) and m.id == n
+                                                   for m in ast.walk(rest)) == 1)
+            if inner is not None and inner[1]:
+                # u += s * w, w a temporary nothing reads afterwards: s * w made in w's array
+                u = printer.names.get("t")
+                start = f"{printer.call('own', OWN, inner[0])}" if printer.portable else inner[0]
+                lines.append(f"{u} = {start}")
+                lines += [f"{u} {op2}= {ast.get_source_segment(o, o2)}" for op2, o2 in inner[1]]
+                fresh.add(u)
+                o = u
+            lines.append(f"{var} {op}= {o}")
         fresh.add(var)
         updated.add(var)
     printer.lines[:] = lines
