@@ -826,15 +826,27 @@ class NumpyPrinter(Printer):
     def _print_Sum(self, node, args):
         """A sum of a product written without the product's array: sum(x * y, axis=1) as
         einsum("ij,ij->i", x, y) (sum(x ** 2) likewise; with more factors, x against the
-        product of the others), and a factor that repeats along the summed axis (a row, for a
-        sum down the rows) taken outside: sum(x / s, axis=0) is sum(x, axis=0) / s. Otherwise
-        the stanza's spelling."""
+        product of the others; a column weighting a sum down the rows as a third operand,
+        sum(x * y / c, axis=0) as einsum("ij,ij,i->j", x, y, (1 / c)[:, 0])), and a factor
+        that repeats along the summed axis (a row, for a sum down the rows) taken outside:
+        sum(x / s, axis=0) is sum(x, axis=0) / s. Otherwise the stanza's spelling."""
         parts = self._sum_factors(node)
         if parts is None:
             return self.spell(operation_of(node))(node, args)
-        first, rest, outside = parts
+        first, rest, outside, weights = parts
         axis = node.axis
-        if rest and self.portable:
+        if weights:                       # einsum("ij,ij,i->j", x, y, w): w a column, 1-D
+            w = "1" if weights[0][1] < 0 else ""
+            for printed, exponent in weights:
+                sign = "*" if exponent > 0 else "/"
+                w += f" {sign} {self.wrap(printed, MUL + 1)}" if w else \
+                    self.wrap(printed, MUL)
+            w = f"({w})[:, 0]" if axis == 0 else f"({w})[0, :]"
+            spec = ("ij,ij," if rest else "ij,") + ("i->j" if axis == 0 else "j->i")
+            given = ", ".join([first.text] + ([rest] if rest else []) + [w])
+            core = f"{self.np}.einsum(\"{spec}\", {given})"
+            core += "[None, :]" if axis == 0 else "[:, None]"
+        elif rest and self.portable:
             core = self.call("sum_of_product", PORTABLE_SUM_OF_PRODUCT, first.text, rest,
                              str(axis))
         elif rest:
@@ -857,12 +869,17 @@ class NumpyPrinter(Printer):
     def _sum_factors(self, node) -> tuple | None:
         """For sum(x * y / c ...) worth rewriting: (x printed, the text of the product of the
         other factors of the full shape or "", [(factor printed, +1 or -1)] for the factors
-        that repeat along the summed axes); None when nothing would be saved."""
+        that repeat along the summed axes, the same for the columns (rows) that weight a sum
+        down the rows (along them) of x * y); None when nothing would be saved."""
         if node.axis is None:
             constant_along = (True, True)          # (needs one row, needs one column)
         else:
             constant_along = (node.axis == 0, node.axis == 1)
-        terms, outside = [], []
+        # (non-portable code, a sum along one axis) a column meeting a sum down the rows, or a
+        # row a sum along them, is a third einsum operand: no product array for it either
+        across = {0: (False, True), 1: (True, False)}.get(node.axis) if not self.portable \
+            else None
+        terms, outside, weights = [], [], []
         stack = [(node.args[0], 1)]
         while stack:
             n, exponent = stack.pop()
@@ -880,20 +897,26 @@ class NumpyPrinter(Printer):
                 outside.append((printed if bare is None else bare, exponent))
             elif unnamed and isinstance(n, E.Pow) and n.exponent == 2 and exponent > 0:
                 terms += [(self.done[id(n.args[0])], 1, True)] * 2
+            elif bare is not None and across is not None and self.bare_axes(n) == across:
+                weights.append((bare, exponent))
             else:
                 terms.append((bare or printed, exponent, bare is None))
         full = [k for k, (_, exponent, whole) in enumerate(terms) if whole and exponent > 0]
         if node.args[0].is_scalar or not full:
             return None
+        if weights and not (len(full) == len(terms) <= 2):
+            # (only x * y * w or x * w: else the weights are factors as before)
+            terms += [(printed, exponent, False) for printed, exponent in weights]
+            weights = []
         first = terms.pop(full[0])[0]
         if not terms:
-            return (first, "", outside) if outside else None
+            return (first, "", outside, weights) if outside or weights else None
         if not any(whole for _, _, whole in terms) or terms[0][1] < 0:
             return None                   # the others alone are not of the full shape
         rest = self.wrap(terms[0][0], MUL)
         for printed, exponent, _ in terms[1:]:
             rest += f" {'*' if exponent > 0 else '/'} {self.wrap(printed, MUL + 1)}"
-        return first, rest, outside
+        return first, rest, outside, weights
 
     def _print_Trace(self, node, args):
         inner = node.args[0]
@@ -1258,7 +1281,7 @@ def _is_sum(call: ast.Call, printer: NumpyPrinter) -> bool:
         return False
     spec = str(call.args[0].value)
     inputs, _, output = spec.partition("->")
-    return "->" in spec and len(output) < min(len(i) for i in inputs.split(","))
+    return "->" in spec and len(output) < max(len(i) for i in inputs.split(","))
 
 
 def update_dead_temporaries(printer: NumpyPrinter, after: list[str]) -> set[str]:
