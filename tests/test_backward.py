@@ -216,7 +216,8 @@ def test_row_convention_reads_like_seed_004():
     loss, params = seed_004()
     source = mc.backward(loss, params).source
     assert "z1 = X @ W1 + b1.T" in source
-    assert "delta_z2 = xp.where(z2 > 0, resid @ W3.T, 0.0)" in source   # no 0/1 array
+    # no 0/1 array: the product masked in place
+    assert "delta_z2 = keep_positive(xp, z2, resid @ W3.T)" in source
     assert "dW1 = X.T @ delta_z1" in source
     assert "heaviside" not in source and "def step" not in source
 

@@ -480,3 +480,169 @@ def test_results_update_the_codes_own_temporaries_in_place_and_stay_distinct():
     np.testing.assert_allclose(dN, 2 * active * (A - N), rtol=1e-12, atol=1e-15)
     text, shapes, wrt = MODELS["layer norm"]
     assert " += " in mc.derive(text, wrt=wrt, shapes=shapes).numpy_source()
+
+
+# ---------------------------------------------------------------------------------------------
+# Temporaries nothing reads afterwards: updated in place, never the caller's or forward's arrays
+# ---------------------------------------------------------------------------------------------
+
+BATCH_NORM = ("gamma * ((X - mean(X, axis=0)) / sqrt(mean((X - mean(X, axis=0)) ** 2, axis=0)"
+              " + 1e-5)) + beta", {"X": ("m", "d"), "gamma": ("d",), "beta": ("d",)},
+              ["X", "gamma", "beta"])
+
+
+def norm_gradients(X, gamma, G, axis):
+    """d sum(G * norm(X)) / dX, dgamma, dbeta by hand, for a norm over ``axis`` (1: layer
+    norm, 0: batch norm), in float64."""
+    X, gamma, G = (np.asarray(a, dtype=float) for a in (X, gamma, G))
+    n = X.shape[axis]
+    Xc = X - X.mean(axis=axis, keepdims=True)
+    std = np.sqrt((Xc ** 2).mean(axis=axis, keepdims=True) + 1e-5)
+    Xh = Xc / std
+    dXh = G * gamma
+    dX = (dXh - dXh.mean(axis=axis, keepdims=True)
+          - Xh * (dXh * Xh).sum(axis=axis, keepdims=True) / n) / std
+    return dX, (G * Xh).sum(axis=0), G.sum(axis=0)
+
+
+def peak_arrays(f, unit: int) -> float:
+    """The most memory ``f()`` holds at once beyond what it started with, in arrays of
+    ``unit`` bytes (NumPy reports its allocations to tracemalloc)."""
+    import tracemalloc
+    f()
+    tracemalloc.start()
+    try:
+        start = tracemalloc.get_traced_memory()[0]
+        f()
+        return (tracemalloc.get_traced_memory()[1] - start) / unit
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, F32])
+@pytest.mark.parametrize("name,axis", [("layer norm", 1), ("batch norm", 0)])
+def test_norm_gradients_update_their_own_temporaries_and_stay_right(name, axis, dtype):
+    text, shapes, wrt = BATCH_NORM if name == "batch norm" else MODELS[name]
+    rng = np.random.default_rng(12)
+    X = (1 + 2 * rng.standard_normal((7, 5))).astype(dtype)
+    gamma, beta = (rng.standard_normal(5).astype(dtype) for _ in range(2))
+    G = rng.standard_normal((7, 5)).astype(dtype)
+    want = norm_gradients(X, gamma, G, axis)
+    res = mc.derive(text, wrt=wrt, shapes=shapes)
+    code = mc.backward(text, wrt=wrt, shapes=shapes)
+    assert " /= " in res.numpy_source() and " += " in res.numpy_source(), res.numpy_source()
+    if axis == 1:                    # dgamma: the column 1 / std a third operand, no X / std
+        assert 'einsum("ij,ij,i->j", G, ' in res.numpy_source(), res.numpy_source()
+    assert " /= " in code.source and "own(xp, " in code.source, code.source
+    tol = 1e-10 if dtype == np.float64 else 2e-4
+    kept = code.forward(X, gamma, beta)[1]
+    for got in (res.numpy_function()(X, gamma, beta, G), code.backward(kept, G),
+                code.backward(kept, G)):            # twice: forward's arrays are left alone
+        assert all(g.dtype == dtype for g in got)
+        for g, w in zip(got, want):
+            np.testing.assert_allclose(g, w, rtol=tol, atol=tol)
+
+
+def test_fewer_arrays_are_alive_at_once():
+    # the triplet loss as the hand-written code holds it (A - P, A - N and dA), layer norm's
+    # gradient as its hand-written one does (they held five and four arrays)
+    text, shapes, wrt = MODELS["triplet"]
+    rng = np.random.default_rng(13)
+    A, P, N = (rng.standard_normal((400, 300)) for _ in range(3))
+    f = mc.derive(text, wrt=wrt, shapes=shapes).numpy_function()
+    assert peak_arrays(lambda: f(A, P, N), A.nbytes) < 3.2
+    text, shapes, wrt = MODELS["layer norm"]
+    gamma, beta = rng.standard_normal(300), rng.standard_normal(300)
+    f = mc.derive(text, wrt=wrt, shapes=shapes).numpy_function()
+    assert peak_arrays(lambda: f(A, gamma, beta, P), A.nbytes) < 2.2
+    code = mc.backward(text, wrt=wrt, shapes=shapes)
+    assert peak_arrays(lambda: code.backward(code.forward(A, gamma, beta)[1], P),
+                       A.nbytes) < 4.2
+    # batch norm's likewise: the centred X takes the scaled centred X (its column sums against
+    # G taken first), the product with gamma takes dX
+    text, shapes, wrt = BATCH_NORM
+    f = mc.derive(text, wrt=wrt, shapes=shapes).numpy_function()
+    assert peak_arrays(lambda: f(A, gamma, beta, P), A.nbytes) < 2.2
+
+
+def test_own_is_the_array_under_numpy_and_a_copy_elsewhere():
+    from matcalc.printing.numpy import OWN, compile_module
+    own = compile_module("import numpy\n" + OWN.format(name="own", numpy="numpy"), "h").own
+    a = np.arange(6.0).reshape(2, 3)
+    assert own(np, a) is a
+
+    class Namespace:                     # another array namespace, NumPy underneath
+        asarray = staticmethod(np.asarray)
+    b = own(Namespace, a)
+    assert not np.shares_memory(a, b) and np.array_equal(a, b)
+
+
+def test_a_product_zeroed_where_a_relu_is_off_is_written_in_place_and_right():
+    shapes = {"W1": ("h", "n"), "W2": ("k", "h"), "X": ("n", "m"), "Y": ("k", "m")}
+    res = mc.derive("sum(Y * (W2 @ relu(W1 @ X)))", wrt="W1", shapes=shapes)
+    source = res.numpy_source()
+    assert "keep_positive(" in source and "np.where" not in source, source
+    rng = np.random.default_rng(14)
+    W1, W2, X, Y = (rng.standard_normal(s) for s in ((4, 3), (2, 4), (3, 5), (2, 5)))
+    for dtype in (np.float64, F32):
+        got = res.numpy_function()(*(a.astype(dtype) for a in (W1, W2, X, Y)))
+        assert got.dtype == dtype
+        want = (W2.T @ Y * (W1 @ X > 0)) @ X.T
+        np.testing.assert_allclose(got, want, rtol=2e-5)
+    from matcalc.printing.numpy import KEEP_POSITIVE, compile_module
+    keep = compile_module("import numpy as np\n" + KEEP_POSITIVE.format(name="keep", np="np"),
+                          "h").keep
+    h = np.array([[1.0, -1.0, 0.0, np.nan, 2.0, -3.0]])
+    for x in ([[np.inf, np.inf, np.nan, 2.0, np.nan, -1.0]], [[1.0, -np.inf, 3.0, 2.0, 5.0, -1.0]],
+              [[1.0, -2.0, 3.0, 4.0, 5.0, -1.0]]):
+        x = np.array(x)
+        np.testing.assert_array_equal(keep(h, x.copy()), np.where(h > 0, x, 0.0))
+
+
+@pytest.mark.parametrize("shapes", [((2, 30), (30, 3)), ((30, 2), (2, 3)), ((3, 2), (2, 30)),
+                                    ((1, 5), (5, 1))])
+def test_a_scaled_product_of_an_own_temporary_equals_the_plain_one(shapes):
+    from matcalc.printing.numpy import (PORTABLE_SCALED_OWN_PRODUCT, SCALED_OWN_PRODUCT,
+                                        compile_module)
+    module = compile_module("import numpy\n" + SCALED_OWN_PRODUCT.format(name="f") +
+                            PORTABLE_SCALED_OWN_PRODUCT.format(name="g", numpy="numpy"), "h")
+    rng = np.random.default_rng(1)
+    a, b = (rng.standard_normal(s) for s in shapes)
+    for got in (module.f(0.3, a.copy(), b), module.g(np, 0.3, a.copy(), b)):
+        np.testing.assert_allclose(got, 0.3 * (a @ b), rtol=1e-13)
+    assert module.f(0.5, a.astype(F32), b.astype(F32)).dtype == F32
+
+
+def test_the_relu_mlps_deltas_are_scaled_in_place_once_their_sums_are_taken():
+    text, shapes, wrt = ("-sum(Y * log(softmax(W2 @ relu(W1 @ X + b1) + b2, axis=0))) / m",
+                         {"W1": ("h", "n"), "b1": ("h",), "W2": ("c", "h"), "b2": ("c",),
+                          "X": ("n", "m"), "Y": ("c", "m")}, ["W1", "b1", "W2", "b2"])
+    res = mc.derive(text, wrt=wrt, shapes=shapes, domains={"Y": "probability"})
+    code = mc.backward(text, wrt=wrt, shapes=shapes, domains={"Y": "probability"})
+    assert res.numpy_source().count("scaled_own_product(1/m, ") == 2, res.numpy_source()
+    assert code.source.count("scaled_own_product(xp, 1/m, ") == 2, code.source
+    rng = np.random.default_rng(15)
+    n, h, c, m = 7, 6, 3, 5
+    W1, W2, X = (rng.standard_normal(s) for s in ((h, n), (c, h), (n, m)))
+    b1, b2 = rng.standard_normal(h), rng.standard_normal(c)
+    Y = np.eye(c)[:, rng.integers(0, c, m)]
+    Z1 = W1 @ X + b1[:, None]
+    A1 = np.maximum(Z1, 0)
+    Z2 = W2 @ A1 + b2[:, None]
+    P = np.exp(Z2 - Z2.max(axis=0))
+    P /= P.sum(axis=0)
+    D2 = (P - Y) / m
+    D1 = (W2.T @ D2) * (Z1 > 0)
+    want = (D1 @ X.T, D1.sum(axis=1), D2 @ A1.T, D2.sum(axis=1))
+    args = (W1, b1, W2, b2, X, Y)
+    for dtype in (np.float64, F32):
+        given = [a.astype(dtype) for a in args]
+        before = [a.copy() for a in given]
+        kept = code.forward(*given)[1]
+        for got in (res.numpy_function()(*given), code.backward(kept), code.backward(kept)):
+            for g, w in zip(got, want):
+                assert g.dtype == dtype
+                np.testing.assert_allclose(g, w, rtol=1e-10 if dtype == np.float64 else 1e-4,
+                                           atol=1e-12 if dtype == np.float64 else 1e-5)
+        for a, b in zip(given, before):
+            np.testing.assert_array_equal(a, b)

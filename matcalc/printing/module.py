@@ -42,7 +42,7 @@ from ..ops.linalg import Inv
 from ..simplify import const_value, scalar_factor, simplify_all
 from .numpy import (Names, NumpyPrinter, bind_dims, compile_module, convert_output, dimensions,
                     identifiers, is_diagonal_matrix, math_import, shared_nodes, take_inputs,
-                    take_optional, used_helpers)
+                    take_optional, update_dead_temporaries, used_helpers)
 from .text import to_text
 
 #: Nodes recomputed in backward from what they are made of, rather than kept by forward.
@@ -258,6 +258,7 @@ def backward_code(expression: E.Node, root: E.Node, wrt: Sequence[E.Node],
                        dtype=dtype)
     printed_root = fwd.print_all([root])[0]
     kept_names = [fwd.done[id(n)].text for n in kept_nodes]
+    update_dead_temporaries(fwd, [convert_output(printed_root, _kind(root), fwd)] + kept_names)
 
     # -- backward: the gradients over placeholders for what forward kept ----------------------
     kept_vars = {id(f): E.Var.make(fwd.done[id(f)].text, f.shape, check_name=False)
@@ -293,8 +294,10 @@ def backward_code(expression: E.Node, root: E.Node, wrt: Sequence[E.Node],
             returned.append(text)
         else:
             name = alloc.get(wanted)
-            results.append(f"{name} = {text}")
+            bwd.lines.append(f"{name} = {text}")       # (a statement, to update in place)
+            bwd.statements.append((name, p.node))
             returned.append(name)
+    update_dead_temporaries(bwd, returned)
 
     # G: the upstream gradient of a non-scalar expression, ones by default
     defaults: list[str] = []

@@ -26,7 +26,10 @@ factors as ``linalg.multi_dot`` (which picks the cheapest order at run time), ``
 broadcast value meets a full-size operand as the row, column or number it repeats (no
 ``broadcast_to`` copy), ``c * (A @ B)`` scales the smallest of A, B and the product (a helper
 decides at run time), ``sum(x * y, axis=1)`` and ``sum(x ** 2)`` are einsums with no product
-array, and a factor constant along a summed axis is taken outside the sum.
+array, and a factor constant along a summed axis is taken outside the sum. Fewer arrays: a
+value computed from a temporary the code made and reads no more is written into that
+temporary's array (``update_dead_temporaries``; portable code under NumPy only), and
+``G * step(h)`` for a product G just made masks G in place.
 
 With ``portable=True`` the printer writes for an array namespace given at run time (``xp``,
 NumPy by default): only functions that NumPy, PyTorch and JAX share, with the array-API
@@ -45,6 +48,7 @@ a value whose transpose it printed).
 
 from __future__ import annotations
 
+import ast
 import builtins
 import functools
 import keyword
@@ -93,10 +97,72 @@ SCALED_PRODUCT = """def {name}(c, a, b):
     return (c * a) @ b if rows <= cols else a @ (c * b)
 """
 
+# the same where a is a temporary of the caller's that nothing reads afterwards: scaled in
+# place when it is the smallest (NumPy arrays only: the portable form asks its namespace)
+SCALED_OWN_PRODUCT = """def {name}(c, a, b):
+    \"\"\"c * (a @ b) for a number c, scaling the smallest of a, b and their product; a is the
+    caller's own array, read no more: scaled in place.\"\"\"
+    rows, inner = a.shape
+    cols = b.shape[1]
+    if rows * cols <= inner * min(rows, cols):
+        return c * (a @ b)
+    if rows <= cols:
+        a *= c
+        return a @ b
+    return a @ (c * b)
+"""
+PORTABLE_SCALED_OWN_PRODUCT = """def {name}(xp, c, a, b):
+    \"\"\"c * (a @ b) for a number c, scaling the smallest of a, b and their product; a is the
+    caller's own array, read no more: under NumPy scaled in place.\"\"\"
+    rows, inner = a.shape
+    cols = b.shape[1]
+    if rows * cols <= inner * min(rows, cols):
+        return c * (a @ b)
+    if rows <= cols:
+        if xp is {numpy}:
+            a *= c
+            return a @ b
+        return (c * a) @ b
+    return a @ (c * b)
+"""
+
 # c - x for a number c and an array x that the expression has just made (x ** 2): in place.
 NUMBER_MINUS = """def {name}(c, x):
     \"\"\"c - x, written over x (a fresh array of the caller's expression, never an input).\"\"\"
     return {np}.subtract(c, x, out=x)
+"""
+
+# a temporary updated in place in portable code: NumPy's array is the code's own, other
+# namespaces' arrays are copied first (JAX's are immutable; torch's autograd may hold them)
+OWN = """def {name}(xp, a):
+    \"\"\"a, for the code to update in place: under NumPy the array itself (the code made it
+    and reads it no more), in another namespace a copy.\"\"\"
+    return a if xp is {numpy} else xp.asarray(a, copy=True)
+"""
+
+# G * step(h) for a product G the expression has just made: G times the mask h > 0, in place
+# (np.where, and copyto with a where= mask, take 3-4 times as long on a mask with no pattern)
+KEEP_POSITIVE = """def {name}(h, x):
+    \"\"\"x where h > 0, else 0, as where(h > 0, x, 0.0), written over x (a fresh array of the
+    caller's expression, of h's shape, never an input).\"\"\"
+    on = h > 0
+    with {np}.errstate(invalid="ignore"):
+        x *= on
+    if {np}.isnan(x.sum()):      # inf * 0 or nan * 0 where h is not positive: 0 there, as where
+        {np}.copyto(x, 0.0, where=~on)
+    return x
+"""
+PORTABLE_KEEP_POSITIVE = """def {name}(xp, h, x):
+    \"\"\"x where h > 0, else 0, as where(h > 0, x, 0.0); under NumPy written over x (a fresh
+    array of the caller's expression, of h's shape, never an input).\"\"\"
+    if xp is not {numpy}:
+        return xp.where(h > 0, x, 0.0)
+    on = h > 0
+    with {numpy}.errstate(invalid="ignore"):
+        x *= on
+    if {numpy}.isnan(x.sum()):   # inf * 0 or nan * 0 where h is not positive: 0 there, as where
+        {numpy}.copyto(x, 0.0, where=~on)
+    return x
 """
 
 # -- taking the arguments in -------------------------------------------------------------------
@@ -224,6 +290,7 @@ class NumpyPrinter(Printer):
         self.hints = hints or {}
         self.numpy_name = numpy_name         # the module's name for numpy (portable code)
         self.lines: list[str] = []
+        self.statements: list[tuple[str, E.Node]] = []    # (name, node) of each line so far
         self.constant: dict[int, bool] = {}      # node id -> made of constants only
         self.helpers: dict[str, str] = {} if helpers is None else helpers
         self.dtype = dtype or names.get("dtype")     # the inputs' floating type, for new arrays
@@ -258,6 +325,7 @@ class NumpyPrinter(Printer):
                 depth[id(n)] = 0
                 var = self.names.get(self.hints.get(id(n), "t"))
                 self.lines.append(f"{var} = {text}")
+                self.statements.append((var, n))
                 text, prec = var, ATOM
             done[id(n)] = Printed(n, text, prec)
         return [done[id(r)] for r in roots]
@@ -675,9 +743,21 @@ class NumpyPrinter(Printer):
                         bare_broadcasts(node)[1 - position]:
                     other = self.done[id(other.node.args[0])]
                 h = self.done[id(operand.args[0])]
+                if isinstance(other.node, E.MatMul) and self._fresh_product(other.text):
+                    # a product the expression has just made: masked in place
+                    return self.call("keep_positive", PORTABLE_KEEP_POSITIVE if self.portable
+                                     else KEEP_POSITIVE, h.text, other.text), POSTFIX
                 return f"{self.np}.where({self.wrap(h, ADD + 1)} > 0, {other.text}, 0.0)", \
                     POSTFIX
         return self._binary(args, "*", MUL)
+
+    def _fresh_product(self, text: str) -> bool:
+        """Whether ``text`` is a matrix product the expression makes (``a @ b``, multi_dot)."""
+        tree = ast.parse(text, mode="eval").body
+        if isinstance(tree, ast.BinOp):
+            return isinstance(tree.op, ast.MatMult)
+        return isinstance(tree, ast.Call) and \
+            ast.unparse(tree.func) == f"{self.np}.linalg.multi_dot"
 
     def _scaled_product(self, node, args) -> str | None:
         """c * (A @ B), c a number and A @ B a product of two plain factors, as a helper call
@@ -746,15 +826,27 @@ class NumpyPrinter(Printer):
     def _print_Sum(self, node, args):
         """A sum of a product written without the product's array: sum(x * y, axis=1) as
         einsum("ij,ij->i", x, y) (sum(x ** 2) likewise; with more factors, x against the
-        product of the others), and a factor that repeats along the summed axis (a row, for a
-        sum down the rows) taken outside: sum(x / s, axis=0) is sum(x, axis=0) / s. Otherwise
-        the stanza's spelling."""
+        product of the others; a column weighting a sum down the rows as a third operand,
+        sum(x * y / c, axis=0) as einsum("ij,ij,i->j", x, y, (1 / c)[:, 0])), and a factor
+        that repeats along the summed axis (a row, for a sum down the rows) taken outside:
+        sum(x / s, axis=0) is sum(x, axis=0) / s. Otherwise the stanza's spelling."""
         parts = self._sum_factors(node)
         if parts is None:
             return self.spell(operation_of(node))(node, args)
-        first, rest, outside = parts
+        first, rest, outside, weights = parts
         axis = node.axis
-        if rest and self.portable:
+        if weights:                       # einsum("ij,ij,i->j", x, y, w): w a column, 1-D
+            w = "1" if weights[0][1] < 0 else ""
+            for printed, exponent in weights:
+                sign = "*" if exponent > 0 else "/"
+                w += f" {sign} {self.wrap(printed, MUL + 1)}" if w else \
+                    self.wrap(printed, MUL)
+            w = f"({w})[:, 0]" if axis == 0 else f"({w})[0, :]"
+            spec = ("ij,ij," if rest else "ij,") + ("i->j" if axis == 0 else "j->i")
+            given = ", ".join([first.text] + ([rest] if rest else []) + [w])
+            core = f"{self.np}.einsum(\"{spec}\", {given})"
+            core += "[None, :]" if axis == 0 else "[:, None]"
+        elif rest and self.portable:
             core = self.call("sum_of_product", PORTABLE_SUM_OF_PRODUCT, first.text, rest,
                              str(axis))
         elif rest:
@@ -777,12 +869,17 @@ class NumpyPrinter(Printer):
     def _sum_factors(self, node) -> tuple | None:
         """For sum(x * y / c ...) worth rewriting: (x printed, the text of the product of the
         other factors of the full shape or "", [(factor printed, +1 or -1)] for the factors
-        that repeat along the summed axes); None when nothing would be saved."""
+        that repeat along the summed axes, the same for the columns (rows) that weight a sum
+        down the rows (along them) of x * y); None when nothing would be saved."""
         if node.axis is None:
             constant_along = (True, True)          # (needs one row, needs one column)
         else:
             constant_along = (node.axis == 0, node.axis == 1)
-        terms, outside = [], []
+        # (non-portable code, a sum along one axis) a column meeting a sum down the rows, or a
+        # row a sum along them, is a third einsum operand: no product array for it either
+        across = {0: (False, True), 1: (True, False)}.get(node.axis) if not self.portable \
+            else None
+        terms, outside, weights = [], [], []
         stack = [(node.args[0], 1)]
         while stack:
             n, exponent = stack.pop()
@@ -800,20 +897,26 @@ class NumpyPrinter(Printer):
                 outside.append((printed if bare is None else bare, exponent))
             elif unnamed and isinstance(n, E.Pow) and n.exponent == 2 and exponent > 0:
                 terms += [(self.done[id(n.args[0])], 1, True)] * 2
+            elif bare is not None and across is not None and self.bare_axes(n) == across:
+                weights.append((bare, exponent))
             else:
                 terms.append((bare or printed, exponent, bare is None))
         full = [k for k, (_, exponent, whole) in enumerate(terms) if whole and exponent > 0]
         if node.args[0].is_scalar or not full:
             return None
+        if weights and not (len(full) == len(terms) <= 2):
+            # (only x * y * w or x * w: else the weights are factors as before)
+            terms += [(printed, exponent, False) for printed, exponent in weights]
+            weights = []
         first = terms.pop(full[0])[0]
         if not terms:
-            return (first, "", outside) if outside else None
+            return (first, "", outside, weights) if outside or weights else None
         if not any(whole for _, _, whole in terms) or terms[0][1] < 0:
             return None                   # the others alone are not of the full shape
         rest = self.wrap(terms[0][0], MUL)
         for printed, exponent, _ in terms[1:]:
             rest += f" {'*' if exponent > 0 else '/'} {self.wrap(printed, MUL + 1)}"
-        return first, rest, outside
+        return first, rest, outside, weights
 
     def _print_Trace(self, node, args):
         inner = node.args[0]
@@ -919,28 +1022,12 @@ def numpy_source(outputs: list[Output], inputs: list[E.Var], name: str = "f", do
     printer = NumpyPrinter(np, local, _shared(nodes), names, portable=portable,
                            numpy_name=numpy_name or "numpy")
     printed = printer.print_all(nodes)
-    updates = in_place_updates(printed, printer) if finish is None else {}
-    if updates:                # the results one by one, some updating a temporary in place
-        printed = [Printed(p.node, updates[k][1], ATOM) if k in updates else p
-                   for k, p in enumerate(printed)]
-    results = [convert_output(p, o.kind, printer) for p, o in zip(printed, outputs)]
     if finish is not None:
+        results = [convert_output(p, o.kind, printer) for p, o in zip(printed, outputs)]
+        update_dead_temporaries(printer, results)
         compute = printer.lines + finish(results, printer)
-    elif updates:
-        names_out = []
-        for k, text in enumerate(results):
-            if k in updates:
-                printer.lines.append(updates[k][0])
-            if text.isidentifier():
-                names_out.append(text)
-            else:
-                names_out.append(names.get("result"))
-                printer.lines.append(f"{names_out[-1]} = {text}")
-        compute = printer.lines + ["return " + (names_out[0] if len(names_out) == 1
-                                                else "(" + ", ".join(names_out) + ")")]
     else:
-        compute = printer.lines + ["return " + (results[0] if len(results) == 1
-                                                else "(" + ", ".join(results) + ")")]
+        compute = result_lines(printer, printed, [o.kind for o in outputs])
     # the arguments taken in and checked; the dimensions bound from the first input with each
     used = "\n".join(compute)
     names_used = identifiers(used)
@@ -970,6 +1057,28 @@ def numpy_source(outputs: list[Output], inputs: list[E.Var], name: str = "f", do
     return imports + math_import(printer) + "\n\n\n" + helpers + "\n".join(lines) + "\n"
 
 
+def result_lines(printer: NumpyPrinter, printed: list, kinds: list) -> list[str]:
+    """The statements and the return of a function with these results. Each result is first
+    a statement of its own, so that one computed from a temporary nothing reads afterwards
+    updates it in place (``update_dead_temporaries``: dP = -2 * t as ``t *= -2``); when none
+    does, the results are written in the return itself."""
+    names = []
+    for p in printed:
+        name = None if p.text.isidentifier() else printer.names.get("result")
+        if name is not None:
+            printer.lines.append(f"{name} = {p.text}")
+            printer.statements.append((name, p.node))
+        names.append(name)
+    out = [convert_output(p if name is None else Printed(p.node, name, ATOM), kind, printer)
+           for p, name, kind in zip(printed, names, kinds)]
+    updated = update_dead_temporaries(printer, out)
+    if not updated & set(names):           # the results in the return itself
+        del printer.lines[len(printer.lines) - sum(n is not None for n in names):]
+        out = [convert_output(p, kind, printer) for p, kind in zip(printed, kinds)]
+    return printer.lines + ["return " + (out[0] if len(out) == 1 else
+                                         "(" + ", ".join(out) + ")")]
+
+
 def math_import(printer: NumpyPrinter) -> str:
     """``\\nimport math`` (under the printer's name for it) when the code uses it, else ""."""
     if not printer.uses_math:
@@ -977,35 +1086,338 @@ def math_import(printer: NumpyPrinter) -> str:
     return f"\nimport math as {printer.math}" if printer.math != "math" else "\nimport math"
 
 
-def in_place_updates(printed: list, printer: NumpyPrinter) -> dict:
-    """For results that are ``t op x`` with t a temporary of the code's own that no later
-    result mentions and no earlier one is (or is a view of): (``t op= x``, t), the results then
-    computed one by one in order. One array fewer (for an m x d float32 array its page faults
-    cost more than the pass over it). By result position; NumPy code only (JAX arrays are
-    immutable), never on an input, a view or a value handed out elsewhere."""
-    if printer.portable:
-        return {}
-    symbols = {E.Add: "+", E.Sub: "-", E.Mul: "*", E.Div: "/"}
-    mentioned = [identifiers(p.text) for p in printed]
-    out: dict[int, tuple[str, str]] = {}
-    for k, p in enumerate(printed):
-        symbol = symbols.get(type(p.node))
-        if symbol is None:
+_UPDATE = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
+# NumPy functions that return a new array (never a view of an argument)
+_FRESH_FUNCTIONS = frozenset(
+    "exp log log1p expm1 sin cos tan arcsin arccos arctan sinh cosh tanh sqrt square abs "
+    "absolute sign heaviside maximum minimum logaddexp where sum matmul full ones zeros eye "
+    "clip multiply divide add subtract negative reciprocal power tril triu diagflat".split())
+# helpers of the generated code that return a new array (number_minus: the fresh one it was given)
+_FRESH_HELPERS = frozenset(
+    "number_minus keep_positive scaled_product scaled_own_product symmetric_sum softmax "
+    "logsumexp relu softplus "
+    "sum_of_product".split())
+
+
+def _fresh(tree: ast.expr, fresh: set, np: str, helpers: dict) -> bool:
+    """Whether the expression's value is a new array of the code's own (or a view of one):
+    never an argument, nor a view of a value another name holds, except names in ``fresh``."""
+    if isinstance(tree, (ast.BinOp, ast.UnaryOp)):
+        return True
+    if isinstance(tree, ast.Name):
+        return tree.id in fresh
+    if isinstance(tree, (ast.Subscript, ast.Attribute)):
+        return _fresh(tree.value, fresh, np, helpers)
+    if not isinstance(tree, ast.Call):
+        return False
+    f = tree.func
+    if isinstance(f, ast.Name):
+        return f.id in helpers and re.sub(r"_\d+$", "", f.id) in _FRESH_HELPERS
+    if not isinstance(f, ast.Attribute):
+        return False
+    if isinstance(f.value, ast.Name) and f.value.id == np:
+        if f.attr == "reshape":
+            return bool(tree.args) and _fresh(tree.args[0], fresh, np, helpers)
+        return f.attr in _FRESH_FUNCTIONS or f.attr == "einsum" and len(tree.args) >= 3
+    if isinstance(f.value, ast.Attribute) and f.value.attr == "linalg":
+        return True                                  # solve, inv, multi_dot: new arrays
+    return f.attr == "reshape" and _fresh(f.value, fresh, np, helpers)
+
+
+def _update_path(tree: ast.expr, target) -> tuple[str, list] | None:
+    """(name, [(operator, operand), ...]) when ``tree`` is a chain of + - * / that starts from
+    a name ``target`` accepts (``(t / s + x) * y``: t, then / s, + x, * y; a sum or product may
+    start from either side); else None."""
+    if isinstance(tree, ast.Name):
+        return (tree.id, []) if target(tree.id) else None
+    if not isinstance(tree, ast.BinOp) or type(tree.op) not in _UPDATE:
+        return None
+    sides = [(tree.left, tree.right)]
+    if isinstance(tree.op, (ast.Add, ast.Mult)):
+        sides.append((tree.right, tree.left))
+    for inner, other in sides:
+        found = _update_path(inner, target)
+        if found is not None:
+            return found[0], found[1] + [(_UPDATE[type(tree.op)], other)]
+    return None
+
+
+def _read_first(text: str, found: tuple, printer: NumpyPrinter) -> list[str] | None:
+    """For an update path (t, steps): the texts of the calls that read t in the operands of the
+    second and later steps (computed first, they read t's values before it is updated; the
+    first step's operand is evaluated before its own update); None when t is read there
+    outside a call that makes a new array (a view of t would see the update; a product
+    written out is not replaced by its value, whose text may not be a part of the whole)."""
+    name, steps = found
+    calls: list[str] = []
+    for _, operand in steps[1:]:
+        parents = {id(c): p for p in ast.walk(operand) for c in ast.iter_child_nodes(p)}
+        for n in ast.walk(operand):
+            if not (isinstance(n, ast.Name) and n.id == name):
+                continue
+            up = parents.get(id(n))
+            while up is not None and not (isinstance(up, ast.Call) and
+                                          _fresh(up, set(), printer.np, printer.helpers)):
+                up = parents.get(id(up))
+            if up is None:
+                return None
+            call = ast.get_source_segment(text, up)
+            if call not in calls:
+                calls.append(call)
+    return calls
+
+
+def _shape(tree: ast.expr, known: dict, math_name: str | None):
+    """The shape of a printed operand made of numbers, names of known shape, their transposes
+    and arithmetic; None when it cannot be told from the text."""
+    if isinstance(tree, ast.Constant):
+        return (1, 1)
+    if isinstance(tree, ast.Name):
+        return known.get(tree.id)
+    if isinstance(tree, ast.Attribute) and tree.attr == "T":
+        inner = _shape(tree.value, known, math_name)
+        return None if inner is None else inner[::-1]
+    if isinstance(tree, ast.UnaryOp):
+        return _shape(tree.operand, known, math_name)
+    if isinstance(tree, ast.BinOp) and type(tree.op) in _UPDATE:
+        a, b = _shape(tree.left, known, math_name), _shape(tree.right, known, math_name)
+        if a is None or b is None:
+            return None
+        out = []
+        for x, y in zip(a, b):
+            if is_one(x) or x == y:
+                out.append(y)
+            elif is_one(y):
+                out.append(x)
+            else:
+                return None
+        return tuple(out)
+    if isinstance(tree, ast.Call) and isinstance(tree.func, ast.Attribute) and \
+            isinstance(tree.func.value, ast.Name) and tree.func.value.id == math_name and \
+            all(_shape(a, known, math_name) == (1, 1) for a in tree.args):
+        return (1, 1)                                # math.sqrt(d): a number
+    return None
+
+
+def _argument_updates(tree: ast.expr, target, shape_of) -> list:
+    """[(argument, (t, steps))] for the arguments of calls in ``tree`` that are chains of
+    + - * / starting from a temporary ``target`` accepts, named once in the statement, whose
+    other operands all broadcast to t's shape (so t's array can hold the value)."""
+    found = []
+    for call in ast.walk(tree):
+        if not isinstance(call, ast.Call):
             continue
-        for position in ((0, 1) if symbol in "+*" else (0,)):    # t * x or x * t; t - x
-            target, other = p.node.args[position], p.node.args[1 - position]
-            name = printer.done[id(target)].text
-            view = re.compile(rf"\(?{re.escape(name)}\)?(\.T|\.reshape\([^()]*\))*")
-            if id(target) not in printer.named or id(target) in printer.views or \
-                    not name.isidentifier() or name in printer.local or \
-                    any(name in ids for ids in mentioned[k + 1:]) or \
-                    any(view.fullmatch(q.text) for q in printed[:k]):
-                continue          # (an earlier result made from t is computed before)
-            value = printer.bare_of(printer.done[id(other)]) or printer.done[id(other)]
-            out[k] = (f"{name} {symbol}= {value.text}", name)
-            mentioned[k] = mentioned[k] | {name}
-            break
-    return out
+        for argument in call.args:
+            if not isinstance(argument, ast.BinOp):
+                continue
+
+            def once(name: str) -> bool:
+                shape = shape_of(ast.Name(name))
+                return shape is not None and target(name, shape) and sum(
+                    isinstance(n, ast.Name) and n.id == name for n in ast.walk(tree)) == 1
+            path = _update_path(argument, once)
+            if path is None or any(argument in ast.walk(outer) for outer, _ in found):
+                continue
+            shape = shape_of(ast.Name(path[0]))
+            if all(s is not None and all(is_one(x) or x == y for x, y in zip(s, shape))
+                   for s in (shape_of(o) for _, o in path[1])):
+                found.append((argument, path))
+    return found
+
+
+def _replace_call(text: str, call: str, name: str) -> str:
+    """``text`` with each occurrence of ``call`` (a call, or an argument naming a temporary
+    nothing else in the text names; never part of a longer name) written as ``name``."""
+    return re.sub(r"(?<![\w.])" + re.escape(call) + r"(?!\w)", name, text)
+
+
+def _own_product(tree: ast.expr, name: str, printer: NumpyPrinter) -> ast.Call | None:
+    """The call scaled_product(c, name, b) in ``tree``, if there is one."""
+    for call in ast.walk(tree):
+        if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and \
+                call.func.id in printer.helpers and \
+                re.sub(r"_\d+$", "", call.func.id) == "scaled_product":
+            if len(call.args) == 3 and isinstance(call.args[1], ast.Name) and \
+                    call.args[1].id == name:
+                return call
+    return None
+
+
+def _later_sums(name: str, k: int, trees: list, texts: list, defined_at: dict,
+                printer: NumpyPrinter) -> list[str] | None:
+    """The texts of the sums (np.sum, a reducing einsum, sum_of_product) that read ``name`` in
+    the statements after the k-th, when every later read of it is inside one and each could be
+    computed at the k-th (it reads nothing defined later); else None."""
+    calls: list[str] = []
+    for j in range(k + 1, len(trees)):
+        parents = {id(c): p for p in ast.walk(trees[j]) for c in ast.iter_child_nodes(p)}
+        for n in ast.walk(trees[j]):
+            if not (isinstance(n, ast.Name) and n.id == name):
+                continue
+            up = parents.get(id(n))
+            while up is not None and not isinstance(up, ast.Call):
+                up = parents.get(id(up))
+            if up is None or not _is_sum(up, printer) or any(
+                    isinstance(m, ast.Name) and defined_at.get(m.id, -1) >= k
+                    for m in ast.walk(up)):
+                return None
+            call = ast.get_source_segment(texts[j], up)
+            if call not in calls:
+                calls.append(call)
+    return calls
+
+
+def _is_sum(call: ast.Call, printer: NumpyPrinter) -> bool:
+    """Whether the call is a sum along an axis or of everything (a smaller array)."""
+    f = call.func
+    if isinstance(f, ast.Name):
+        return f.id in printer.helpers and re.sub(r"_\d+$", "", f.id) == "sum_of_product"
+    if not (isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and
+            f.value.id == printer.np):
+        return False
+    if f.attr == "sum":
+        return True
+    if f.attr != "einsum" or not call.args or not isinstance(call.args[0], ast.Constant):
+        return False
+    spec = str(call.args[0].value)
+    inputs, _, output = spec.partition("->")
+    return "->" in spec and len(output) < max(len(i) for i in inputs.split(","))
+
+
+def update_dead_temporaries(printer: NumpyPrinter, after: list[str]) -> set[str]:
+    """Rewrite the printer's statements so that a value computed from a temporary that nothing
+    reads afterwards is written into that temporary's array: ``u = t / s + x`` becomes
+    ``u = t``, ``u /= s``, ``u += x``. An array fewer each time (on a shared machine a fresh
+    m x d array's page faults cost more than a pass over it), and the same values: the
+    operands are read as before, and t is never read again.
+
+    The temporary must be a new array the code made (not an argument, not a view, not viewed
+    by another name), of the statement's shape, and read by no later statement nor by ``after``
+    (the code that follows: results, returns). What else in the statement reads it is computed
+    before the first update (a sum of t * w); sums of it that later statements take are
+    computed before this one when that frees it. The same holds inside: an operand ``s * w``
+    of an update, or ``t / s`` in a call's arguments, is made in w's or t's array. Portable code
+    makes ``u`` with ``own``: the array itself under NumPy, a copy in another namespace (JAX's
+    arrays are immutable; torch's autograd may have kept the old value). Returns the names of
+    the statements no longer written as they were."""
+    statements = printer.statements
+    if not statements:
+        return set()
+    texts = [line[len(var) + 3:] for line, (var, _) in zip(printer.lines, statements)]
+    trees = [ast.parse(text, mode="eval").body for text in texts]
+    last: dict[str, int] = {}
+    for k, text in enumerate(texts):
+        for name in identifiers(text):
+            last[name] = k
+    for name in identifiers("\n".join(after)):
+        last[name] = len(texts)
+    node_of = {var: node for var, node in statements}
+    known = {p.text: p.node.shape for p in printer.done.values() if p.text.isidentifier()}
+    known.update({var: node.shape for var, node in statements})
+
+    def shape_of(tree: ast.expr):
+        return _shape(tree, known, printer.math)
+    defined_at = {var: k for k, (var, _) in enumerate(statements)}
+    fresh: set[str] = set()
+    viewed: set[str] = set()           # names whose arrays another name may share
+    lines: list[str] = []
+    updated: set[str] = set()
+    for k, ((var, node), text, tree) in enumerate(zip(statements, texts, trees)):
+        def target(name: str, shape=node.shape) -> bool:
+            return name in fresh and name not in viewed and last.get(name) == k and \
+                name not in printer.local and id(node_of[name]) not in printer.views and \
+                node_of[name].shape == shape
+        for name in sorted({n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}):
+            # a temporary read later only by row or column sums, and a candidate here: its
+            # sums taken now, so that it is free for an update in this statement
+            if not (name in fresh and name not in viewed and k < last.get(name, k) < len(texts)
+                    and name not in printer.local and id(node_of[name]) not in printer.views and
+                    (node_of[name].shape == node.shape and
+                     _update_path(tree, lambda n, name=name: n == name) is not None or
+                     _own_product(tree, name, printer) is not None)):
+                continue
+            calls = _later_sums(name, k, trees, texts, defined_at, printer)
+            if calls is None:
+                continue
+            for call in calls:
+                h = printer.names.get("t")
+                lines.append(f"{h} = {call}")
+                fresh.add(h)
+                for j in range(k + 1, len(texts)):
+                    if call in texts[j]:
+                        texts[j] = _replace_call(texts[j], call, h)
+                        trees[j] = ast.parse(texts[j], mode="eval").body
+                        updated.add(statements[j][0])       # (no longer its own text)
+            last[name] = k
+        for name in sorted({n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}):
+            call = _own_product(tree, name, printer)
+            if call is not None and name in node_of and \
+                    target(name, node_of[name].shape) and \
+                    sum(isinstance(n, ast.Name) and n.id == name for n in ast.walk(tree)) == 1:
+                # c * (t @ b), t read no more: t scaled in place when it is the smallest
+                template = PORTABLE_SCALED_OWN_PRODUCT if printer.portable else SCALED_OWN_PRODUCT
+                own_product = printer.helper("scaled_own_product", template)
+                segment = ast.get_source_segment(text, call)
+                arguments = segment[len(call.func.id) + 1:]         # "c, t, b)"
+                first = f"{printer.np}, " if printer.portable else ""
+                text = text.replace(segment, f"{own_product}({first}{arguments}", 1)
+                tree = ast.parse(text, mode="eval").body
+                updated.add(var)
+        found = _update_path(tree, target) if id(node) not in printer.views else None
+        early = None if found is None else _read_first(text, found, printer)
+        if found is None or not found[1] or early is None:
+            original = text
+            for argument, (name, steps) in _argument_updates(tree, target, shape_of):
+                # f(t / s): t / s made in t's array, before the statement (nothing else in
+                # it reads t)
+                u = printer.names.get("t")
+                start = f"{printer.call('own', OWN, name)}" if printer.portable else name
+                lines.append(f"{u} = {start}")
+                lines += [f"{u} {op}= {ast.get_source_segment(original, o)}"
+                          for op, o in steps]
+                text = _replace_call(text, ast.get_source_segment(original, argument), u)
+                fresh.add(u)
+                updated.add(var)
+            lines.append(f"{var} = {text}")
+            if _fresh(tree, fresh, printer.np, printer.helpers):
+                fresh.add(var)
+            else:
+                viewed |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+            continue
+        name, steps = found
+        read_first = {}
+        for call in early:                 # what reads t after the first update: before it
+            read_first[call] = printer.names.get("t")
+            lines.append(f"{read_first[call]} = {call}")
+
+        def segment(operand: ast.expr) -> str:
+            out = ast.get_source_segment(text, operand)
+            for call, hoisted in read_first.items():
+                out = _replace_call(out, call, hoisted)
+            return out
+        operands = [segment(operand) for _, operand in steps]
+        start = f"{printer.call('own', OWN, name)}" if printer.portable else name
+        lines.append(f"{var} = {start}")
+        rest = ast.parse(segment(tree), mode="eval")        # what is computed from here on
+        for (op, _), o in zip(steps, operands):
+            # (the operand as computed: what reads t was replaced by its value, read first)
+            inner = _update_path(ast.parse(o, mode="eval").body, lambda n: n != name and
+                                 target(n) and sum(isinstance(m, ast.Name) and m.id == n
+                                                   for m in ast.walk(rest)) == 1)
+            if inner is not None and inner[1]:
+                # u += s * w, w a temporary nothing reads afterwards: s * w made in w's array
+                u = printer.names.get("t")
+                start = f"{printer.call('own', OWN, inner[0])}" if printer.portable else inner[0]
+                lines.append(f"{u} = {start}")
+                lines += [f"{u} {op2}= {ast.get_source_segment(o, o2)}" for op2, o2 in inner[1]]
+                fresh.add(u)
+                o = u
+            lines.append(f"{var} {op}= {o}")
+        fresh.add(var)
+        updated.add(var)
+    printer.lines[:] = lines
+    printer.statements = []            # (the lines no longer match them one to one)
+    return updated
 
 
 def used_helpers(helpers: dict, lines: list[str]) -> list[str]:
