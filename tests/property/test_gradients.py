@@ -265,3 +265,19 @@ def test_coefficients_opposite_in_a_dimension_share_no_absolute_value():
         assert res.check(n=size).ok
     grads = mc.grad((2 - n) * sp + (n - 2) * s, [sp, s]).gradients
     assert [str(g) for g in grads] == ["2 - n", "n - 2"]
+
+
+# the first result updated erf(s)'s array in place (t += ...) while the second, 2 * erf(s),
+# had been printed as t_1 = 2 * t before it and was then written t *= 2 after: the second
+# gradient came out as 2 * (the first) instead of 2 * erf(s)
+def test_a_result_already_computed_is_not_recomputed_from_an_updated_temporary():
+    s, sp = mc.Scalar("s"), mc.Scalar("sp", domain="positive")
+    e = mc.sum(mc.erf(s).T) * (mc.sum(s) + (sp + mc.erf(s).T) / sp * (2 * sp))
+    res = mc.grad(e, [s, sp])
+    from math import erf, exp, pi, sqrt
+    x, y = 0.3, 1.7
+    # e = erf(s) * (s + 2 sp + 2 erf(s))
+    ds = erf(x) + 2 / sqrt(pi) * exp(-x * x) * (x + 2 * y + 4 * erf(x))
+    got = res.numpy_function()(s=x, sp=y)
+    np.testing.assert_allclose(got, (ds, 2 * erf(x)), rtol=1e-12)
+    assert res.check().ok
