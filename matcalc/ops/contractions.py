@@ -13,7 +13,7 @@ from typing import Sequence
 from ..dims import ONE, Dim, format_shape
 from ..errors import ShapeError, UnsupportedError
 from ..expr import (Add, Broadcast, Const, Div, Eye, MatMul, Mul, Neg, Node, Sub, Transpose, Var,
-                    as_node, describe, div, is_zero, ones, scalar_factor, zeros)
+                    as_node, constant_value, describe, div, is_zero, ones, scalar_factor, zeros)
 from ..expr import mul as scaled
 from ..expr import unkept
 from ..notation import entry, summation
@@ -78,7 +78,8 @@ def _peel_sum(e: Sum, ctx):
 def sum_rules(node: Sum):
     """Scalars and signs out of sums; sums of zeros, ones and scalars; a probability vector
     (each column of a ``probability`` matrix, each row of a ``probability_rows`` one) sums to
-    one. Decreases: nodes under sums."""
+    one; a matrix centred along the summed axis (times what is constant along it) sums to zero,
+    and is dropped from a sum of terms. Decreases: nodes under sums."""
     a = node.args[0]
     if is_zero(a):
         return zeros(*node.shape)
@@ -105,11 +106,104 @@ def sum_rules(node: Sum):
             return Const.make(1)
         if node.axis == 1:
             return ones(*node.shape)
+    if isinstance(a, (Add, Sub, Mul, Div, Neg, Transpose)) and _sums_to_zero(a, node.axis):
+        return zeros(*node.shape)        # sum(X - mean(X, axis=0), axis=0) = 0
+    if isinstance(a, (Add, Sub)):
+        # a centred part (X - mean(X, axis=k), times what is constant along k) sums to zero
+        first, second = a.args
+        if _sums_to_zero(second, node.axis):
+            return Sum.make(first, node.axis)
+        if _sums_to_zero(first, node.axis):
+            total = Sum.make(second, node.axis)
+            return total if isinstance(a, Add) else Neg.make(total)
     if node.axis is None and isinstance(a, (Add, Sub)) and \
             all(_sums_to_constant(t) for t in a.args):
         # sum(0.9 y + 0.1/n) = 0.9 + 0.1 = 1: split only where every part becomes a number
         return type(a).make(Sum.make(a.args[0]), Sum.make(a.args[1]))
     return None
+
+
+def _effective_axis(node: Node, axis: int | None) -> int | None:
+    """None for an axis whose sum covers every entry (a column's axis 0,
+    a row's axis 1), else ``axis``."""
+    if axis == 0 and node.cols == 1 or axis == 1 and node.rows == 1:
+        return None
+    return axis
+
+
+def _constant_along(node: Node, axis: int | None) -> bool:
+    """Whether every line of ``node`` along ``axis`` holds one value (a row repeated down the
+    rows for axis 0, a column repeated across for axis 1, a repeated scalar for None)."""
+    if isinstance(node, Broadcast):
+        inner = node.args[0]
+        return inner.is_scalar or axis == 0 and inner.rows == 1 or \
+            axis == 1 and inner.cols == 1
+    if isinstance(node, Neg):
+        return _constant_along(node.args[0], axis)
+    if isinstance(node, (Add, Sub, Mul, Div)):
+        return all(_constant_along(t, axis) for t in node.args)
+    return False
+
+
+def _mean_of(node: Node):
+    """(Y, axis) when ``node`` is Y's mean along ``axis`` (None: of all entries) repeated to
+    Y's shape, in any of the ways the parser and the rules write it; else None."""
+    coefficient, parts = 1, [node]
+    total, transposed = None, False
+    while parts:
+        part = parts.pop()
+        sf = scalar_factor(part)
+        if sf is not None and isinstance(sf[0], Const):
+            coefficient *= sf[0].value
+            parts.append(sf[1])
+        elif isinstance(part, Div) and constant_value(part.args[1]) is not None:
+            coefficient /= constant_value(part.args[1])
+            parts.append(part.args[0])
+        elif isinstance(part, Broadcast) and total is None:
+            parts.append(part.args[0])
+            total = part
+        elif isinstance(part, Transpose) and isinstance(part.args[0], Sum):
+            parts.append(part.args[0])
+            transposed = True
+        elif isinstance(part, Sum) and total is not None:
+            y, axis = part.args[0], _effective_axis(part.args[0], part.axis)
+            size = {None: y.rows * y.cols, 0: y.rows, 1: y.cols}[axis]
+            # a column sum is repeated down the rows as a row, a row sum across as a column
+            oriented = axis is None or transposed == (axis == 0)
+            if oriented and total.shape == y.shape and coefficient * size == 1:
+                return y, axis
+            return None
+        else:
+            return None
+    return None
+
+
+def _sums_to_zero(node: Node, axis: int | None) -> bool:
+    """Whether ``node``'s sum along ``axis`` (None: of all entries) is known to be zero: a
+    centred matrix (Y minus Y's mean along that axis, or along any for the sum of all), times
+    or divided by what is constant along the axis, negations, transposes and sums of those."""
+    axis = _effective_axis(node, axis)
+    while True:
+        if isinstance(node, Neg):
+            node = node.args[0]
+        elif isinstance(node, Mul) and _constant_along(node.args[0], axis):
+            node = node.args[1]
+        elif isinstance(node, (Mul, Div)) and _constant_along(node.args[1], axis):
+            node = node.args[0]
+        elif isinstance(node, Transpose):
+            node = node.args[0]
+            axis = None if axis is None else 1 - axis
+        else:
+            break
+    if is_zero(node):
+        return True
+    if isinstance(node, Sub):
+        mean = _mean_of(node.args[1])
+        if mean is not None and mean[0] is node.args[0] and (axis is None or mean[1] == axis):
+            return True
+    if isinstance(node, (Add, Sub)):
+        return all(_sums_to_zero(t, axis) for t in node.args)
+    return False
 
 
 def _sums_to_constant(node: Node) -> bool:
