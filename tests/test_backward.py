@@ -415,6 +415,28 @@ def test_xp_array_api_strict():
         np.testing.assert_allclose(np.asarray(got), w, rtol=1e-12)
 
 
+# torch's max along an axis returns (values, indices), takes no tuple of axes and has no astype:
+# max and min, and their gradients' weights, ran only under NumPy, JAX and array-api-strict
+@pytest.mark.parametrize("namespace", ["torch", "jax.numpy", "array_api_strict"])
+def test_max_and_min_backward_in_every_namespace(namespace):
+    xp = pytest.importorskip(namespace)
+    W, X = mc.Matrix("W", "n", "d"), mc.Matrix("X", "d", "m")
+    Z = W @ X
+    loss = mc.sum(mc.max(Z, axis=0) ** 2) + mc.max(Z) - mc.sum(mc.min(X, axis=1))
+    code = mc.backward(loss, [W, X])
+    rng = np.random.default_rng(3)
+    w, x = rng.standard_normal((3, 4)), rng.standard_normal((4, 5))
+    z = w @ x
+    # by hand: each column's max takes 2 max(z) of G, the max of all 1, the min of each row -1
+    dz = (z == z.max(axis=0)) * 2 * z.max(axis=0) + (z == z.max())
+    dw, dx = dz @ x.T, w.T @ dz - (x == x.min(axis=1, keepdims=True))
+    value, kept = code.forward(W=xp.asarray(w), X=xp.asarray(x), xp=xp)
+    assert float(value) == pytest.approx((z.max(axis=0) ** 2).sum() + z.max() - x.min(axis=1).sum(),
+                                         rel=1e-6)
+    for got, want in zip(code.backward(kept, xp=xp), (dw, dx)):
+        np.testing.assert_allclose(np.asarray(got), want, rtol=1e-6, atol=1e-6)
+
+
 def test_float32_stays_float32_and_integers_become_float64():
     loss, params = mlp(2)
     values = draw(E.variables([loss]))

@@ -137,9 +137,24 @@ def _latex_weights(p, node, args):
             rf"{p.paren(args[0].text)}", p.POSTFIX)
 
 
+# torch's max along an axis returns (values, indices) and takes no tuple of axes: portable
+# code reduces one axis at a time and keeps the values
+_EXTREME_PORTABLE = """def {name}(xp, x, axis):
+    \"\"\"x's {word} along axis (None: of all entries), kept 2-D, in any array namespace.\"\"\"
+    for one in ((0, 1) if axis is None else (axis,)):
+        x = xp.{word}(x, axis=one, keepdims=True)
+        x = x[0] if isinstance(x, tuple) else x
+    return x
+"""
+
+
 def _numpy_extreme(p, node, args):
     """Kept 2-D, as sum's: a column's extremes are NumPy's row, transposed to a column."""
     a, f = p.array(args[0]), f"{p.np}.{node.word}"
+    if p.portable:
+        call = p.call(f"{node.word}_along", _EXTREME_PORTABLE.replace("{word}", node.word), a,
+                      repr(node.axis))
+        return (f"{call}.T" if node.axis == 0 else call), POSTFIX
     if node.axis is None:
         return f"{f}({a}, {p.all_axes()}keepdims=True)", POSTFIX
     if node.axis == 0:
@@ -154,9 +169,12 @@ _WEIGHTS = """def {name}(x, axis):
 """
 _WEIGHTS_PORTABLE = """def {name}(xp, x, axis):
     \"\"\"1/t at each of the t entries of x attaining its {word} (along axis), else 0.\"\"\"
-    axes = (0, 1) if axis is None else axis
-    hit = xp.astype(x == xp.{word}(x, axis=axes, keepdims=True), x.dtype)
-    return hit / xp.sum(hit, axis=axes, keepdims=True)
+    top = x
+    for one in ((0, 1) if axis is None else (axis,)):     # torch: one axis, (values, indices)
+        top = xp.{word}(top, axis=one, keepdims=True)
+        top = top[0] if isinstance(top, tuple) else top
+    hit = xp.where(x == top, xp.ones_like(x), xp.zeros_like(x))
+    return hit / xp.sum(hit, axis=(0, 1) if axis is None else axis, keepdims=True)
 """
 
 
