@@ -646,3 +646,22 @@ def test_the_relu_mlps_deltas_are_scaled_in_place_once_their_sums_are_taken():
                                            atol=1e-12 if dtype == np.float64 else 1e-5)
         for a, b in zip(given, before):
             np.testing.assert_array_equal(a, b)
+
+
+# trace(trace(P)) is trace(P): printed t_1 = t, the same array under two names; the result was
+# then made in t_1's array (result = t_1; result += t_1; result += t) while t was still read,
+# so t was added to itself first: sum(B) + 4 |B|^2 for sum(B) + 3 |B|^2
+def test_no_update_in_place_of_an_array_another_name_still_reads():
+    B = mc.Matrix("B", "m", "k")
+    P = B @ B.T
+    e = mc.sum(B) + (mc.trace(mc.trace(P)) + mc.trace(mc.trace(P)) + mc.trace(P).T)
+    b = np.random.default_rng(0).uniform(0.5, 2, (3, 4))
+    want = b.sum() + 3 * (b * b).sum()
+    assert mc.grad(e, B).value_function()(B=b) == pytest.approx(want, rel=1e-12)
+    # and a view: u = t.T updated while t is read after it
+    A = mc.Matrix("A", "n", "n")
+    S = mc.exp(A)
+    f = (S.T + S) * S
+    got = mc.grad(mc.sum(f), A).value_function()(A=b[:, :3])
+    s = np.exp(b[:, :3])
+    assert got == pytest.approx(((s.T + s) * s).sum(), rel=1e-12)

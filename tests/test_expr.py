@@ -11,6 +11,7 @@ import sympy
 import matcalc as mc
 from matcalc import constants as C
 from matcalc import expr as E
+from matcalc.ops import FUNCTIONS
 from matcalc.ops.elementwise import apply
 
 
@@ -72,6 +73,16 @@ def test_constants_fold_exactly():
     assert E.as_node(0.1).value == sympy.Rational(1, 10)     # exactly, not the float's 0.1000...
     assert str(E.as_node(0.1)) == "0.1"                         # printed as typed
     assert str(E.as_node(0.25)) == "1/4"                        # a small fraction stays one
+
+
+# a function of a number folds to SymPy's value (arctan(4) to atan(4)), printed in SymPy's name,
+# which text did not read back
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_a_folded_function_of_a_number_prints_as_text_reads_it(name):
+    A = mc.Matrix("A", "n", "n")
+    node = mc.parse(f"{name}(0.25) * A", {"A": ("n", "n")})
+    assert mc.parse(str(node), {"A": ("n", "n")}) is node
+    assert "atan" not in str(mc.parse("arctan(4) * A", {"A": ("n", "n")}))
 
 
 @pytest.mark.parametrize("bad", [True, "x", None, float("nan"), float("inf"), 1j])

@@ -1124,6 +1124,27 @@ def _fresh(tree: ast.expr, fresh: set, np: str, helpers: dict) -> bool:
     return f.attr == "reshape" and _fresh(f.value, fresh, np, helpers)
 
 
+def _view_root(tree: ast.expr, np: str) -> str | None:
+    """The name whose array ``tree`` is, or is a view of (``t``, ``t.T``, ``t[:, None]``,
+    ``t.reshape(...)``, ``np.reshape(t, ...)``); None for a new array."""
+    while True:
+        if isinstance(tree, ast.Name):
+            return tree.id
+        if isinstance(tree, (ast.Subscript, ast.Attribute)):
+            tree = tree.value
+        elif isinstance(tree, ast.Call) and isinstance(tree.func, ast.Attribute) and \
+                tree.func.attr == "reshape":
+            f = tree.func
+            if isinstance(f.value, ast.Name) and f.value.id == np:
+                if not tree.args:
+                    return None
+                tree = tree.args[0]
+            else:
+                tree = f.value
+        else:
+            return None
+
+
 def _update_path(tree: ast.expr, target) -> tuple[str, list] | None:
     """(name, [(operator, operand), ...]) when ``tree`` is a chain of + - * / that starts from
     a name ``target`` accepts (``(t / s + x) * y``: t, then / s, + x, * y; a sum or product may
@@ -1322,16 +1343,26 @@ def update_dead_temporaries(printer: NumpyPrinter, after: list[str]) -> set[str]
     viewed: set[str] = set()           # names whose arrays another name may share
     lines: list[str] = []
     updated: set[str] = set()
+    shares: dict[str, set[str]] = {}    # names of one array (t_1 = t, u = t.T): all must be dead
+
+    def join(a: str, b: str) -> None:
+        group = shares.get(a, {a}) | shares.get(b, {b})
+        for member in group:
+            shares[member] = group
     for k, ((var, node), text, tree) in enumerate(zip(statements, texts, trees)):
+        def alone(name: str) -> bool:
+            return all(last.get(other, -1) < k for other in shares.get(name, {name}) - {name})
+
         def target(name: str, shape=node.shape) -> bool:
             return name in fresh and name not in viewed and last.get(name) == k and \
                 name not in printer.local and id(node_of[name]) not in printer.views and \
-                node_of[name].shape == shape
+                node_of[name].shape == shape and alone(name)
         for name in sorted({n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}):
             # a temporary read later only by row or column sums, and a candidate here: its
             # sums taken now, so that it is free for an update in this statement
             if not (name in fresh and name not in viewed and k < last.get(name, k) < len(texts)
                     and name not in printer.local and id(node_of[name]) not in printer.views and
+                    alone(name) and
                     (node_of[name].shape == node.shape and
                      _update_path(tree, lambda n, name=name: n == name) is not None or
                      _own_product(tree, name, printer) is not None)):
@@ -1377,10 +1408,14 @@ def update_dead_temporaries(printer: NumpyPrinter, after: list[str]) -> set[str]
                           for op, o in steps]
                 text = _replace_call(text, ast.get_source_segment(original, argument), u)
                 fresh.add(u)
+                join(u, name)
                 updated.add(var)
             lines.append(f"{var} = {text}")
             if _fresh(tree, fresh, printer.np, printer.helpers):
                 fresh.add(var)
+                root = _view_root(tree, printer.np)
+                if root is not None:           # t_1 = t, t_1 = t.T: the same array
+                    join(var, root)
             else:
                 viewed |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
             continue
@@ -1411,9 +1446,11 @@ def update_dead_temporaries(printer: NumpyPrinter, after: list[str]) -> set[str]
                 lines.append(f"{u} = {start}")
                 lines += [f"{u} {op2}= {ast.get_source_segment(o, o2)}" for op2, o2 in inner[1]]
                 fresh.add(u)
+                join(u, inner[0])
                 o = u
             lines.append(f"{var} {op}= {o}")
         fresh.add(var)
+        join(var, name)
         updated.add(var)
     printer.lines[:] = lines
     printer.statements = []            # (the lines no longer match them one to one)

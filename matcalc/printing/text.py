@@ -16,7 +16,7 @@ import sympy
 from .. import expr as E
 from ..constants import decimal_places
 from ..dims import is_one
-from ..ops import is_vector, operation_of, reading_of
+from ..ops import SYMPY_TO_NAME, is_vector, operation_of, reading_of
 from ..ops.base import ADD, ATOM, MUL, POSTFIX, POW, UNARY
 from .base import MAX_EXPANDED, Printed, Printer, bare_broadcasts, expanded_size
 from .names import Named, choose_names
@@ -24,13 +24,20 @@ from .names import Named, choose_names
 
 class _ConstantPrinter(sympy.printing.str.StrPrinter):
     """SymPy's text, in matcalc's names: Euler's number is exp(1) (E could be a variable),
-    SymPy's Abs is abs."""
+    SymPy's Abs is abs, atan arctan (every elementwise function by its name in the table)."""
 
     def _print_Exp1(self, expr):
         return "exp(1)"
 
     def _print_Abs(self, expr):
         return f"abs({self._print(expr.args[0])})"
+
+    def _print_Function(self, expr):
+        # arctan(4) folded to SymPy's atan(4) prints as arctan(4), which text reads back
+        name = SYMPY_TO_NAME.get(expr.func)
+        if name is not None and name != expr.func.__name__:
+            return f"{name}({self.stringify(expr.args, ', ')})"
+        return super()._print_Function(expr)
 
 
 _CONSTANTS = _ConstantPrinter()
