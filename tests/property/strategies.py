@@ -692,11 +692,19 @@ class Case:
     def subexpressions(self) -> list[Item]:
         """Pool items inside the expression that depend on a variable and are not leaves."""
         inside = {id(n) for n in postorder([self.node])}
+        used = [other for other in self.pool if id(other) in self.item.inside] + [self.item]
+        holds: dict[int, set] = {}
         seen, out = set(), []
         for item in self.pool:
             if item is self.item or not item.variables or id(item.node) in seen:
                 continue
             if item.label in VARIABLES or id(item.node) not in inside:
+                continue
+            # an item built from this one whose node no longer holds it: a construction folded
+            # it away ((u.T).T is u), so its closure computes through the item while matcalc's
+            # node does not, and the two differentiate different things
+            if any(id(item) in other.inside and id(item.node) not in holds.setdefault(
+                    id(other), {id(n) for n in postorder([other.node])}) for other in used):
                 continue
             # builders add Broadcast nodes (s + X) and the Sum inside mean(X) implicitly, where
             # no pool item stands: replacing such a node would reach places no closure knows
