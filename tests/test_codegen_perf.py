@@ -665,3 +665,46 @@ def test_no_update_in_place_of_an_array_another_name_still_reads():
     got = mc.grad(mc.sum(f), A).value_function()(A=b[:, :3])
     s = np.exp(b[:, :3])
     assert got == pytest.approx(((s.T + s) * s).sum(), rel=1e-12)
+
+
+def test_batch_norm_sums_g_against_the_centred_x_once():
+    """sum(G * gamma * Xc / sigma ** 2, axis=0) in dX and sum(G * Xc / sigma, axis=0) in dgamma
+    differ only in factors that repeat down the rows: the code takes sum(G * Xc) once and sum(G)
+    once (shared with dbeta), as the hand-written gradient does, and makes G * gamma / sigma as
+    G * (gamma / sigma), one full-size array."""
+    text, shapes, wrt = BATCH_NORM
+    source = mc.derive(text, wrt=wrt, shapes=shapes).numpy_source()
+    body = source[source.index("def gradient"):]
+    assert body.count("einsum(") == 2, body                 # sum(Xc ** 2) and sum(G * Xc)
+    assert body.count("np.sum(G") == 1, body
+    assert "G * (gamma.T / " in body, body
+    rng = np.random.default_rng(5)
+    X, G = 1 + 2 * rng.standard_normal((9, 4)), rng.standard_normal((9, 4))
+    gamma, beta = rng.standard_normal(4), rng.standard_normal(4)
+    got = mc.derive(text, wrt=wrt, shapes=shapes).numpy_function()(X, gamma, beta, G)
+    for g, w in zip(got, norm_gradients(X, gamma, G, 0)):
+        np.testing.assert_allclose(g, w, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("text, want", [
+    # a column sum of a product with a row repeated down the rows: the row comes out
+    ("sum(A * r * B, axis=0)", lambda v: (v["A"] * v["r"] * v["B"]).sum(axis=0)),
+    ("sum(A / r, axis=0) + sum(A * B / r, axis=0)",
+     lambda v: (v["A"] / v["r"]).sum(axis=0) + (v["A"] * v["B"] / v["r"]).sum(axis=0)),
+    # a row sum with a column repeated across: the column comes out; the row stays inside
+    ("sum(A * (c @ ones(1, d)) / r, axis=1)",
+     lambda v: (v["A"] * v["c"][:, None] / v["r"]).sum(axis=1)),
+    ("sum(r / A, axis=0)", lambda v: (v["r"] / v["A"]).sum(axis=0)),
+    # (X * r) / s with r and s rows: X * (r / s)
+    ("A * r / (r + 2)", lambda v: v["A"] * v["r"] / (v["r"] + 2)),
+])
+def test_factors_taken_out_of_sums_and_regrouped_keep_the_value(text, want):
+    shapes = {"A": ("m", "d"), "B": ("m", "d"), "r": ("d",), "c": ("m",)}
+    rng = np.random.default_rng(8)
+    values = {"A": rng.standard_normal((6, 4)), "B": rng.standard_normal((6, 4)),
+              "r": rng.uniform(0.5, 2, 4), "c": rng.standard_normal(6)}
+    f = mc.derive(text, wrt=["A"], shapes=shapes).value_function()
+    taken = inspect.signature(f).parameters
+    got = f(**{k: v for k, v in values.items() if k in taken})
+    np.testing.assert_allclose(np.reshape(got, np.shape(want(values))), want(values),
+                               rtol=1e-12, err_msg=text)

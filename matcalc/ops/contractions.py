@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from ..dims import ONE, Dim, format_shape
+from ..dims import ONE, Dim, format_shape, is_one
 from ..errors import ShapeError, UnsupportedError
 from ..expr import (Add, Broadcast, Const, Div, Eye, MatMul, Mul, Neg, Node, Sub, Transpose, Var,
                     as_node, constant_value, describe, div, is_zero, ones, scalar_factor, zeros)
@@ -121,6 +121,57 @@ def sum_rules(node: Sum):
         # sum(0.9 y + 0.1/n) = 0.9 + 0.1 = 1: split only where every part becomes a number
         return type(a).make(Sum.make(a.args[0]), Sum.make(a.args[1]))
     return None
+
+
+def pull_constant_factors(node: Sum) -> Node | None:
+    """sum(A * r.T, axis=0) = sum(A, axis=0) * r, and sum(A / c, axis=1) = sum(A, axis=1) / c:
+    the factors and divisors of a product that are the same down the summed axis (a row
+    repeated down the rows for axis 0, a column across for axis 1) come out of the sum, as the
+    vectors they repeat. None when there is none, or nothing would stay inside but divisors.
+    (For generated code, where the sum inside is then shared: batch norm's sum(G * Xc) serves
+    dgamma and dX; printed forms keep the factors where the book writes them.)"""
+    axis = node.axis
+    if axis is None or node.args[0].is_scalar:
+        return None
+    factors: list[tuple[Node, int]] = []
+
+    def collect(n: Node, power: int) -> None:
+        if isinstance(n, Mul) and scalar_factor(n) is None:
+            collect(n.args[0], power)
+            collect(n.args[1], power)
+        elif isinstance(n, Div):
+            collect(n.args[0], power)
+            collect(n.args[1], -power)
+        else:
+            factors.append((n, power))
+    collect(node.args[0], 1)
+
+    def repeated(n: Node) -> bool:
+        if not isinstance(n, Broadcast) or n.args[0].is_scalar:
+            return False
+        inner = n.args[0]
+        return axis == 0 and is_one(inner.rows) or axis == 1 and is_one(inner.cols)
+    out = [(f, p) for f, p in factors if repeated(f)]
+    kept = [(f, p) for f, p in factors if not repeated(f)]
+    if not out or not any(p > 0 for _, p in kept):
+        return None
+
+    def product(items) -> tuple[Node | None, Node | None]:
+        top = bottom = None
+        for f, p in items:
+            if p > 0:
+                top = f if top is None else Mul.make(top, f)
+            else:
+                bottom = f if bottom is None else Mul.make(bottom, f)
+        return top, bottom
+    top, bottom = product(kept)
+    inside = top if bottom is None else Div.make(top, bottom)
+    vector = [(Transpose.make(f.args[0]) if axis == 0 else f.args[0], p) for f, p in out]
+    up, down = product(vector)
+    total = Sum.make(inside, axis)
+    if up is not None:
+        total = Mul.make(total, up)
+    return total if down is None else Div.make(total, down)
 
 
 def _effective_axis(node: Node, axis: int | None) -> int | None:

@@ -67,6 +67,7 @@ from ..errors import UnsupportedError
 from ..ops import operation_of
 from ..ops.elementwise import derivative_of_user_function
 from ..ops.base import ADD, ATOM, MUL, POSTFIX, POW, UNARY
+from ..ops.contractions import Sum, pull_constant_factors
 from ..ops.linalg import Diag, Inv
 from .base import Printed, Printer, bare_broadcasts
 
@@ -780,7 +781,24 @@ class NumpyPrinter(Printer):
         return None
 
     def _print_Div(self, node, args):
-        return self._binary(args, "/", MUL)
+        return self._regrouped(node, args) or self._binary(args, "/", MUL)
+
+    def _regrouped(self, node, args) -> tuple[str, int] | None:
+        """(X * r) / c with r and c repeated values (rows, columns, numbers) and X a full
+        array, as X * (r / c): the full-size array is made once, not twice (batch norm's
+        G * gamma / sigma). None for any other quotient."""
+        inner, divisor = node.args[0], self.bare_of(args[1])
+        if divisor is None or not isinstance(inner, E.Mul) or id(inner) in self.named or \
+                id(inner) in self.bare or self.bare_of(args[0]) is not None:
+            return None
+        operands = [self.done[id(a)] for a in inner.args]
+        small = [self.bare_of(x) for x in operands]
+        for k in (0, 1):
+            if small[k] is not None and small[1 - k] is None and \
+                    not isinstance(operands[1 - k].node, E.MatMul):
+                quotient = f"{self.wrap(small[k], MUL)} / {self.wrap(divisor, MUL + 1)}"
+                return f"{self.wrap(operands[1 - k], MUL)} * ({quotient})", MUL
+        return None
 
     def _print_Neg(self, node, args):
         return f"-{self.wrap(args[0], UNARY)}", UNARY
@@ -1006,7 +1024,8 @@ def numpy_source(outputs: list[Output], inputs: list[E.Var], name: str = "f", do
     (for its names), and returns statements ending in a return.
     """
     optional = optional or {}
-    nodes = [o.node for o in outputs]
+    nodes = factors_out_of_sums([o.node for o in outputs])
+    outputs = [Output(n, o.kind) for n, o in zip(nodes, outputs)]
     # functions the user named (g, g_prime, ...) are arguments too, after the variables
     functions = sorted({n.name for n in E.postorder(nodes) if isinstance(n, E.Apply)
                         and derivative_of_user_function(n.name) is not None})
@@ -1077,6 +1096,21 @@ def result_lines(printer: NumpyPrinter, printed: list, kinds: list) -> list[str]
         out = [convert_output(p, kind, printer) for p, kind in zip(printed, kinds)]
     return printer.lines + ["return " + (out[0] if len(out) == 1 else
                                          "(" + ", ".join(out) + ")")]
+
+
+def factors_out_of_sums(roots: list) -> list:
+    """The roots with each sum along an axis of a product written with the factors that repeat
+    along that axis outside (``sum(G * g.T * Xc, axis=0)`` as ``sum(G * Xc, axis=0) * g``), so
+    that sums which differ only in such factors are one value in the code (batch norm: dgamma's
+    and dX's sum of G * Xc) and the full-size products with the factors are not made."""
+    new: dict[int, E.Node] = {}
+    for n in E.postorder(roots):
+        args = tuple(new[id(a)] for a in n.args)
+        m = n if all(a is b for a, b in zip(args, n.args)) else n.remake(args, {})
+        if isinstance(m, Sum):
+            m = pull_constant_factors(m) or m
+        new[id(n)] = m
+    return [new[id(r)] for r in roots]
 
 
 def math_import(printer: NumpyPrinter) -> str:
