@@ -708,3 +708,20 @@ def test_factors_taken_out_of_sums_and_regrouped_keep_the_value(text, want):
     got = f(**{k: v for k, v in values.items() if k in taken})
     np.testing.assert_allclose(np.reshape(got, np.shape(want(values))), want(values),
                                rtol=1e-12, err_msg=text)
+
+
+# an update of t = log(B) whose later operand read t twice, once inside a sum inside an einsum:
+# both calls were hoisted, the inner one replaced first, so the outer one's text no longer
+# matched and the einsum read t after t had been updated (found by the large property run)
+def test_an_update_never_leaves_a_read_of_the_temporary_behind():
+    text = ("(sum(2 * log(B)) - ((-(log(B) + log(B)) / B).T + sum((-(log(B) + log(B))).T))) * "
+            "sum(log(B) + log(B) + (log(B) + log(B)))")
+    res = mc.derive(text, wrt=["B"], shapes={"B": ("n", "m")}, domains={"B": "positive"})
+    rng = np.random.default_rng(0)
+    b, G = rng.uniform(0.5, 2, (2, 3)), rng.standard_normal((3, 2))
+    # f = (2 s + 2 L.T / B.T + 2 s) * 4 s with L = log(B), s = sum(L): by hand
+    L, s = np.log(b), np.log(b).sum()
+    inner = 4 * s + (2 * L / b).T
+    d_s = (G * 4 * s).sum() * 4 + (G * inner).sum() * 4             # through s = sum(L)
+    want = d_s / b + (G.T * 4 * s) * (2 / b ** 2 - 2 * L / b ** 2)
+    np.testing.assert_allclose(res.numpy_function()(b, G), want, rtol=1e-10)

@@ -1197,6 +1197,20 @@ def _update_path(tree: ast.expr, target) -> tuple[str, list] | None:
     return None
 
 
+def _still_read(text: str, found: tuple, early: list[str]) -> bool:
+    """Whether an operand of the second or a later step of the update path ``found`` still
+    reads t once the calls ``early`` are replaced by values computed first: then t would be
+    read after it was updated, and the statement must not update it."""
+    name, steps = found
+    for _, operand in steps[1:]:
+        out = ast.get_source_segment(text, operand)
+        for call in early:
+            out = _replace_call(out, call, "hoisted_")
+        if name in identifiers(out):
+            return True
+    return False
+
+
 def _read_first(text: str, found: tuple, printer: NumpyPrinter) -> list[str] | None:
     """For an update path (t, steps): the texts of the calls that read t in the operands of the
     second and later steps (computed first, they read t's values before it is updated; the
@@ -1219,7 +1233,9 @@ def _read_first(text: str, found: tuple, printer: NumpyPrinter) -> list[str] | N
             call = ast.get_source_segment(text, up)
             if call not in calls:
                 calls.append(call)
-    return calls
+    # a call inside another that is read first is read with it (replacing the inner one first
+    # would leave the outer one's text unmatched)
+    return [c for c in calls if not any(c != other and c in other for other in calls)]
 
 
 def _shape(tree: ast.expr, known: dict, math_name: str | None):
@@ -1430,6 +1446,8 @@ def update_dead_temporaries(printer: NumpyPrinter, after: list[str]) -> set[str]
                 updated.add(var)
         found = _update_path(tree, target) if id(node) not in printer.views else None
         early = None if found is None else _read_first(text, found, printer)
+        if early is not None and _still_read(text, found, early):
+            early = None            # a read of t the hoisting would miss: no update here
         if found is None or not found[1] or early is None:
             original = text
             for argument, (name, steps) in _argument_updates(tree, target, shape_of):
