@@ -247,6 +247,8 @@ def mul_rules(node: Mul):
         return scaled(div(s, rest.args[1].args[0]), rest.args[0])
     if value is not None and const_value(rest) is not None:       # c * (d * ones) = (c d) ones
         return Broadcast.make(Const.make(value * const_value(rest)), *node.shape)
+    if isinstance(rest, Broadcast) and rest.args[0].is_scalar:   # (c ones) * (s ones) = (c s) ones
+        return Broadcast.make(mul(s, rest.args[0]), *node.shape)
     if isinstance(rest, Neg) and value is not None:
         return scaled(Const.make(-value), rest.args[0])
     return None

@@ -161,6 +161,11 @@ SIMPLIFICATIONS = [
      lambda v: v["X"].sum(axis=0)[:, None]),
     ("sum(-(X - mean(X, axis=1, keepdims=True)).T, axis=0)", "zeros(m)",
      lambda v: np.zeros((5, 1))),
+    # two repeated numbers multiply to one repeated number
+    ("(2 * ones(n)) * (det(A) * ones(n))", "2 * det(A) * ones(n)",
+     lambda v: 2 * np.linalg.det(v["A"]) * np.ones((4, 1))),
+    ("(det(A) * ones(m, d)) / (4 * ones(m, d))", "(1/4) * det(A) * ones(m, d)",
+     lambda v: np.linalg.det(v["A"]) / 4 * np.ones((5, 3))),
     ("sum(A - mean(A, axis=1, keepdims=True), axis=0)",
      "sum(A - (1/n) * (sum(A, axis=1, keepdims=True) * ones(n, n)), axis=0)",
      lambda v: (v["A"] - v["A"].mean(axis=1, keepdims=True)).sum(axis=0)[:, None]),

@@ -5,7 +5,7 @@ An expression is a random template of the rewrites' patterns (spelled-out softma
 softplus, sigmoid, log-sigmoid, binary cross-entropy, quotients of powers, sign and abs, the
 trace as a sum, relu times step, transposes of symmetric matrices, powers and quotients of a
 repeated scalar, the sums of the identity's rows and of a probability vector, decimal
-coefficients, mirrored terms, centred sums) applied to a random inner
+coefficients, mirrored terms, centred sums, products of repeated numbers) applied to a random inner
 expression of the variables; its value before and after is computed by the form table's own
 NumPy interpreter, never by matcalc.
 """
@@ -60,6 +60,8 @@ TEMPLATES = [
     "sum((P - mean(P, axis=1, keepdims=True)) * sum(A, axis=1, keepdims=True) + A, axis=1) * ({x})",
     "sum(A - mean(A, axis=0, keepdims=True), axis=1) * ({x})",
     "sum(A - mean(A, axis=1, keepdims=True), axis=0) + ({x})",
+    # repeated numbers multiply to one
+    "(2 * ones(n)) * (norm(v) * ones(n)) * ({x})",
 ]
 
 
