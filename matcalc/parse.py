@@ -494,7 +494,7 @@ class _Reader:
         self.calls: dict[int, _CallPlan] = {}
         self.names: list[ast.Name] = []
         self.leaves: dict[int, E.Node] = {}
-        self.dimension_operations = 0
+        self.dimension_operations: set = set()    # (operator, constant, constant) done
         self.comparisons: set[int] = set()         # where()'s conditions
 
     def error(self, message: str, node: ast.AST, cls: type = ParseError) -> MatcalcError:
@@ -800,11 +800,15 @@ class _Reader:
         if isinstance(left, E.Const) and isinstance(right, E.Const) and not (
                 left.value.is_Rational and right.value.is_Rational):
             # arithmetic on dimensions or functions of numbers (exp(1)) brings each constant to
-            # one canonical form (SymPy's cancel), which is polynomial arithmetic: cap how often
-            self.dimension_operations += 1
-            if self.dimension_operations > MAX_DIMENSION_OPERATIONS:
-                raise ParseError(f"too much arithmetic on dimension names (more than "
-                                 f"{MAX_DIMENSION_OPERATIONS} operations)")
+            # one canonical form (SymPy's cancel), which is polynomial arithmetic: cap how often,
+            # counting an operation on the same two constants once (a printed gradient repeats
+            # 1/(2*n**2) in many places; SymPy's cache makes the repeats cheap)
+            key = (type(node.op), left, right)
+            if key not in self.dimension_operations:
+                self.dimension_operations.add(key)
+                if len(self.dimension_operations) > MAX_DIMENSION_OPERATIONS:
+                    raise ParseError(f"too much arithmetic on dimension names in constants "
+                                     f"(more than {MAX_DIMENSION_OPERATIONS} operations)")
         if isinstance(node.op, ast.Pow):
             exponent = self.check_exponent(node, left, right)
             return E.power(left, exponent)

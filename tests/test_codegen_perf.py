@@ -725,3 +725,15 @@ def test_an_update_never_leaves_a_read_of_the_temporary_behind():
     d_s = (G * 4 * s).sum() * 4 + (G * inner).sum() * 4             # through s = sum(L)
     want = d_s / b + (G.T * 4 * s) * (2 / b ** 2 - 2 * L / b ** 2)
     np.testing.assert_allclose(res.numpy_function()(b, G), want, rtol=1e-10)
+
+
+# a scalar made of constants only, raised to a power, prints as a Python float: as the first
+# factor of a product of three it went into multi_dot, which takes arrays only (found by the
+# large property run)
+def test_a_constant_scalar_power_in_a_product_of_several_factors():
+    u, A = mc.Vector("u", "n"), mc.Matrix("A", "n", "n")
+    e = (mc.sum(mc.ones("n", "m")) / (mc.dim("m") * mc.dim("n"))) ** 2 @ u.T @ A
+    rng = np.random.default_rng(0)
+    uu, AA = rng.standard_normal(3), rng.standard_normal((3, 3))
+    f = mc.grad(mc.sum(e @ u), u).value_function()
+    assert f(u=uu, A=AA, m=4) == pytest.approx(uu @ AA @ uu, rel=1e-12)

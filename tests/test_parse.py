@@ -458,3 +458,15 @@ def test_printed_text_is_stable(text):
 def test_printer_round_trip_of_former_problems(build):
     e = build()
     assert parse(to_text(e), SHAPES) is e
+
+
+# a printed gradient repeats a constant such as 1/(2*n**2) in many places: each repeat counted
+# against the cap on arithmetic in constants refused texts matcalc itself printed
+def test_a_repeated_constant_counts_once_against_the_cap_on_constant_arithmetic():
+    A = {"A": ("n", "n")}
+    text = " + ".join(["(1/(2*n**2)) * A"] * 60)
+    node = parse(text, A)
+    assert parse(str(node), A) is node
+    distinct = " + ".join(f"(1/(2*n**2 + {i})) * A" for i in range(40))
+    with pytest.raises(ParseError, match="arithmetic on dimension names in constants"):
+        parse(distinct, A)

@@ -457,7 +457,10 @@ class NumpyPrinter(Printer):
         return [_Factor(arg.text, arg.prec, arg.node.shape, arg.node)]
 
     def _factor_text(self, f: _Factor) -> str:
-        if isinstance(f.node, E.Const):
+        # a constant, or a scalar made of constants only ((sum(ones(n, m)) / (m*n)) ** 2 is a
+        # Python float), is a 1 x 1 array where a product of arrays needs one
+        if f.node is not None and (isinstance(f.node, E.Const) or f.node.is_scalar and
+                                   self.constant.get(id(f.node), False)):
             return self.array(Printed(f.node, f.text, f.prec))
         return f.text
 
