@@ -143,28 +143,23 @@ OWN = """def {name}(xp, a):
 
 # G * step(h) for a product G the expression has just made: G times the mask h > 0, in place
 # (np.where, and copyto with a where= mask, take 3-4 times as long on a mask with no pattern)
-KEEP_POSITIVE = """def {name}(h, x):
-    \"\"\"x where h > 0, else 0, as where(h > 0, x, 0.0), written over x (a fresh array of the
-    caller's expression, of h's shape, never an input).\"\"\"
-    on = h > 0
+_KEEP_POSITIVE_BODY = """    on = h > 0
     with {np}.errstate(invalid="ignore"):
         x *= on
     if {np}.isnan(x.sum()):      # inf * 0 or nan * 0 where h is not positive: 0 there, as where
         {np}.copyto(x, 0.0, where=~on)
     return x
 """
+KEEP_POSITIVE = """def {name}(h, x):
+    \"\"\"x where h > 0, else 0, as where(h > 0, x, 0.0), written over x (a fresh array of the
+    caller's expression, of h's shape, never an input).\"\"\"
+""" + _KEEP_POSITIVE_BODY
 PORTABLE_KEEP_POSITIVE = """def {name}(xp, h, x):
     \"\"\"x where h > 0, else 0, as where(h > 0, x, 0.0); under NumPy written over x (a fresh
     array of the caller's expression, of h's shape, never an input).\"\"\"
     if xp is not {numpy}:
         return xp.where(h > 0, x, 0.0)
-    on = h > 0
-    with {numpy}.errstate(invalid="ignore"):
-        x *= on
-    if {numpy}.isnan(x.sum()):   # inf * 0 or nan * 0 where h is not positive: 0 there, as where
-        {numpy}.copyto(x, 0.0, where=~on)
-    return x
-"""
+""" + _KEEP_POSITIVE_BODY.replace("{np}", "{numpy}")
 
 # -- taking the arguments in -------------------------------------------------------------------
 AS_FLOAT = """def {name}(label, x):
