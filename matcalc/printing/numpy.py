@@ -1302,6 +1302,8 @@ def _replace_call(text: str, call: str, name: str) -> str:
 
 def _own_product(tree: ast.expr, name: str, printer: NumpyPrinter) -> ast.Call | None:
     """The call scaled_product(c, name, b) in ``tree``, if there is one."""
+    if not any(re.sub(r"_\d+$", "", helper) == "scaled_product" for helper in printer.helpers):
+        return None                    # (most code has no such call: no walk of the tree)
     for call in ast.walk(tree):
         if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and \
                 call.func.id in printer.helpers and \
