@@ -1131,15 +1131,33 @@ _FRESH_HELPERS = frozenset(
     "sum_of_product".split())
 
 
+def _view_base(tree: ast.expr, np: str) -> ast.expr:
+    """The expression whose array ``tree`` is a view of (t for ``t.T``, ``t[:, None]``,
+    ``t.reshape(...)``, ``np.reshape(t, ...)``); ``tree`` itself when it is no view."""
+    while True:
+        if isinstance(tree, (ast.Subscript, ast.Attribute)):
+            tree = tree.value
+        elif isinstance(tree, ast.Call) and isinstance(tree.func, ast.Attribute) and \
+                tree.func.attr == "reshape":
+            f = tree.func
+            if not (isinstance(f.value, ast.Name) and f.value.id == np):
+                tree = f.value                       # t.reshape(...)
+            elif tree.args:
+                tree = tree.args[0]                  # np.reshape(t, ...)
+            else:
+                return tree
+        else:
+            return tree
+
+
 def _fresh(tree: ast.expr, fresh: set, np: str, helpers: dict) -> bool:
     """Whether the expression's value is a new array of the code's own (or a view of one):
     never an argument, nor a view of a value another name holds, except names in ``fresh``."""
+    tree = _view_base(tree, np)
     if isinstance(tree, (ast.BinOp, ast.UnaryOp)):
         return True
     if isinstance(tree, ast.Name):
         return tree.id in fresh
-    if isinstance(tree, (ast.Subscript, ast.Attribute)):
-        return _fresh(tree.value, fresh, np, helpers)
     if not isinstance(tree, ast.Call):
         return False
     f = tree.func
@@ -1148,33 +1166,16 @@ def _fresh(tree: ast.expr, fresh: set, np: str, helpers: dict) -> bool:
     if not isinstance(f, ast.Attribute):
         return False
     if isinstance(f.value, ast.Name) and f.value.id == np:
-        if f.attr == "reshape":
-            return bool(tree.args) and _fresh(tree.args[0], fresh, np, helpers)
-        return f.attr in _FRESH_FUNCTIONS or f.attr == "einsum" and len(tree.args) >= 3
-    if isinstance(f.value, ast.Attribute) and f.value.attr == "linalg":
-        return True                                  # solve, inv, multi_dot: new arrays
-    return f.attr == "reshape" and _fresh(f.value, fresh, np, helpers)
+        return f.attr != "reshape" and (f.attr in _FRESH_FUNCTIONS or
+                                        f.attr == "einsum" and len(tree.args) >= 3)
+    return isinstance(f.value, ast.Attribute) and f.value.attr == "linalg"   # solve, inv, ...
 
 
 def _view_root(tree: ast.expr, np: str) -> str | None:
     """The name whose array ``tree`` is, or is a view of (``t``, ``t.T``, ``t[:, None]``,
     ``t.reshape(...)``, ``np.reshape(t, ...)``); None for a new array."""
-    while True:
-        if isinstance(tree, ast.Name):
-            return tree.id
-        if isinstance(tree, (ast.Subscript, ast.Attribute)):
-            tree = tree.value
-        elif isinstance(tree, ast.Call) and isinstance(tree.func, ast.Attribute) and \
-                tree.func.attr == "reshape":
-            f = tree.func
-            if isinstance(f.value, ast.Name) and f.value.id == np:
-                if not tree.args:
-                    return None
-                tree = tree.args[0]
-            else:
-                tree = f.value
-        else:
-            return None
+    base = _view_base(tree, np)
+    return base.id if isinstance(base, ast.Name) else None
 
 
 def _update_path(tree: ast.expr, target) -> tuple[str, list] | None:
