@@ -672,6 +672,12 @@ def contains(node: Node, target: Node) -> bool:
     return any(n is target for n in postorder([node]))
 
 
+def with_args(node: Node, args: tuple) -> Node:
+    """``node`` over the operands ``args``: ``node`` itself when they are its own (nothing
+    rebuilt), else rebuilt (shapes re-checked)."""
+    return node if all(x is y for x, y in zip(args, node.args)) else node.remake(args, {})
+
+
 def substitute(roots: Sequence[Node], node_map: dict, dim_map: dict | None = None) -> list[Node]:
     """Rebuild ``roots`` with nodes replaced (``node_map``, keyed by node) and dimensions replaced.
 
@@ -684,10 +690,7 @@ def substitute(roots: Sequence[Node], node_map: dict, dim_map: dict | None = Non
             done[id(node)] = node_map[node]
             continue
         new_args = tuple(done[id(a)] for a in node.args)
-        if not dim_map and all(x is y for x, y in zip(new_args, node.args)):
-            done[id(node)] = node
-        else:
-            done[id(node)] = node.remake(new_args, dim_map)
+        done[id(node)] = node.remake(new_args, dim_map) if dim_map else with_args(node, new_args)
     return [done[id(r)] for r in roots]
 
 

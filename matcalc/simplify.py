@@ -23,7 +23,7 @@ from .constants import decimal_places
 from .errors import ConstantTooLargeError, UnsupportedError
 from .expr import (Add, Apply, Broadcast, Const, Div, Eye, MatMul, Mul, Neg, Node, Pow, Sub,
                    Transpose, Var, constant_value, div, is_ones, is_zero, mul, ones, postorder,
-                   scalar_factor, sub, zeros)  # noqa: F401
+                   scalar_factor, sub, with_args, zeros)  # noqa: F401
 from .ops import operation_of
 from .ops.contractions import Sum, Trace
 from .ops.elementwise import apply
@@ -846,7 +846,7 @@ def simplify_all(roots: list[Node], log: list | None = None) -> list[Node]:
                 stack.extend(reversed(pending))
                 continue
             args = tuple(memo[id(a)] for a in n.args)
-            m = n if all(x is y for x, y in zip(args, n.args)) else n.remake(args, {})
+            m = with_args(n, args)
             rules = rules_for(m)
             restricted = isinstance(m, (Add, Sub)) and id(n) in inner
             if restricted:
@@ -1032,7 +1032,7 @@ def rewrite_forward(root: Node) -> Node:
             done[id(n)] = found
             continue
         args = tuple(done[id(a)] for a in n.args)
-        m = n if all(x is y for x, y in zip(args, n.args)) else n.remake(args, {})
+        m = with_args(n, args)
         for rewrite in FORWARD_REWRITES:
             r = rewrite(m)
             if r is not None:

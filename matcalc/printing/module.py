@@ -178,8 +178,7 @@ def formulas(nodes: Sequence[E.Node], names: dict) -> list[str]:
                 continue
             stack.pop()
             args = tuple(as_operand(a) for a in n.args)
-            rebuilt[id(n)] = n if all(x is y for x, y in zip(args, n.args)) else \
-                n.remake(args, {})
+            rebuilt[id(n)] = E.with_args(n, args)
         return rebuilt[id(node)]
 
     return [f"{names[id(n)]} = {to_text(rebuild(n))}" for n in nodes]

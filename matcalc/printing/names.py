@@ -256,7 +256,7 @@ def _assemble(order: list, roots: list, names: dict[int, E.Var]) -> Named:
     definitions = []
     for n in order:
         args = tuple(done[id(a)] for a in n.args)
-        m = n if all(x is y for x, y in zip(args, n.args)) else n.remake(args, {})
+        m = E.with_args(n, args)
         if id(n) in names:
             definitions.append((names[id(n)], m))
             done[id(n)] = names[id(n)]

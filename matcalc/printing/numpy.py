@@ -1104,7 +1104,7 @@ def factors_out_of_sums(roots: list) -> list:
     new: dict[int, E.Node] = {}
     for n in E.postorder(roots):
         args = tuple(new[id(a)] for a in n.args)
-        m = n if all(a is b for a, b in zip(args, n.args)) else n.remake(args, {})
+        m = E.with_args(n, args)
         if isinstance(m, Sum):
             m = pull_constant_factors(m) or m
         new[id(n)] = m
