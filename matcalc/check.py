@@ -116,8 +116,8 @@ def draw(var, sizes: dict, rng: np.random.Generator, domain: str | None = None) 
     positive: entries uniform on [0.5, 2]. spd: M M^T / n + I (well conditioned). invertible:
     a normal matrix plus 2 sqrt(n) I — non-symmetric, so a missing transpose shows, and far
     from singular. probability: entries from a Dirichlet distribution (each column of a
-    matrix sums to one); probability_rows: each row from one. symmetric: (M + M^T) / 2. binary: entries 0 or 1. sign: entries -1 or
-    +1. real: standard normal.
+    matrix sums to one); probability_rows: each row from one. symmetric: (M + M^T) / 2. binary:
+    entries 0 or 1. sign: entries -1 or +1. real: standard normal.
     """
     shape = concrete_shape(var, sizes)
     domain = var.domain if domain is None else domain

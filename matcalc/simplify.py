@@ -65,7 +65,8 @@ def _is_gram(node: Node) -> bool:
 def _symmetric(node: Node, depth: int = 8) -> bool:
     """Known symmetric: an spd or symmetric variable, the identity, a diagonal matrix, a Gram
     matrix (P.T @ P, P.T @ S @ P for a symmetric S), inv of a symmetric, a scalar multiple (or
-    quotient by a scalar) or a sum of symmetric ones. ``depth`` bounds the look (a constant: no cost in the size)."""
+    quotient by a scalar) or a sum of symmetric ones. ``depth`` bounds the look (a constant: no
+    cost in the size)."""
     if depth == 0 or node.rows != node.cols:
         return False
     if isinstance(node, Var):
@@ -463,9 +464,9 @@ def _terms(node: Node) -> list[tuple[sympy.Expr, Node]]:
                 continue
             elif isinstance(n, Broadcast) and const_value(n) is not None:
                 out.append((sign * const_value(n), ones(*n.shape)))     # c as c * ones
-            elif isinstance(n, Broadcast) and scalar_factor(n.args[0]) is not None and \
-                    const_value(scalar_factor(n.args[0])[0]) is not None:
-                c, rest = scalar_factor(n.args[0])     # (-1/n) sum(d) repeated: its sign shows
+            elif isinstance(n, Broadcast) and (sf := scalar_factor(n.args[0])) is not None and \
+                    const_value(sf[0]) is not None:
+                c, rest = sf                            # (-1/n) sum(d) repeated: its sign shows
                 out.append((sign * const_value(c), Broadcast.make(rest, *n.shape)))
             elif isinstance(n, Const):
                 out.append((sign * n.value, Const.make(1)))             # constants add up

@@ -146,11 +146,8 @@ def pull_constant_factors(node: Sum) -> Node | None:
             factors.append((n, power))
     collect(node.args[0], 1)
 
-    def repeated(n: Node) -> bool:
-        if not isinstance(n, Broadcast) or n.args[0].is_scalar:
-            return False
-        inner = n.args[0]
-        return axis == 0 and is_one(inner.rows) or axis == 1 and is_one(inner.cols)
+    def repeated(n: Node) -> bool:      # a row or column repeated (a repeated scalar stays)
+        return isinstance(n, Broadcast) and not n.args[0].is_scalar and _constant_along(n, axis)
     out = [(f, p) for f, p in factors if repeated(f)]
     kept = [(f, p) for f, p in factors if not repeated(f)]
     if not out or not any(p > 0 for _, p in kept):
@@ -187,8 +184,8 @@ def _constant_along(node: Node, axis: int | None) -> bool:
     rows for axis 0, a column repeated across for axis 1, a repeated scalar for None)."""
     if isinstance(node, Broadcast):
         inner = node.args[0]
-        return inner.is_scalar or axis == 0 and inner.rows == 1 or \
-            axis == 1 and inner.cols == 1
+        return inner.is_scalar or axis == 0 and is_one(inner.rows) or \
+            axis == 1 and is_one(inner.cols)
     if isinstance(node, Neg):
         return _constant_along(node.args[0], axis)
     if isinstance(node, (Add, Sub, Mul, Div)):

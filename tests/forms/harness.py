@@ -9,7 +9,8 @@ for several seeds, and must agree (relative to the larger of 1 and the book valu
 entry, within ``RTOL``). Inputs are drawn here, not by matcalc, in the domains the book assumes
 (``draw_value``): standard normal, uniform on [0.5, 2] for ``positive``, M Mᵀ/n + I for ``spd``,
 a non-symmetric M + 3√n I for ``invertible``, columns of positive entries summing to one for
-``probability`` (rows, for ``probability_rows``), (M + Mᵀ)/2 for ``symmetric``, {0, 1} for ``binary`` and {-1, +1} for ``sign``.
+``probability`` (rows, for ``probability_rows``), (M + Mᵀ)/2 for ``symmetric``, {0, 1} for
+``binary`` and {-1, +1} for ``sign``.
 Where a case marks a domain matcalc does not have yet (``future_domains``), values are drawn in
 the book's domain and matcalc is told the nearest one it has; its result holds for every value
 of that wider domain, so it must agree with the book's on the narrower one. Each dimension gets
