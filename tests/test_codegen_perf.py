@@ -737,3 +737,17 @@ def test_a_constant_scalar_power_in_a_product_of_several_factors():
     uu, AA = rng.standard_normal(3), rng.standard_normal((3, 3))
     f = mc.grad(mc.sum(e @ u), u).value_function()
     assert f(u=uu, A=AA, m=4) == pytest.approx(uu @ AA @ uu, rel=1e-12)
+
+
+# G * step(h) masks a fresh product in place only when the product has the mask's shape: a
+# column A @ U broadcast across step(A) was masked in place and NumPy refused the (n, 1) output
+# (found by the large run of the NumPy-meaning property test)
+def test_a_product_that_broadcasts_against_the_mask_is_not_masked_in_place():
+    text, shapes = "step(A) * (A @ U)", {"A": ("n", "n"), "U": ("n", 1)}
+    rng = np.random.default_rng(0)
+    A, U = rng.standard_normal((3, 3)), rng.standard_normal((3, 1))
+    f = mc.derive(text, wrt=["A"], shapes=shapes).value_function()
+    np.testing.assert_allclose(f(A=A, U=U), np.heaviside(A, 0) * (A @ U), rtol=1e-12)
+    code = mc.backward(f"sum({text})", wrt=["A"], shapes=shapes)
+    value, _ = code.forward(A=A, U=U)
+    assert float(value) == pytest.approx((np.heaviside(A, 0) * (A @ U)).sum(), rel=1e-12)

@@ -742,8 +742,10 @@ class NumpyPrinter(Printer):
                         bare_broadcasts(node)[1 - position]:
                     other = self.done[id(other.node.args[0])]
                 h = self.done[id(operand.args[0])]
-                if isinstance(other.node, E.MatMul) and self._fresh_product(other.text):
-                    # a product the expression has just made: masked in place
+                if isinstance(other.node, E.MatMul) and other.node.shape == node.shape and \
+                        self._fresh_product(other.text):
+                    # a product the expression has just made, of the mask's shape (not a
+                    # column or row that broadcasts against it): masked in place
                     return self.call("keep_positive", PORTABLE_KEEP_POSITIVE if self.portable
                                      else KEEP_POSITIVE, h.text, other.text), POSTFIX
                 return f"{self.np}.where({self.wrap(h, ADD + 1)} > 0, {other.text}, 0.0)", \
