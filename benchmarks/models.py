@@ -24,8 +24,9 @@ same definition that the tests differentiate by finite differences.
 Before timing, every contender's gradients are compared with the hand-written ones
 (np.allclose, tolerances by dtype), and the dtype each contender returns is recorded. Timing:
 BLAS, OpenMP, XLA and PyTorch threads pinned before the libraries load, and the process kept to
-that many cores (each --threads value runs in its own process); the contenders interleaved, each taking each place in the round in turn,
-after two warm-up rounds; per contender the median and quartiles over the rounds, and its ratio
+that many cores (each --threads value runs in its own process); the contenders interleaved in
+an order shuffled each round (so that none always follows the same one), after two warm-up
+rounds; per contender the median and quartiles over the rounds, and its ratio
 to the hand-written time of the same round (the table gives the median of these per-round
 ratios). For the two MLPs a "GEMM floor" contender does only the matrix products that forward
 and backward must do, with the same shapes, in the same rounds.
@@ -40,6 +41,7 @@ import gc
 import json
 import math
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -948,8 +950,13 @@ def summarise(times: dict, base: str) -> dict:
 
 def interleaved(cs: list, rounds: int, calls: int, warmup: int = 2) -> tuple[dict, dict]:
     """Seconds per call of each contender in each of ``rounds`` rounds, wall-clock and CPU
-    (of every thread of this process). In round r the contenders run in their order rotated by
-    r, so each takes each place in turn; each sample is ``calls`` calls in a row. The garbage
+    (of every thread of this process). Each round runs the contenders in an order drawn at
+    random (seeded by the round, so runs repeat it): no contender always follows the same one.
+    What the previous contender leaves behind (the allocator's free memory, which its arrays'
+    page faults depend on, and the caches) moves a time by several percent: two copies of
+    layer norm's backward(), in one run with the round's order rotated (so each always
+    followed the same neighbour), differed by 6% (float32) and 8% (float64); shuffled, by
+    under 1%. Each sample is ``calls`` calls in a row. The garbage
     collector runs between rounds, not inside them."""
     wall = {c.name: [] for c in cs}
     cpu = {c.name: [] for c in cs}
@@ -958,8 +965,9 @@ def interleaved(cs: list, rounds: int, calls: int, warmup: int = 2) -> tuple[dic
     try:
         for r in range(warmup + rounds):
             gc.collect()
-            shift = r % len(cs)
-            for c in cs[shift:] + cs[:shift]:
+            order = list(cs)
+            random.Random(r).shuffle(order)
+            for c in order:
                 run = c.run
                 c0 = time.process_time()
                 t0 = time.perf_counter()

@@ -343,7 +343,7 @@ def test_logdet_uses_slogdet_and_softmax_is_stable():
     text = "logdet(X) - sum(y * log(softmax(z)))"
     source = mc.backward(text, wrt=["X", "z"], shapes=shapes).source
     assert "slogdet" in source and "xp.linalg.det(" not in source
-    assert "def logsumexp(xp, x, axis):" in source and "def softmax(xp, x, axis):" in source
+    assert "def logsumexp(xp, x, axis):" in source and "def softmax(xp, x, axis, own=False):" in source
     check_against_numpy(text, ["X", "z"], shapes, domains={"X": "invertible"})
 
 
@@ -446,6 +446,16 @@ def test_float32_stays_float32_and_integers_become_float64():
     assert all(g.dtype == np.float32 for g in code.backward(kept))
     ints = {k: np.round(3 * v).astype(int) for k, v in values.items()}
     assert all(g.dtype == np.float64 for g in code.backward(code.forward(**ints)[1]))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_constant_gradient_has_the_inputs_floating_type(dtype):
+    # d/ds of logsumexp(2 s) is the number 2: a float of the inputs' type, not the int 2
+    code = mc.backward("sum(softmax(s) * x) + logsumexp(s * 2)", wrt=["x", "s"],
+                       shapes={"x": ("n",), "s": ()})
+    dx, ds = code.backward(code.forward(np.ones(3, dtype), dtype(0.5))[1])
+    assert ds == 2 and ds.dtype == dtype and dx.dtype == dtype
+    np.testing.assert_array_equal(dx, np.ones(3))
 
 
 # ---------------------------------------------------------------------------------------------

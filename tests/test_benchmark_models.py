@@ -181,17 +181,24 @@ def test_summarise_takes_the_median_of_per_round_ratios():
     assert (s["other"]["ratio_q1"], s["other"]["ratio_q3"]) == (1.0, 2.0)
 
 
-def test_interleaved_rounds_rotate_the_order():
-    seen = []
+def test_interleaved_rounds_shuffle_the_order_so_neighbours_vary():
+    def run():
+        seen = []
 
-    def contender(name):
-        return bm.Contender(name, lambda: seen.append(name), None)
-
-    times, cpu = bm.interleaved([contender("a"), contender("b"), contender("c")], rounds=3,
-                                calls=2, warmup=1)
-    assert all(len(t) == 3 for t in times.values()) and all(len(t) == 3 for t in cpu.values())
-    rounds = ["".join(seen[i:i + 6:2]) for i in range(0, len(seen), 6)]
-    assert rounds == ["abc", "bca", "cab", "abc"]
+        def contender(name):
+            return bm.Contender(name, lambda: seen.append(name), None)
+        times, cpu = bm.interleaved([contender(x) for x in "abc"], rounds=20, calls=2,
+                                    warmup=1)
+        assert all(len(t) == 20 for t in times.values())
+        assert all(len(t) == 20 for t in cpu.values())
+        return ["".join(seen[i:i + 6:2]) for i in range(0, len(seen), 6)]
+    rounds = run()
+    assert len(rounds) == 21 and all(sorted(r) == ["a", "b", "c"] for r in rounds)
+    assert run() == rounds                                  # seeded: a run repeats it
+    # each contender runs right after each other one in some round, and first in some
+    followed = {(r[k], r[k + 1]) for r in rounds for k in range(2)}
+    assert followed == {(x, y) for x in "abc" for y in "abc" if x != y}
+    assert {r[0] for r in rounds} == set("abc")
 
 
 def test_returned_dtypes_are_reported_as_they_are():

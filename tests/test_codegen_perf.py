@@ -532,7 +532,7 @@ def test_norm_gradients_update_their_own_temporaries_and_stay_right(name, axis, 
     code = mc.backward(text, wrt=wrt, shapes=shapes)
     assert " /= " in res.numpy_source() and " += " in res.numpy_source(), res.numpy_source()
     if axis == 1:                    # dgamma: the column 1 / std a third operand, no X / std
-        assert 'einsum("ij,ij,i->j", G, ' in res.numpy_source(), res.numpy_source()
+        assert "weighted_sum(G, " in res.numpy_source(), res.numpy_source()
     assert " /= " in code.source and "own(xp, " in code.source, code.source
     tol = 1e-10 if dtype == np.float64 else 2e-4
     kept = code.forward(X, gamma, beta)[1]
@@ -554,7 +554,14 @@ def test_fewer_arrays_are_alive_at_once():
     text, shapes, wrt = MODELS["layer norm"]
     gamma, beta = rng.standard_normal(300), rng.standard_normal(300)
     f = mc.derive(text, wrt=wrt, shapes=shapes).numpy_function()
-    assert peak_arrays(lambda: f(A, gamma, beta, P), A.nbytes) < 2.2
+    # (and dgamma's weighted_sum a block of G * Xc's rows, of at most 131072 entries: the
+    # whole of a 400 x 300 array, an eighth of a 1600 x 600 one)
+    assert peak_arrays(lambda: f(A, gamma, beta, P), A.nbytes) < 3.2
+    X, G = rng.standard_normal((1600, 600)), rng.standard_normal((1600, 600))
+    gamma, beta = rng.standard_normal(600), rng.standard_normal(600)
+    block = (131072 // 600) * 600 * 8
+    assert peak_arrays(lambda: f(X, gamma, beta, G), X.nbytes) < 2.2 + block / X.nbytes
+    gamma, beta = rng.standard_normal(300), rng.standard_normal(300)
     code = mc.backward(text, wrt=wrt, shapes=shapes)
     assert peak_arrays(lambda: code.backward(code.forward(A, gamma, beta)[1], P),
                        A.nbytes) < 4.2
@@ -751,3 +758,72 @@ def test_a_product_that_broadcasts_against_the_mask_is_not_masked_in_place():
     code = mc.backward(f"sum({text})", wrt=["A"], shapes=shapes)
     value, _ = code.forward(A=A, U=U)
     assert float(value) == pytest.approx((np.heaviside(A, 0) * (A @ U)).sum(), rel=1e-12)
+
+
+WEIGHTED_SUMS = [
+    ("sum(A * B / c, axis=0, keepdims=True)", {"c": ("m", 1)},
+     lambda A, B, w: (A * B / w).sum(axis=0, keepdims=True)),
+    ("sum(A * B * r, axis=1, keepdims=True)", {"r": (1, "n")},
+     lambda A, B, w: (A * B * w).sum(axis=1, keepdims=True)),
+    ("sum(A / c, axis=0, keepdims=True)", {"c": ("m", 1)},
+     lambda A, B, w: (A / w).sum(axis=0, keepdims=True)),
+    ("sum(A * r, axis=1, keepdims=True)", {"r": (1, "n")},
+     lambda A, B, w: (A * w).sum(axis=1, keepdims=True)),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, F32])
+@pytest.mark.parametrize("m,n", [(700, 450), (3, 5), (1, 200000), (0, 4)])
+@pytest.mark.parametrize("text,weight,reference", WEIGHTED_SUMS,
+                         ids=[t for t, _, _ in WEIGHTED_SUMS])
+def test_a_weighted_sum_taken_in_blocks_of_rows_is_the_sum(text, weight, reference, m, n, dtype):
+    """sum(A * B * w) along an axis with w a vector along it: BLAS meets w a block of rows
+    at a time (700 x 450: 291 rows a block, the last one short; one row longer than a block;
+    no rows at all), and the value is NumPy's, in the inputs' dtype."""
+    shapes = {"A": ("m", "n"), "B": ("m", "n"), **weight}
+    res = mc.derive(text, wrt="A", shapes=shapes)
+    f = res.value_function()
+    assert "weighted_sum" in f.__globals__, res.numpy_source()
+    rng = np.random.default_rng(5)
+    (w_name, w_shape), = weight.items()
+    A, B = (rng.standard_normal((m, n)).astype(dtype) for _ in range(2))
+    w = (1 + rng.random((m, 1) if w_shape[1] == 1 else (1, n))).astype(dtype)
+    args = {"A": A, w_name: w, **({"B": B} if "B" in text else {})}
+    got = f(**args)
+    want = reference(A.astype(np.float64), B.astype(np.float64), w.astype(np.float64))
+    assert got.dtype == dtype and got.shape == want.shape
+    tol = 1e-9 if dtype == np.float64 else 1e-3
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol * max(1, m))
+
+
+def numpy_softmax(S, axis):
+    E = np.exp(S - S.max(axis=axis, keepdims=True))
+    return E / E.sum(axis=axis, keepdims=True)
+
+
+@pytest.mark.parametrize("text,own,reference", [
+    ("sum(softmax(X, axis=1) * Y)", False, lambda v: numpy_softmax(v["X"], 1)),
+    ("sum(softmax(A @ B, axis=0) * Y)", True, lambda v: numpy_softmax(v["A"] @ v["B"], 0)),
+    ("sum(softmax(X / 2 + A @ B, axis=1) * Y)", True,
+     lambda v: numpy_softmax(v["X"] / 2 + v["A"] @ v["B"], 1)),
+])
+def test_softmax_works_in_an_array_only_it_reads(text, own, reference):
+    """softmax exponentiates and normalises in one array: the product or sum the expression
+    has just made (own=True), else a shifted copy; the caller's X is never written."""
+    shapes = {"X": ("n", "m"), "A": ("n", "k"), "B": ("k", "m"), "Y": ("n", "m")}
+    used = {k: s for k, s in shapes.items() if k in text}
+    res = mc.derive(text, wrt=["Y"], shapes=used)
+    code = mc.backward(text, wrt=["Y"], shapes=used)
+    for source in (res.numpy_source(), code.source):
+        assert ("own=True" in source) == own, source
+    rng = np.random.default_rng(21)
+    sizes = {"n": 6, "m": 5, "k": 3}
+    values = {k: 3 * rng.standard_normal([sizes[d] for d in s]) for k, s in used.items()}
+    before = {k: v.copy() for k, v in values.items()}
+    want = reference(values)                                 # d sum(P * Y) / dY = P
+    np.testing.assert_allclose(res.numpy_function()(**values), want, rtol=1e-12)
+    value, kept = code.forward(**values)
+    np.testing.assert_allclose(value, (want * values["Y"]).sum(), rtol=1e-12)
+    np.testing.assert_allclose(code.backward(kept)[0], want, rtol=1e-12)
+    for k, v in values.items():
+        np.testing.assert_array_equal(v, before[k], err_msg=k)

@@ -251,21 +251,50 @@ def _latex_with_axis(command: str):
 
 
 # Numerically stable softmax and logsumexp: shift by the maximum before exponentiating.
-_SOFTMAX = """def {name}(x, axis):
-    e = {np}.exp(x - {np}.max(x, axis=axis, keepdims=True))
-    return e / {np}.sum(e, axis=axis, keepdims=True)
+# The shifted copy (or x itself, when the caller made it and reads it no more: own) is
+# exponentiated and normalised in place: one array, where exp(x - top) / sum makes three.
+_SOFTMAX = """def {name}(x, axis, own=False):
+    \"\"\"exp(x) / sum(exp(x)) along axis (all entries when None), shifted by the maximum;
+    own: x is an array the caller made and reads no more, worked in in place.\"\"\"
+    top = {np}.max(x, axis=axis, keepdims=True)
+    if {np}.ndim(x) == 0:                   # a number
+        e = {np}.exp(x - top)
+        return e / {np}.sum(e, axis=axis, keepdims=True)
+    if own:
+        x -= top
+        e = x
+    else:
+        e = x - top
+    {np}.exp(e, out=e)
+    e /= {np}.sum(e, axis=axis, keepdims=True)
+    return e
 """
 _LOGSUMEXP = """def {name}(x, axis):
     top = {np}.max(x, axis=axis, keepdims=True)
-    return top + {np}.log({np}.sum({np}.exp(x - top), axis=axis, keepdims=True))
+    e = x - top
+    if {np}.ndim(e):
+        {np}.exp(e, out=e)                  # (in the shifted copy's own array)
+    else:
+        e = {np}.exp(e)
+    return top + {np}.log({np}.sum(e, axis=axis, keepdims=True))
 """
 # (torch's max returns indices too; the array-API standard has no amax)
-_PORTABLE_SOFTMAX = """def {name}(xp, x, axis):
-    \"\"\"exp(x) / sum(exp(x)) along axis (all entries when None), shifted by the maximum.\"\"\"
+_PORTABLE_SOFTMAX = """def {name}(xp, x, axis, own=False):
+    \"\"\"exp(x) / sum(exp(x)) along axis (all entries when None), shifted by the maximum;
+    own: x is an array the caller made and reads no more, under NumPy worked in in place.\"\"\"
     axes = (0, 1) if axis is None else axis
     top = getattr(xp, "amax", xp.max)(x, axis=axes, keepdims=True)   # torch's max has indices
-    e = xp.exp(x - top)
-    return e / xp.sum(e, axis=axes, keepdims=True)
+    if xp is not {numpy} or {numpy}.ndim(x) == 0:
+        e = xp.exp(x - top)
+        return e / xp.sum(e, axis=axes, keepdims=True)
+    if own:
+        x -= top
+        e = x
+    else:
+        e = x - top
+    {numpy}.exp(e, out=e)
+    e /= {numpy}.sum(e, axis=axes, keepdims=True)
+    return e
 """
 _PORTABLE_LOGSUMEXP = """def {name}(xp, x, axis):
     \"\"\"log(sum(exp(x))) along axis (all entries when None), shifted by the maximum.\"\"\"
@@ -276,10 +305,10 @@ _PORTABLE_LOGSUMEXP = """def {name}(xp, x, axis):
 
 
 def _numpy_softmax(p, node, args):
+    given = [p.array(args[0]), str(node.axis)] + (["own=True"] if p.made_here(args[0]) else [])
     if p.portable:
-        return p.call("softmax", _PORTABLE_SOFTMAX, p.array(args[0]), str(node.axis)), POSTFIX
-    name = p.helper("softmax", _SOFTMAX)
-    return f"{name}({p.array(args[0])}, {node.axis})", POSTFIX
+        return p.call("softmax", _PORTABLE_SOFTMAX, *given), POSTFIX
+    return f"{p.helper('softmax', _SOFTMAX)}({', '.join(given)})", POSTFIX
 
 
 def _numpy_logsumexp(p, node, args):
