@@ -315,7 +315,8 @@ def test_diagonal_products_are_broadcasts():
     source = mc.backward(text, wrt=["v", "B"], shapes=shapes).source
     assert "diagflat" not in source
     assert "xp.tanh(v * B)" in source and "B @ (v * x)" in source    # forward
-    assert "dB = delta_z * v.T + v * delta_z_1" in source               # backward
+    # backward: dB = delta_z * v.T + v * delta_z_1, the sum made in the first product's array
+    assert "dB = own(xp, delta_z * v.T)\n    dB += v * delta_z_1\n" in source
     check_against_numpy(text, ["v", "B"], shapes)
 
 

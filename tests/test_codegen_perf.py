@@ -355,7 +355,10 @@ def test_arguments_are_converted_only_when_they_need_it():
     assert f(np.ones((3, 2), F32), np.ones(2, F32)).dtype == F32
     source = res.numpy_source()
     assert 'if type(W) is not np.ndarray or W.dtype.kind != "f":' in source
-    assert "np.result_type" not in source          # no dtype needed: none computed
+    body = source.split("def gradient")[1]
+    assert "np.result_type" not in body            # no dtype needed: none computed
+    # (two arrays of one floating type: one comparison, no conversion)
+    assert "if W.dtype != x.dtype:\n        W, x = same_dtype(W, x)" in body
 
 
 # ---------------------------------------------------------------------------------------------
@@ -533,7 +536,7 @@ def test_norm_gradients_update_their_own_temporaries_and_stay_right(name, axis, 
     assert " /= " in res.numpy_source() and " += " in res.numpy_source(), res.numpy_source()
     if axis == 1:                    # dgamma: the column 1 / std a third operand, no X / std
         assert "weighted_sum(G, " in res.numpy_source(), res.numpy_source()
-    assert " /= " in code.source and "own(xp, " in code.source, code.source
+    assert " += " in code.source and "own(xp, " in code.source, code.source
     tol = 1e-10 if dtype == np.float64 else 2e-4
     kept = code.forward(X, gamma, beta)[1]
     for got in (res.numpy_function()(X, gamma, beta, G), code.backward(kept, G),
@@ -827,3 +830,41 @@ def test_softmax_works_in_an_array_only_it_reads(text, own, reference):
     np.testing.assert_allclose(code.backward(kept)[0], want, rtol=1e-12)
     for k, v in values.items():
         np.testing.assert_array_equal(v, before[k], err_msg=k)
+
+
+@pytest.mark.parametrize("name", list(MODELS) + ["batch norm"])
+@pytest.mark.parametrize("inputs,upstream", [("mixed", "float32"), ("float32", "float64")])
+def test_mixed_floating_types_give_the_common_type_everywhere(name, inputs, upstream):
+    """float32 and float64 arguments together: every gradient float64, as if each had been
+    float64 (a float32 temporary updated in place must not keep its type); a float64 upstream
+    gradient of float32 arguments: float32, the arguments' type, as torch and JAX require."""
+    text, shapes, wrt = BATCH_NORM if name == "batch norm" else MODELS[name]
+    values = model_values("layer norm" if name == "batch norm" else name, "float64")
+    if inputs == "mixed":                     # the first argument float64, the others float32
+        given = {k: v if i == 0 else v.astype(np.float32) for i, (k, v) in enumerate(values.items())}
+        want_dtype = np.float64
+    else:
+        given = {k: v.astype(np.float32) for k, v in values.items()}
+        want_dtype = np.float32
+    as_given = {k: v.astype(np.float64) for k, v in given.items()}   # the same values
+    res = mc.derive(text, wrt=wrt, shapes=shapes)
+    code = mc.backward(text, wrt=wrt, shapes=shapes)
+    value = code.forward(**as_given)[0]
+    upstream_arg = {}
+    if np.ndim(value):                        # an upstream gradient G of the value's shape
+        G = np.random.default_rng(8).standard_normal(np.shape(value)).astype(upstream)
+        upstream_arg = {"G": G}
+        assert G.dtype != want_dtype or inputs == "mixed"
+    want = res.numpy_function()(**as_given, **{k: g.astype(np.float64)
+                                               for k, g in upstream_arg.items()})
+    want = want if isinstance(want, tuple) else (want,)
+    kept = code.forward(**given)[1]
+    tol = 1e-12 if want_dtype == np.float64 and inputs == "mixed" and upstream_arg == {} \
+        else 1e-4
+    for got in (res.numpy_function()(**given, **upstream_arg),
+                code.backward(kept, *upstream_arg.values())):
+        got = got if isinstance(got, tuple) else (got,)
+        assert len(got) == len(want)
+        for g, w in zip(got, want):
+            assert np.asarray(g).dtype == want_dtype
+            np.testing.assert_allclose(g, w, rtol=tol, atol=tol)

@@ -163,7 +163,9 @@ def pull_constant_factors(node: Sum) -> Node | None:
         return top, bottom
     top, bottom = product(kept)
     inside = top if bottom is None else Div.make(top, bottom)
-    vector = [(Transpose.make(f.args[0]) if axis == 0 else f.args[0], p) for f, p in out]
+    def column(row: Node) -> Node:      # (gamma for gamma.T: no gamma.T.T)
+        return row.args[0] if isinstance(row, Transpose) else Transpose.make(row)
+    vector = [(column(f.args[0]) if axis == 0 else f.args[0], p) for f, p in out]
     up, down = product(vector)
     total = Sum.make(inside, axis)
     if up is not None:

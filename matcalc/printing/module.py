@@ -41,6 +41,7 @@ from ..ops import operation_of
 from ..ops.linalg import Inv
 from ..simplify import const_value, scalar_factor, simplify_all
 from .numpy import (Names, NumpyPrinter, bind_dims, compile_module, convert_output, dimensions,
+                    factors_out_of_sums,
                     identifiers, is_diagonal_matrix, math_import, shared_nodes, take_inputs,
                     take_optional, update_dead_temporaries, used_helpers)
 from .text import to_text
@@ -264,7 +265,7 @@ def backward_code(expression: E.Node, root: E.Node, wrt: Sequence[E.Node],
                  for f in kept_nodes if not isinstance(f, E.Var)}
     placeholders = {n: f if isinstance(f, E.Var) else kept_vars[id(f)]
                     for n, f in needed.items() if n is not f or not isinstance(f, E.Var)}
-    roots = E.substitute(gradients, placeholders)
+    roots = factors_out_of_sums(E.substitute(gradients, placeholders))
     # a label for each forward value whose δ backward may name: its name, or one from its hint
     labels: dict[int, str] = {}
     for n in reversed(forward_nodes):                # from the loss down: the recursion's order

@@ -174,6 +174,14 @@ AS_FLOAT = """def {name}(label, x):
             pass
     raise TypeError(f"{{label}}: expected an array of numbers, got {{a.dtype}}")
 """
+# arguments of mixed floating types (a float32 X, a float64 gamma) all take the common one
+# first: the code updates its own temporaries in place, which would otherwise keep a float32
+# temporary's type where the quotient with a float64 value is float64
+SAME_DTYPE = """def {name}(*arrays):
+    \"\"\"The arrays in their common floating type (float32 with float64: float64).\"\"\"
+    dtype = {np}.result_type(*arrays)
+    return tuple(a.astype(dtype, copy=False) for a in arrays)
+"""
 SHAPE_ERROR = """def {name}(declared, arrays):
     \"\"\"The error naming the first argument whose shape is not the declared one.\"\"\"
     sizes = {{}}
@@ -228,6 +236,13 @@ WEIGHTED_SUM = """def {name}(a, b, w, axis):
     for k in range(0, a.shape[0], rows):
         out[k:k + rows] = (a[k:k + rows] * b[k:k + rows]) @ w
     return out
+"""
+PORTABLE_SAME_DTYPE = """def {name}(xp, *arrays):
+    \"\"\"The arrays in their common floating type (float32 with float64: float64).\"\"\"
+    total = arrays[0][:0, :0]
+    for a in arrays[1:]:
+        total = total + a[:0, :0]
+    return tuple(xp.asarray(a, dtype=total.dtype) for a in arrays)
 """
 PORTABLE_DTYPE = """def {name}(*arrays):
     \"\"\"The floating type the arrays promote to (as adding them would; torch's result_type
@@ -1329,6 +1344,22 @@ def _argument_updates(tree: ast.expr, target, shape_of) -> list:
     return found
 
 
+def _fresh_chain(tree: ast.expr, start) -> tuple[ast.expr, list] | None:
+    """(s, [(operator, operand), ...]) when ``tree`` is a chain of + - * / from a part s that
+    ``start`` accepts (the innermost such part on the chain: for ``a * b + c`` with a * b
+    accepted, a * b then + c; a sum or product may start from either side); (tree, []) when
+    only ``tree`` itself is accepted; else None."""
+    if isinstance(tree, ast.BinOp) and type(tree.op) in _UPDATE:
+        sides = [(tree.left, tree.right)]
+        if isinstance(tree.op, (ast.Add, ast.Mult)):
+            sides.append((tree.right, tree.left))
+        for inner, other in sides:
+            found = _fresh_chain(inner, start)
+            if found is not None:
+                return found[0], found[1] + [(_UPDATE[type(tree.op)], other)]
+    return (tree, []) if start(tree) else None
+
+
 def _replace_call(text: str, call: str, name: str) -> str:
     """``text`` with each occurrence of ``call`` (a call, or an argument naming a temporary
     nothing else in the text names; never part of a longer name) written as ``name``."""
@@ -1498,6 +1529,21 @@ def update_dead_temporaries(printer: NumpyPrinter, after: list[str]) -> set[str]
                 fresh.add(u)
                 join(u, name)
                 updated.add(var)
+            chain = None
+            if text == original and id(node) not in printer.views:
+                chain = _fresh_chain(tree, lambda sub: _fresh(sub, set(), printer.np,
+                                                              printer.helpers) and
+                                     shape_of(sub) == node.shape)
+            if chain is not None and chain[1]:
+                # u = a * b + c: a * b is an array of the statement's shape that the statement
+                # has just made, and nothing else holds: c is added into it (u = a * b, u += c)
+                first = ast.get_source_segment(text, chain[0])
+                start = f"{printer.call('own', OWN, first)}" if printer.portable else first
+                lines.append(f"{var} = {start}")
+                lines += [f"{var} {op}= {ast.get_source_segment(text, o)}" for op, o in chain[1]]
+                fresh.add(var)
+                updated.add(var)
+                continue
             lines.append(f"{var} = {text}")
             if _fresh(tree, fresh, printer.np, printer.helpers):
                 fresh.add(var)
@@ -1662,6 +1708,12 @@ def take_inputs(printer: NumpyPrinter, given: list[E.Var], dtype_used: bool) -> 
     for v in arrays:
         if v.kind == "vector":
             body.append(f"{v.name} = {printer.reshape(v.name, '(-1, 1)')}")
+    if len(arrays) > 1:                    # (two floating types: all take the common one)
+        names = [v.name for v in arrays]
+        mixed = " or ".join(f"{names[0]}.dtype != {n}.dtype" for n in names[1:])
+        same = printer.call("same_dtype", PORTABLE_SAME_DTYPE if portable else SAME_DTYPE,
+                            *names)
+        body += [f"if {mixed}:", f"    {', '.join(names)} = {same}"]
     if portable:
         if need_dtype:
             body.append(dtype_statement(printer, [v.name for v in arrays]))
@@ -1710,7 +1762,15 @@ def take_optional(v: E.Var, printer: NumpyPrinter, bound: set) -> list[str]:
         lines += [f"    if {v.name}.shape != {expected}:", f"        {error}"]
         if v.kind != "matrix":
             lines.append(convert[-1])
-    return lines
+    # (G of the arguments' floating type, as the gradients are: never mixed with them)
+    if printer.portable:
+        cast = f"{np}.asarray({v.name}, dtype={printer.dtype})"
+        test = f"{v.name}.dtype != {printer.dtype}"
+    else:                          # (a complex G is left as it is: a cast would drop its part)
+        cast = f"{v.name}.astype({printer.dtype})"
+        test = f"{v.name}.dtype != {printer.dtype} and {v.name}.dtype.kind == " \
+               f"{printer.dtype}.kind"
+    return lines + [f"    if {test}:", f"        {v.name} = {cast}"]
 
 
 def dtype_statement(printer: NumpyPrinter, arrays: list[str]) -> str:
