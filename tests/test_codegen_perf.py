@@ -538,7 +538,17 @@ def test_norm_gradients_update_their_own_temporaries_and_stay_right(name, axis, 
         assert "weighted_sum(G, " in res.numpy_source(), res.numpy_source()
     assert " += " in code.source and "own(xp, " in code.source, code.source
     tol = 1e-10 if dtype == np.float64 else 2e-4
-    kept = code.forward(X, gamma, beta)[1]
+    # the returned gradients take their own names (batch norm's column sum of G, which dX
+    # also reads, is another name; not dbeta_1)
+    assert "    return dX, dgamma, dbeta\n" in code.source
+    # forward's value made in the array of its product with gamma: one array, not two
+    assert "value = own(xp, gamma.T * t_2)\n    value += beta.T\n" in code.source
+    value, kept = code.forward(X, gamma, beta)
+    X64 = X.astype(np.float64)
+    Xc = X64 - X64.mean(axis=axis, keepdims=True)
+    want_value = gamma * Xc / np.sqrt((Xc ** 2).mean(axis=axis, keepdims=True) + 1e-5) + beta
+    assert value.dtype == dtype
+    np.testing.assert_allclose(value, want_value, rtol=tol, atol=tol)
     for got in (res.numpy_function()(X, gamma, beta, G), code.backward(kept, G),
                 code.backward(kept, G)):            # twice: forward's arrays are left alone
         assert all(g.dtype == dtype for g in got)

@@ -258,7 +258,18 @@ def backward_code(expression: E.Node, root: E.Node, wrt: Sequence[E.Node],
                        dtype=dtype)
     printed_root = fwd.print_all([root])[0]
     kept_names = [fwd.done[id(n)].text for n in kept_nodes]
-    update_dead_temporaries(fwd, [convert_output(printed_root, _kind(root), fwd)] + kept_names)
+    loss_text = convert_output(printed_root, _kind(root), fwd)
+    value_name = None
+    if not root.is_scalar and not loss_text.isidentifier():
+        # a statement, so that the value can be made in an array it has just made
+        # (value = gamma.T * t_2, value += beta.T); put back in the return when it is not
+        value_name = alloc.get("value")
+        fwd.lines.append(f"{value_name} = {loss_text}")
+        fwd.statements.append((value_name, printed_root.node))
+    if value_name in update_dead_temporaries(fwd, [value_name or loss_text] + kept_names):
+        loss_text = value_name
+    elif value_name is not None:
+        del fwd.lines[-1]
 
     # -- backward: the gradients over placeholders for what forward kept ----------------------
     kept_vars = {id(f): E.Var.make(fwd.done[id(f)].text, f.shape, check_name=False)
@@ -279,14 +290,18 @@ def backward_code(expression: E.Node, root: E.Node, wrt: Sequence[E.Node],
     bwd_hints = {key: name for key, (name, _, _, _) in deltas.items()}
     output_names = [("d" + w.name) if isinstance(w, E.Var) else "d" + hints.get(id(w), "t")
                     for w in wrt]
-    for r, wanted in zip(roots, output_names):
-        bwd_hints.setdefault(id(r), wanted)
+    shared = shared_nodes(roots)
+    kinds = [w.kind if isinstance(w, E.Var) else "matrix" for w in wrt]
+    for r, wanted, kind in zip(roots, output_names, kinds):
+        if kind == "matrix" or id(r) not in shared:
+            # (a gradient another one also reads, returned reshaped to a vector or number, is
+            # a column under another name: the returned value takes the name, not dbeta_1)
+            bwd_hints.setdefault(id(r), wanted)
     bwd = NumpyPrinter(xp, local | {p.name: p.name for p in placeholders.values()},
-                       shared_nodes(roots), alloc, portable=True, hints=bwd_hints,
+                       shared, alloc, portable=True, hints=bwd_hints,
                        helpers=helpers, numpy_name=numpy_name, dtype=dtype,
                        math_name=fwd.math)
     printed = bwd.print_all(roots)
-    kinds = [w.kind if isinstance(w, E.Var) else "matrix" for w in wrt]
     results, returned = [], []
     for p, kind, wanted in zip(printed, kinds, output_names):
         text = convert_output(p, kind, bwd)
@@ -323,7 +338,6 @@ def backward_code(expression: E.Node, root: E.Node, wrt: Sequence[E.Node],
 
     # -- the text ------------------------------------------------------------------------------
     signature = [v.name for v in ordered] + unbound
-    loss_text = convert_output(printed_root, _kind(root), fwd)
     kept_tuple = "(" + ", ".join(all_kept) + ("," if len(all_kept) == 1 else "") + ")"
     value = "loss" if root.is_scalar else "value"
     fwd_lines = [f"def forward({', '.join(signature + [f'{xp}=None'])}):",
