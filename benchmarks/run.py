@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -140,8 +141,9 @@ def speed(args) -> str:
         times = {name: {"forward": [], "backward": [], "total": []} for name in contenders}
         names = list(contenders)
         for r in range(rounds + 2):                    # two warm-up rounds
-            shift = r % len(names)                     # each contender takes each place in turn
-            for name in names[shift:] + names[:shift]:
+            order = list(names)                        # shuffled (seeded): no contender always
+            random.Random(r).shuffle(order)            # follows the same one (see models.py)
+            for name in order:
                 c = contenders[name]
                 t0 = time.perf_counter()
                 kept = c["forward"]()
