@@ -9,7 +9,9 @@ For each model the contenders compute every requested gradient from the model's 
 
 - hand-written NumPy: the reference, written as a careful engineer would (each value computed
   once, scaling the smaller operand of a product, in-place updates of its own temporaries);
-  for the tanh MLP also benchmarks/handwritten.py, the reference of benchmarks/run.py;
+  for the tanh MLP also benchmarks/handwritten.py, the reference of benchmarks/run.py; for
+  attention and the norms also "hand-written fwd+bwd", which computes the layer's output too,
+  the work matcalc backward() does (its own table gives backward()'s ratio to it);
 - matcalc derive: ``mc.derive(text, wrt=..., shapes=..., domains=...).numpy_function()``;
 - matcalc backward(): ``mc.backward(...)``'s ``forward`` then ``backward`` (which also computes
   the loss, or the model's output);
@@ -114,6 +116,10 @@ import handwritten  # noqa: E402
 # ---------------------------------------------------------------------------------------------
 # The operations the model definitions use, for each array library
 # ---------------------------------------------------------------------------------------------
+
+# the hand-written gradient that also computes the layer's output, as backward() does
+HAND_PASS = "hand-written fwd+bwd"
+
 
 @dataclasses.dataclass(frozen=True)
 class Ops:
@@ -465,13 +471,16 @@ def attention_output(o, v):
     return o.softmax(Q @ v["K"].T / math.sqrt(Q.shape[1]), 1) @ v["V"]
 
 
-def attention_hand(v):
+def attention_hand(v, output=False):
+    """The gradients; with ``output``, also the layer's output P @ V, as a forward pass and a
+    backward pass from what it keeps compute them (the output is dropped)."""
     Q, K, V, G = v["Q"], v["K"], v["V"], v["G"]
     scale = 1 / math.sqrt(Q.shape[1])
     P = (Q * scale) @ K.T                   # scale the n x d operand, not the n x n product
     P -= P.max(axis=1, keepdims=True)
     np.exp(P, out=P)
     P /= P.sum(axis=1, keepdims=True)
+    out = P @ V if output else None
     dV = P.T @ G
     dS = G @ V.T                            # dP, then dS over it
     dS -= np.einsum("ij,ij->i", dS, P)[:, None]
@@ -480,6 +489,7 @@ def attention_hand(v):
     dQ *= scale
     dK = dS.T @ Q
     dK *= scale
+    del out                                 # (the output lives as long as a pass keeps it)
     return dQ, dK, dV
 
 
@@ -490,6 +500,7 @@ ATTENTION = Model(
     shapes={"Q": ("n", "d"), "K": ("n", "d"), "V": ("n", "e"), "G": ("n", "e")},
     wrt=["Q", "K", "V"],
     inputs=attention_inputs, output=attention_output, hand=attention_hand,
+    extras=((HAND_PASS, functools.partial(attention_hand, output=True)),),
     sizes={"default": {"n": 1024, "d": 64, "e": 64}, "quick": {"n": 512, "d": 64, "e": 64},
            "tiny": {"n": 5, "d": 3, "e": 4}},
     backward=True)
@@ -512,12 +523,16 @@ def layernorm_output(o, v):
     return v["gamma"] * Xc / xp.sqrt(xp.mean(Xc ** 2, axis=1, keepdims=True) + EPS) + v["beta"]
 
 
-def layernorm_hand(v):
+def layernorm_hand(v, output=False):
+    """The gradients (with ``output``, also the layer's output: see attention_hand)."""
     X, G, gamma = v["X"], v["G"], v["gamma"]
     d = X.shape[1]
     Xh = X - X.mean(axis=1, keepdims=True)
     rstd = 1 / np.sqrt(np.einsum("ij,ij->i", Xh, Xh) / d + EPS)[:, None]
     Xh *= rstd                                          # the normalised X
+    if output:
+        out = gamma * Xh
+        out += v["beta"]
     dgamma = np.einsum("ij,ij->j", G, Xh)
     dbeta = G.sum(axis=0)
     dX = G * gamma                                      # d loss / d Xh
@@ -537,6 +552,7 @@ LAYERNORM = Model(
     shapes={"X": ("m", "d"), "gamma": ("d",), "beta": ("d",), "G": ("m", "d")},
     wrt=["X", "gamma", "beta"],
     inputs=norm_inputs, output=layernorm_output, hand=layernorm_hand,
+    extras=((HAND_PASS, functools.partial(layernorm_hand, output=True)),),
     sizes={"default": {"m": 2048, "d": 1024}, "quick": {"m": 1024, "d": 256},
            "tiny": {"m": 4, "d": 5}},
     note="the NumPy spelling, with the variance as mean((X - mean(...)) ** 2, ...)",
@@ -551,12 +567,16 @@ def batchnorm_output(o, v):
     return v["gamma"] * Xc / xp.sqrt(xp.mean(Xc ** 2, axis=0, keepdims=True) + EPS) + v["beta"]
 
 
-def batchnorm_hand(v):
+def batchnorm_hand(v, output=False):
+    """The gradients (with ``output``, also the layer's output: see attention_hand)."""
     X, G = v["X"], v["G"]
     m = X.shape[0]
     Xh = X - X.mean(axis=0)
     rstd = 1 / np.sqrt(np.einsum("ij,ij->j", Xh, Xh) / m + EPS)
     Xh *= rstd                                          # the normalised X
+    if output:
+        out = v["gamma"] * Xh
+        out += v["beta"]
     dgamma = np.einsum("ij,ij->j", G, Xh)
     dbeta = G.sum(axis=0)
     Xh *= dgamma / m
@@ -574,6 +594,7 @@ BATCHNORM = Model(
     shapes={"X": ("m", "d"), "gamma": ("d",), "beta": ("d",), "G": ("m", "d")},
     wrt=["X", "gamma", "beta"],
     inputs=norm_inputs, output=batchnorm_output, hand=batchnorm_hand,
+    extras=((HAND_PASS, functools.partial(batchnorm_hand, output=True)),),
     sizes={"default": {"m": 2048, "d": 1024}, "quick": {"m": 1024, "d": 256},
            "tiny": {"m": 5, "d": 4}},
     note="the NumPy spelling, with the variance spelt out as for layer norm",
@@ -1019,6 +1040,10 @@ def run_model(model: Model, size: dict, dtype: str, rounds: int, derived, code, 
     summary = summarise(times, HAND)
     for name, s in summary.items():     # about 1 on one thread; above 1: more threads ran
         s["cpu_per_wall"] = statistics.median(c / w for c, w in zip(cpu[name], times[name]))
+    if HAND_PASS in times and BACKWARD in times:      # backward() against the same work
+        s = summarise(times, HAND_PASS)[BACKWARD]
+        summary[BACKWARD].update(pass_ratio=s["ratio"], pass_q1=s["ratio_q1"],
+                                 pass_q3=s["ratio_q3"])
     if FLOOR in times:
         for name, s in summarise(times, FLOOR).items():
             summary[name].update(floor_ratio=s["ratio"], floor_q1=s["ratio_q1"],
@@ -1104,6 +1129,14 @@ def floor_table(results: list) -> str:
                   "x GEMM floor", "ratio quartiles"], rows) if rows else ""
 
 
+def pass_table(results: list) -> str:
+    """backward() (forward, which also makes the output, then backward) against a hand-written
+    gradient that also computes the output: the same work."""
+    rows = [[res["model"], f"{s['pass_ratio']:.2f} ({s['pass_q1']:.2f}-{s['pass_q3']:.2f})"]
+            for res in results for s in [res["summary"].get(BACKWARD, {})] if "pass_ratio" in s]
+    return table(["model", f"matcalc backward() x {HAND_PASS}"], rows) if rows else ""
+
+
 def report(run: dict) -> str:
     """The tables of one run (one --threads setting) as Markdown."""
     results, derivation = run["results"], run["derivation_seconds"]
@@ -1123,6 +1156,12 @@ def report(run: dict) -> str:
         out.append(ratio_table(mine) + "\n")
         out.append("Every contender:\n")
         out.append(model_table(mine) + "\n")
+        passes = pass_table(mine)
+        if passes:
+            out.append("backward() against a hand-written gradient that also computes the "
+                       "layer's output, as backward()'s forward does (median of per-round "
+                       "ratios):\n")
+            out.append(passes + "\n")
         floor = floor_table(mine)
         if floor:
             out.append(f"MLP forward + backward against the time of its matrix products alone "
