@@ -227,6 +227,8 @@ WEIGHTED_SUM = """def {name}(a, b, w, axis):
     if b is None:
         return w @ a if axis == 0 else a @ w
     rows = max(1, 131072 // max(1, a.shape[1]))
+    if a.shape[0] <= rows:                  # one block: the whole of a * b
+        return w @ (a * b) if axis == 0 else (a * b) @ w
     if axis == 0:
         out = w[:rows] @ (a[:rows] * b[:rows])
         for k in range(rows, a.shape[0], rows):
