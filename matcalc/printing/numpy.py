@@ -1233,18 +1233,8 @@ def _update_path(tree: ast.expr, target) -> tuple[str, list] | None:
     """(name, [(operator, operand), ...]) when ``tree`` is a chain of + - * / that starts from
     a name ``target`` accepts (``(t / s + x) * y``: t, then / s, + x, * y; a sum or product may
     start from either side); else None."""
-    if isinstance(tree, ast.Name):
-        return (tree.id, []) if target(tree.id) else None
-    if not isinstance(tree, ast.BinOp) or type(tree.op) not in _UPDATE:
-        return None
-    sides = [(tree.left, tree.right)]
-    if isinstance(tree.op, (ast.Add, ast.Mult)):
-        sides.append((tree.right, tree.left))
-    for inner, other in sides:
-        found = _update_path(inner, target)
-        if found is not None:
-            return found[0], found[1] + [(_UPDATE[type(tree.op)], other)]
-    return None
+    found = _chain_from(tree, lambda n: isinstance(n, ast.Name) and target(n.id))
+    return None if found is None else (found[0].id, found[1])
 
 
 def _still_read(text: str, found: tuple, early: list[str]) -> bool:
@@ -1346,17 +1336,18 @@ def _argument_updates(tree: ast.expr, target, shape_of) -> list:
     return found
 
 
-def _fresh_chain(tree: ast.expr, start) -> tuple[ast.expr, list] | None:
+def _chain_from(tree: ast.expr, start) -> tuple[ast.expr, list] | None:
     """(s, [(operator, operand), ...]) when ``tree`` is a chain of + - * / from a part s that
     ``start`` accepts (the innermost such part on the chain: for ``a * b + c`` with a * b
     accepted, a * b then + c; a sum or product may start from either side); (tree, []) when
-    only ``tree`` itself is accepted; else None."""
+    only ``tree`` itself is accepted; else None. The chains of updates: from a dead temporary
+    (``_update_path``) or from an array the statement has just made."""
     if isinstance(tree, ast.BinOp) and type(tree.op) in _UPDATE:
         sides = [(tree.left, tree.right)]
         if isinstance(tree.op, (ast.Add, ast.Mult)):
             sides.append((tree.right, tree.left))
         for inner, other in sides:
-            found = _fresh_chain(inner, start)
+            found = _chain_from(inner, start)
             if found is not None:
                 return found[0], found[1] + [(_UPDATE[type(tree.op)], other)]
     return (tree, []) if start(tree) else None
@@ -1533,7 +1524,7 @@ def update_dead_temporaries(printer: NumpyPrinter, after: list[str]) -> set[str]
                 updated.add(var)
             chain = None
             if text == original and id(node) not in printer.views:
-                chain = _fresh_chain(tree, lambda sub: _fresh(sub, set(), printer.np,
+                chain = _chain_from(tree, lambda sub: _fresh(sub, set(), printer.np,
                                                               printer.helpers) and
                                      shape_of(sub) == node.shape)
             if chain is not None and chain[1]:
