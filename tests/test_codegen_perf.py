@@ -851,7 +851,8 @@ def test_mixed_floating_types_give_the_common_type_everywhere(name, inputs, upst
     text, shapes, wrt = BATCH_NORM if name == "batch norm" else MODELS[name]
     values = model_values("layer norm" if name == "batch norm" else name, "float64")
     if inputs == "mixed":                     # the first argument float64, the others float32
-        given = {k: v if i == 0 else v.astype(np.float32) for i, (k, v) in enumerate(values.items())}
+        given = {k: v if i == 0 else v.astype(np.float32)
+                 for i, (k, v) in enumerate(values.items())}
         want_dtype = np.float64
     else:
         given = {k: v.astype(np.float32) for k, v in values.items()}
