@@ -174,9 +174,7 @@ AS_FLOAT = """def {name}(label, x):
             pass
     raise TypeError(f"{{label}}: expected an array of numbers, got {{a.dtype}}")
 """
-# arguments of mixed floating types (a float32 X, a float64 gamma) all take the common one
-# first: the code updates its own temporaries in place, which would otherwise keep a float32
-# temporary's type where the quotient with a float64 value is float64
+# (portable code takes the common type from common_dtype, torch's result_type taking two)
 SAME_DTYPE = """def {name}(*arrays):
     \"\"\"The arrays in their common floating type (float32 with float64: float64).\"\"\"
     dtype = {np}.result_type(*arrays)
@@ -238,13 +236,6 @@ WEIGHTED_SUM = """def {name}(a, b, w, axis):
     for k in range(0, a.shape[0], rows):
         out[k:k + rows] = (a[k:k + rows] * b[k:k + rows]) @ w
     return out
-"""
-PORTABLE_SAME_DTYPE = """def {name}(xp, *arrays):
-    \"\"\"The arrays in their common floating type (float32 with float64: float64).\"\"\"
-    total = arrays[0][:0, :0]
-    for a in arrays[1:]:
-        total = total + a[:0, :0]
-    return tuple(xp.asarray(a, dtype=total.dtype) for a in arrays)
 """
 PORTABLE_DTYPE = """def {name}(*arrays):
     \"\"\"The floating type the arrays promote to (as adding them would; torch's result_type
@@ -1701,12 +1692,19 @@ def take_inputs(printer: NumpyPrinter, given: list[E.Var], dtype_used: bool) -> 
     for v in arrays:
         if v.kind == "vector":
             body.append(f"{v.name} = {printer.reshape(v.name, '(-1, 1)')}")
-    if len(arrays) > 1:                    # (two floating types: all take the common one)
+    if len(arrays) > 1:
+        # arguments of two floating types (a float32 X, a float64 gamma) all take the common
+        # one first: the code updates its own temporaries in place, which would otherwise keep
+        # a float32 temporary's type where the quotient with a float64 value is float64
         names = [v.name for v in arrays]
-        mixed = " or ".join(f"{names[0]}.dtype != {n}.dtype" for n in names[1:])
-        same = printer.call("same_dtype", PORTABLE_SAME_DTYPE if portable else SAME_DTYPE,
-                            *names)
-        body += [f"if {mixed}:", f"    {', '.join(names)} = {same}"]
+        body.append(f"if {' or '.join(f'{names[0]}.dtype != {n}.dtype' for n in names[1:])}:")
+        if portable:
+            body += [f"    {dtype_statement(printer, names)}",
+                     f"    {', '.join(names)} = ({np}.asarray(a, dtype={printer.dtype}) "
+                     f"for a in ({', '.join(names)}))"]
+        else:
+            body.append(f"    {', '.join(names)} = "
+                        f"{printer.helper('same_dtype', SAME_DTYPE)}({', '.join(names)})")
     if portable:
         if need_dtype:
             body.append(dtype_statement(printer, [v.name for v in arrays]))
