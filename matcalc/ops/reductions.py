@@ -253,14 +253,14 @@ def _latex_with_axis(command: str):
 # Numerically stable softmax and logsumexp: shift by the maximum before exponentiating.
 # The shifted copy (or x itself, when the caller made it and reads it no more: own) is
 # exponentiated and normalised in place: one array, where exp(x - top) / sum makes three.
-# (The tail both softmax helpers share; NP and AXES are filled in for each.)
+# (The tail both softmax helpers share, written for NumPy's name {np}; AXES filled in.)
 _IN_PLACE = """    if own:
         x -= top
         e = x
     else:
         e = x - top
-    NP.exp(e, out=e)
-    e /= NP.sum(e, axis=AXES, keepdims=True)
+    {np}.exp(e, out=e)
+    e /= {np}.sum(e, axis=AXES, keepdims=True)
     return e
 """
 _SOFTMAX = """def {name}(x, axis, own=False):
@@ -270,7 +270,7 @@ _SOFTMAX = """def {name}(x, axis, own=False):
     if {np}.ndim(x) == 0:                   # a number
         e = {np}.exp(x - top)
         return e / {np}.sum(e, axis=axis, keepdims=True)
-""" + _IN_PLACE.replace("AXES", "axis").replace("NP", "{np}")
+""" + _IN_PLACE.replace("AXES", "axis")
 _LOGSUMEXP = """def {name}(x, axis):
     top = {np}.max(x, axis=axis, keepdims=True)
     e = x - top
@@ -289,7 +289,7 @@ _PORTABLE_SOFTMAX = """def {name}(xp, x, axis, own=False):
     if xp is not {numpy} or {numpy}.ndim(x) == 0:
         e = xp.exp(x - top)
         return e / xp.sum(e, axis=axes, keepdims=True)
-""" + _IN_PLACE.replace("AXES", "axes").replace("NP", "{numpy}")
+""" + _IN_PLACE.replace("AXES", "axes").replace("{np}", "{numpy}")
 _PORTABLE_LOGSUMEXP = """def {name}(xp, x, axis):
     \"\"\"log(sum(exp(x))) along axis (all entries when None), shifted by the maximum.\"\"\"
     axes = (0, 1) if axis is None else axis
