@@ -113,13 +113,13 @@ import matcalc as mc  # noqa: E402
 import handwritten  # noqa: E402
 
 
-# ---------------------------------------------------------------------------------------------
-# The operations the model definitions use, for each array library
-# ---------------------------------------------------------------------------------------------
-
 # the hand-written gradient that also computes the layer's output, as backward() does
 HAND_PASS = "hand-written fwd+bwd"
 
+
+# ---------------------------------------------------------------------------------------------
+# The operations the model definitions use, for each array library
+# ---------------------------------------------------------------------------------------------
 
 @dataclasses.dataclass(frozen=True)
 class Ops:
